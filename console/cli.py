@@ -1,0 +1,137 @@
+"""`gitops`: the platform's one entry point.
+
+Errors in what the user gave us (arguments, repos.yaml, destinations) print one clear message per
+problem and exit 2; a failed check exits 1; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from console.config import ConfigError, PlatformConfig, load_config
+from console.scaffold import drift
+from console.scaffold.render import ScaffoldError, scaffold
+from console.scaffold.template_source import TemplateNotFoundError, TemplateSource, resolve
+from console.scaffold.update import update_all
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as `gitops: error: ...`, exit 2."""
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _config(args: argparse.Namespace) -> tuple[PlatformConfig, Path]:
+    path = Path(args.config)
+    return load_config(path), path.resolve().parent
+
+
+def _source(args: argparse.Namespace) -> TemplateSource:
+    try:
+        return resolve(args.template, args.vcs_ref)
+    except TemplateNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_scaffold(args: argparse.Namespace) -> int:
+    config, config_dir = _config(args)
+    source = _source(args)
+    if args.check:
+        drifts = drift.check(config, config_dir, source, _progress)
+        if drifts:
+            print("the committed renderings drifted from the templates:", file=sys.stderr)
+            for item in drifts:
+                print(f"  {item}", file=sys.stderr)
+            print("run `uv run gitops scaffold --refresh` and commit the result", file=sys.stderr)
+            return EXIT_FAILED
+        print("no drift: the committed renderings match the templates")
+        return EXIT_OK
+    if args.refresh:
+        for path in drift.refresh(config, config_dir, source, _progress):
+            print(f"refreshed {path}")
+        return EXIT_OK
+    if args.dest is None:
+        raise UsageError("scaffold needs --dest DIR (or --check / --refresh)")
+    for item in scaffold(config, source, Path(args.dest).expanduser().resolve(), _progress):
+        print(f"{item.role.value:6} {item.name:24} {item.path}")
+    return EXIT_OK
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    config, _ = _config(args)
+    source = _source(args) if args.template else None
+    dest = Path(args.dest).expanduser().resolve()
+    results = update_all(config, dest, source, args.vcs_ref, _progress)
+    conflicts = False
+    for res in results:
+        state = f"{len(res.changed)} file(s) changed" if res.changed else "up to date"
+        print(f"{res.name:24} {state}")
+        for rej in res.conflicts:
+            conflicts = True
+            print(f"  conflict: {res.path / rej}")
+    if any(r.changed for r in results):
+        print("review with `git diff` in each repo, then commit")
+    return EXIT_FAILED if conflicts else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gitops",
+        description="A GitOps delivery platform: scaffold, run and watch deploy → fail → recover.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", default="repos.yaml", help="the polyrepo declaration (default: %(default)s)")
+        p.add_argument(
+            "--template",
+            default=None,
+            help="template source: a path or git URL (default: this checkout, HEAD with local changes)",
+        )
+        p.add_argument("--vcs-ref", default=None, help="template git ref to render (tag, branch, sha)")
+
+    p = sub.add_parser("scaffold", help="render the infra, apps and deploy repos from repos.yaml")
+    common(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dest", help="directory to create the three repos in")
+    mode.add_argument(
+        "--check", action="store_true", help="compare the committed renderings with the templates"
+    )
+    mode.add_argument(
+        "--refresh", action="store_true", help="re-render the committed renderings in place"
+    )
+    p.set_defaults(func=cmd_scaffold)
+
+    p = sub.add_parser("update", help="run `copier update` over the generated repos")
+    common(p)
+    p.add_argument("--dest", required=True, help="the directory `gitops scaffold --dest` created")
+    p.set_defaults(func=cmd_update)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_USAGE
+    except (UsageError, ScaffoldError) as exc:
+        print(f"gitops: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("gitops: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,325 @@
+"""The schema of repos.yaml, the one declaration of the polyrepo.
+
+Loading is strict (unknown keys are errors) and every problem is reported with the file, the line
+where it is known and the dotted field path, so `gitops` can print it and exit 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+# RFC 1035 label: Kubernetes Service and namespace names, Argo CD app name parts.
+DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+GITHUB_NAME = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})$"
+AWS_REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
+REGISTRY = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._/-]+)?$"
+
+DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+
+
+class ServiceKind(StrEnum):
+    BACKEND = "backend"
+    FRONTEND = "frontend"
+
+
+class RepoRole(StrEnum):
+    INFRA = "infra"
+    APPS = "apps"
+    DEPLOY = "deploy"
+
+
+TEMPLATE_OF_ROLE = {RepoRole.INFRA: "infra", RepoRole.APPS: "app", RepoRole.DEPLOY: "deploy"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Environment(_Strict):
+    name: DnsLabel
+    replicas: Annotated[int, Field(ge=1, le=50)] = 1
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        # `environments: [dev, prod]` is the common short form.
+        return {"name": value} if isinstance(value, str) else value
+
+
+class Service(_Strict):
+    name: DnsLabel
+    kind: ServiceKind
+    port: Annotated[int, Field(ge=1024, le=65535)]
+    backend: DnsLabel | None = Field(
+        default=None, description="frontend only: the backend service it reports on"
+    )
+    environments: list[DnsLabel] | None = Field(
+        default=None, description="environments this service deploys to (default: all)"
+    )
+
+
+class Repo(_Strict):
+    name: Annotated[str, StringConstraints(pattern=GITHUB_NAME)]
+    template: Literal["infra", "app", "deploy"]
+    destination: str
+
+    @field_validator("destination")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        path = Path(value)
+        if not value or path.is_absolute() or ".." in path.parts:
+            raise ValueError("must be a relative path inside the destination directory")
+        return value
+
+
+class Repos(_Strict):
+    infra: Repo
+    apps: Repo
+    deploy: Repo
+
+    def items(self) -> list[tuple[RepoRole, Repo]]:
+        return [(RepoRole.INFRA, self.infra), (RepoRole.APPS, self.apps), (RepoRole.DEPLOY, self.deploy)]
+
+
+class Aws(_Strict):
+    region: Annotated[str, StringConstraints(pattern=AWS_REGION)]
+    cluster_name: DnsLabel
+
+
+class ArgoCD(_Strict):
+    namespace: DnsLabel = "argocd"
+
+
+class PlatformConfig(_Strict):
+    org: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")]
+    git_host: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = (
+        "https://github.com"
+    )
+    template_source: str | None = Field(
+        default=None,
+        description="where generated repos update their templates from (default: "
+        "<git_host>/<org>/gitops-platform.git)",
+    )
+    codeowners: Annotated[str, StringConstraints(pattern=r"^@[\w./-]+$")] | None = None
+    environments: Annotated[list[Environment], Field(min_length=1)]
+    services: Annotated[list[Service], Field(min_length=1)]
+    registry: Annotated[str, StringConstraints(pattern=REGISTRY)]
+    aws: Aws
+    argocd: ArgoCD = ArgoCD()
+    repos: Repos
+
+    @property
+    def environment_names(self) -> list[str]:
+        return [env.name for env in self.environments]
+
+    @property
+    def template_url(self) -> str:
+        return self.template_source or f"{self.git_host.rstrip('/')}/{self.org}/gitops-platform.git"
+
+    @property
+    def owners(self) -> str:
+        return self.codeowners or f"@{self.org}/platform"
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in the file: where (field path, line) and what."""
+
+    loc: tuple[str | int, ...]
+    message: str
+    line: int | None = None
+
+    @property
+    def field(self) -> str:
+        out = ""
+        for part in self.loc:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        return out or "(top level)"
+
+
+class ConfigError(Exception):
+    """repos.yaml is not usable; str() lists every issue as `file:line: field: message`."""
+
+    def __init__(self, path: Path, issues: Sequence[ConfigIssue]) -> None:
+        self.path = path
+        self.issues = list(issues)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = []
+        for issue in self.issues:
+            where = f"{self.path}:{issue.line}" if issue.line else f"{self.path}"
+            lines.append(f"{where}: {issue.field}: {issue.message}")
+        return "\n".join(lines)
+
+
+def semantic_issues(config: PlatformConfig) -> list[ConfigIssue]:
+    """Cross-field rules the per-field schema cannot express. Pure: config in, issues out."""
+    issues: list[ConfigIssue] = []
+    env_names = config.environment_names
+    seen_env: set[str] = set()
+    for i, env in enumerate(config.environments):
+        if env.name in seen_env:
+            issues.append(ConfigIssue(("environments", i, "name"), f"duplicate environment {env.name!r}"))
+        seen_env.add(env.name)
+
+    seen: dict[str, int] = {}
+    ports: dict[int, str] = {}
+    backends = [s.name for s in config.services if s.kind is ServiceKind.BACKEND]
+    for i, svc in enumerate(config.services):
+        if svc.name in seen:
+            issues.append(
+                ConfigIssue(
+                    ("services", i, "name"),
+                    f"duplicate service {svc.name!r} (first declared as services[{seen[svc.name]}])",
+                )
+            )
+        else:
+            seen[svc.name] = i
+        if svc.port in ports and ports[svc.port] != svc.name:
+            issues.append(
+                ConfigIssue(
+                    ("services", i, "port"),
+                    f"port {svc.port} clashes with service {ports[svc.port]!r}",
+                )
+            )
+        ports.setdefault(svc.port, svc.name)
+        for j, env in enumerate(svc.environments or []):
+            if env not in env_names:
+                issues.append(
+                    ConfigIssue(
+                        ("services", i, "environments", j),
+                        f"unknown environment {env!r} (declared: {', '.join(env_names)})",
+                    )
+                )
+        if svc.kind is ServiceKind.FRONTEND:
+            if svc.backend is not None and svc.backend not in backends:
+                issues.append(
+                    ConfigIssue(
+                        ("services", i, "backend"),
+                        f"{svc.backend!r} is not a backend service "
+                        f"(backends: {', '.join(backends) or 'none'})",
+                    )
+                )
+            elif svc.backend is None and not backends:
+                issues.append(
+                    ConfigIssue(("services", i, "kind"), "a frontend needs a backend service to report on")
+                )
+        elif svc.backend is not None:
+            issues.append(ConfigIssue(("services", i, "backend"), "only a frontend has a backend"))
+
+    destinations: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for role, repo in config.repos.items():
+        expected = TEMPLATE_OF_ROLE[role]
+        if repo.template != expected:
+            issues.append(
+                ConfigIssue(("repos", role.value, "template"), f"the {role} repo uses template {expected!r}")
+            )
+        dest = Path(repo.destination).as_posix()
+        if dest in destinations:
+            issues.append(
+                ConfigIssue(
+                    ("repos", role.value, "destination"),
+                    f"{dest!r} is also the destination of the {destinations[dest]} repo",
+                )
+            )
+        destinations.setdefault(dest, role.value)
+        if repo.name in names:
+            issues.append(
+                ConfigIssue(("repos", role.value, "name"), f"{repo.name!r} is also the {names[repo.name]} repo")
+            )
+        names.setdefault(repo.name, role.value)
+    return issues
+
+
+def line_of(document: Any, loc: Sequence[str | int]) -> int | None:
+    """1-based line of the deepest node of `loc` found in a ruamel round-trip document."""
+    node, line = document, None
+    for part in loc:
+        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_config(text: str, path: Path) -> PlatformConfig:
+    """Parse and validate repos.yaml content; raises ConfigError naming `path`."""
+    yaml = YAML(typ="rt")
+    try:
+        document = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark and exc.problem_mark and exc.context_mark.line != mark.line:
+            problem += f" ({exc.context} on line {exc.context_mark.line + 1})"
+        raise ConfigError(path, [ConfigIssue((), f"YAML syntax error: {problem}", line)]) from None
+    except YAMLError as exc:
+        raise ConfigError(path, [ConfigIssue((), f"YAML error: {exc}")]) from None
+    if not isinstance(document, dict):
+        kind = "empty" if document is None else type(document).__name__
+        raise ConfigError(path, [ConfigIssue((), f"expected a mapping at the top level, got {kind}")])
+    try:
+        config = PlatformConfig.model_validate(document)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            msg = err["msg"]
+            if err["type"] not in {"missing", "extra_forbidden"} and "input" in err:
+                msg = f"{msg} (got {_describe(err['input'])})"
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field"
+            issues.append(ConfigIssue(loc, msg, line_of(document, loc)))
+        raise ConfigError(path, issues) from None
+    issues = [
+        ConfigIssue(i.loc, i.message, line_of(document, i.loc)) for i in semantic_issues(config)
+    ]
+    if issues:
+        raise ConfigError(path, issues)
+    return config
+
+
+def load_config(path: Path) -> PlatformConfig:
+    """Read and validate repos.yaml at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, [ConfigIssue((), "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [ConfigIssue((), f"cannot read: {exc}")]) from None
+    return parse_config(text, path)
+
+

@@ -1,0 +1,59 @@
+"""The one small wrapper through which the platform runs `git`: argument lists, never shell strings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+# Used only when the user has no identity configured, so a first commit never fails on a fresh machine.
+FALLBACK_IDENTITY = {"name": "gitops-platform", "email": "gitops-platform@localhost"}
+
+
+class GitError(RuntimeError):
+    """A git command failed; the message carries the command and git's own words."""
+
+    def __init__(self, args: Sequence[str], cwd: Path, returncode: int, stderr: str) -> None:
+        self.returncode = returncode
+        self.stderr = stderr.strip()
+        super().__init__(f"git {' '.join(args)} (in {cwd}) failed: {self.stderr or returncode}")
+
+
+def git(args: Sequence[str], cwd: Path, *, env: dict[str, str] | None = None, check: bool = True) -> str:
+    """Run `git <args>` in `cwd` and return stdout."""
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=False
+    )
+    if check and proc.returncode != 0:
+        raise GitError(args, cwd, proc.returncode, proc.stderr)
+    return proc.stdout
+
+
+def identity_env(cwd: Path) -> dict[str, str]:
+    """Author/committer variables for a commit: the user's identity if set, else a fallback."""
+    configured = git(["config", "user.email"], cwd, check=False).strip()
+    if configured:
+        return {}
+    name, email = FALLBACK_IDENTITY["name"], FALLBACK_IDENTITY["email"]
+    return {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+
+
+def init_with_commit(path: Path, message: str, branch: str = "main") -> str:
+    """Make `path` a git repository whose one commit holds every file in it; return the sha."""
+    git(["init", "--quiet", "--initial-branch", branch], path)
+    git(["add", "--all"], path)
+    git(["commit", "--quiet", "--no-verify", "--message", message], path, env=identity_env(path))
+    return git(["rev-parse", "HEAD"], path).strip()
+
+
+def is_repo_root(path: Path) -> bool:
+    """True when `path` is the top of a git work tree."""
+    out = git(["rev-parse", "--show-toplevel"], path, check=False).strip()
+    return bool(out) and Path(out).resolve() == path.resolve()

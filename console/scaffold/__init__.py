@@ -1,0 +1,1 @@
+"""Copier orchestration over repos.yaml: render the three repos, check drift, update them."""

@@ -1,0 +1,39 @@
+"""Small helpers for tests that build throwaway template repositories."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def template_repo(dest: Path, tag: str | None = "v1") -> Path:
+    """A standalone git repository holding this project's templates, as users would publish them."""
+    dest.mkdir(parents=True)
+    shutil.copy2(ROOT / "copier.yml", dest / "copier.yml")
+    shutil.copytree(
+        ROOT / "templates",
+        dest / "templates",
+        ignore=shutil.ignore_patterns(".venv", "__pycache__", ".*_cache"),
+    )
+    run_git(dest, "init", "--quiet", "--initial-branch", "main")
+    run_git(dest, "add", "--all")
+    run_git(dest, "commit", "--quiet", "--message", "feat: templates")
+    if tag:
+        run_git(dest, "tag", tag)
+    return dest
+
+
+def commit_all(repo: Path, message: str, tag: str | None = None) -> None:
+    run_git(repo, "add", "--all")
+    run_git(repo, "commit", "--quiet", "--message", message)
+    if tag:
+        run_git(repo, "tag", tag)
