@@ -59,16 +59,15 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.dest is None:
         raise UsageError("scaffold needs --dest DIR (or --check / --refresh)")
-    for item in scaffold(config, source, Path(args.dest).expanduser().resolve(), _progress):
-        print(f"{item.role.value:6} {item.name:24} {item.path}")
+    for repo in scaffold(config, source, Path(args.dest).expanduser().resolve(), _progress):
+        print(f"{repo.role.value:6} {repo.name:24} {repo.path}")
     return EXIT_OK
 
 
 def cmd_update(args: argparse.Namespace) -> int:
     config, _ = _config(args)
-    source = _source(args) if args.template else None
     dest = Path(args.dest).expanduser().resolve()
-    results = update_all(config, dest, source, args.vcs_ref, _progress)
+    results = update_all(config, dest, args.vcs_ref, _progress)
     conflicts = False
     for res in results:
         state = f"{len(res.changed)} file(s) changed" if res.changed else "up to date"
@@ -88,14 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", default="repos.yaml", help="the polyrepo declaration (default: %(default)s)")
+    def common(p: argparse.ArgumentParser, template: bool = True) -> None:
+        p.add_argument(
+            "--config", default="repos.yaml", help="the polyrepo declaration (default: %(default)s)"
+        )
+        p.add_argument(
+            "--vcs-ref", default=None, help="template git ref to render (tag, branch, sha)"
+        )
+        if not template:
+            return
         p.add_argument(
             "--template",
             default=None,
-            help="template source: a path or git URL (default: this checkout, HEAD with local changes)",
+            help="template path or git URL (default: this checkout at HEAD, with local changes)",
         )
-        p.add_argument("--vcs-ref", default=None, help="template git ref to render (tag, branch, sha)")
 
     p = sub.add_parser("scaffold", help="render the infra, apps and deploy repos from repos.yaml")
     common(p)
@@ -109,8 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_scaffold)
 
-    p = sub.add_parser("update", help="run `copier update` over the generated repos")
-    common(p)
+    p = sub.add_parser(
+        "update",
+        help="run `copier update` over the generated repos (from the template source each records)",
+    )
+    common(p, template=False)
     p.add_argument("--dest", required=True, help="the directory `gitops scaffold --dest` created")
     p.set_defaults(func=cmd_update)
     return parser

@@ -1,12 +1,11 @@
 """The schema of repos.yaml, the one declaration of the polyrepo.
 
-Loading is strict (unknown keys are errors) and every problem is reported with the file, the line
-where it is known and the dotted field path, so `gitops` can print it and exit 2 without a traceback.
+Loading is strict (unknown keys are errors) and every problem is reported with the file, the
+line where it is known and the dotted field path, so `gitops` prints it and exits 2, no traceback.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -96,7 +95,11 @@ class Repos(_Strict):
     deploy: Repo
 
     def items(self) -> list[tuple[RepoRole, Repo]]:
-        return [(RepoRole.INFRA, self.infra), (RepoRole.APPS, self.apps), (RepoRole.DEPLOY, self.deploy)]
+        return [
+            (RepoRole.INFRA, self.infra),
+            (RepoRole.APPS, self.apps),
+            (RepoRole.DEPLOY, self.deploy),
+        ]
 
 
 class Aws(_Strict):
@@ -176,81 +179,103 @@ class ConfigError(Exception):
 
 def semantic_issues(config: PlatformConfig) -> list[ConfigIssue]:
     """Cross-field rules the per-field schema cannot express. Pure: config in, issues out."""
+    return [*_environment_issues(config), *_service_issues(config), *_repo_issues(config)]
+
+
+def _environment_issues(config: PlatformConfig) -> list[ConfigIssue]:
+    issues, seen = [], set()
+    for i, env in enumerate(config.environments):
+        if env.name in seen:
+            issues.append(
+                ConfigIssue(("environments", i, "name"), f"duplicate environment {env.name!r}")
+            )
+        seen.add(env.name)
+    return issues
+
+
+def _service_issues(config: PlatformConfig) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     env_names = config.environment_names
-    seen_env: set[str] = set()
-    for i, env in enumerate(config.environments):
-        if env.name in seen_env:
-            issues.append(ConfigIssue(("environments", i, "name"), f"duplicate environment {env.name!r}"))
-        seen_env.add(env.name)
-
-    seen: dict[str, int] = {}
-    ports: dict[int, str] = {}
-    backends = [s.name for s in config.services if s.kind is ServiceKind.BACKEND]
+    first_index: dict[str, int] = {}
+    port_owner: dict[int, str] = {}
     for i, svc in enumerate(config.services):
-        if svc.name in seen:
+        if svc.name in first_index:
             issues.append(
                 ConfigIssue(
                     ("services", i, "name"),
-                    f"duplicate service {svc.name!r} (first declared as services[{seen[svc.name]}])",
+                    f"duplicate service {svc.name!r} "
+                    f"(first declared as services[{first_index[svc.name]}])",
                 )
             )
-        else:
-            seen[svc.name] = i
-        if svc.port in ports and ports[svc.port] != svc.name:
+        first_index.setdefault(svc.name, i)
+        owner = port_owner.setdefault(svc.port, svc.name)
+        if owner != svc.name:
             issues.append(
                 ConfigIssue(
-                    ("services", i, "port"),
-                    f"port {svc.port} clashes with service {ports[svc.port]!r}",
+                    ("services", i, "port"), f"port {svc.port} clashes with service {owner!r}"
                 )
             )
-        ports.setdefault(svc.port, svc.name)
-        for j, env in enumerate(svc.environments or []):
-            if env not in env_names:
-                issues.append(
-                    ConfigIssue(
-                        ("services", i, "environments", j),
-                        f"unknown environment {env!r} (declared: {', '.join(env_names)})",
-                    )
-                )
-        if svc.kind is ServiceKind.FRONTEND:
-            if svc.backend is not None and svc.backend not in backends:
-                issues.append(
-                    ConfigIssue(
-                        ("services", i, "backend"),
-                        f"{svc.backend!r} is not a backend service "
-                        f"(backends: {', '.join(backends) or 'none'})",
-                    )
-                )
-            elif svc.backend is None and not backends:
-                issues.append(
-                    ConfigIssue(("services", i, "kind"), "a frontend needs a backend service to report on")
-                )
-        elif svc.backend is not None:
-            issues.append(ConfigIssue(("services", i, "backend"), "only a frontend has a backend"))
+        issues += [
+            ConfigIssue(
+                ("services", i, "environments", j),
+                f"unknown environment {name!r} (declared: {', '.join(env_names)})",
+            )
+            for j, name in enumerate(svc.environments or [])
+            if name not in env_names
+        ]
+        issues += _backend_issues(config, i, svc)
+    return issues
 
+
+def _backend_issues(config: PlatformConfig, i: int, svc: Service) -> list[ConfigIssue]:
+    backends = [s.name for s in config.services if s.kind is ServiceKind.BACKEND]
+    if svc.kind is not ServiceKind.FRONTEND:
+        if svc.backend is not None:
+            return [ConfigIssue(("services", i, "backend"), "only a frontend has a backend")]
+        return []
+    if svc.backend is not None and svc.backend not in backends:
+        return [
+            ConfigIssue(
+                ("services", i, "backend"),
+                f"{svc.backend!r} is not a backend service "
+                f"(backends: {', '.join(backends) or 'none'})",
+            )
+        ]
+    if svc.backend is None and not backends:
+        return [
+            ConfigIssue(("services", i, "kind"), "a frontend needs a backend service to report on")
+        ]
+    return []
+
+
+def _repo_issues(config: PlatformConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
     destinations: dict[str, str] = {}
     names: dict[str, str] = {}
     for role, repo in config.repos.items():
         expected = TEMPLATE_OF_ROLE[role]
         if repo.template != expected:
             issues.append(
-                ConfigIssue(("repos", role.value, "template"), f"the {role} repo uses template {expected!r}")
+                ConfigIssue(
+                    ("repos", role.value, "template"),
+                    f"the {role} repo uses template {expected!r}",
+                )
             )
         dest = Path(repo.destination).as_posix()
-        if dest in destinations:
+        if destinations.setdefault(dest, role.value) != role.value:
             issues.append(
                 ConfigIssue(
                     ("repos", role.value, "destination"),
                     f"{dest!r} is also the destination of the {destinations[dest]} repo",
                 )
             )
-        destinations.setdefault(dest, role.value)
-        if repo.name in names:
+        if names.setdefault(repo.name, role.value) != role.value:
             issues.append(
-                ConfigIssue(("repos", role.value, "name"), f"{repo.name!r} is also the {names[repo.name]} repo")
+                ConfigIssue(
+                    ("repos", role.value, "name"),
+                    f"{repo.name!r} is also the {names[repo.name]} repo",
+                )
             )
-        names.setdefault(repo.name, role.value)
     return issues
 
 
@@ -274,6 +299,12 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    return "string" if isinstance(value, str) else type(value).__name__
+
+
 def parse_config(text: str, path: Path) -> PlatformConfig:
     """Parse and validate repos.yaml content; raises ConfigError naming `path`."""
     yaml = YAML(typ="rt")
@@ -283,20 +314,29 @@ def parse_config(text: str, path: Path) -> PlatformConfig:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.context_mark and exc.problem_mark and exc.context_mark.line != mark.line:
+        if (
+            exc.context
+            and exc.context_mark
+            and exc.problem_mark
+            and exc.context_mark.line != mark.line
+        ):
             problem += f" ({exc.context} on line {exc.context_mark.line + 1})"
         raise ConfigError(path, [ConfigIssue((), f"YAML syntax error: {problem}", line)]) from None
     except YAMLError as exc:
         raise ConfigError(path, [ConfigIssue((), f"YAML error: {exc}")]) from None
     if not isinstance(document, dict):
-        kind = "empty" if document is None else type(document).__name__
-        raise ConfigError(path, [ConfigIssue((), f"expected a mapping at the top level, got {kind}")])
+        kind = "an empty file" if document is None else f"a {_yaml_kind(document)}"
+        raise ConfigError(
+            path, [ConfigIssue((), f"expected a mapping at the top level, got {kind}")]
+        )
     try:
         config = PlatformConfig.model_validate(document)
     except ValidationError as exc:
         issues = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            loc = tuple(
+                p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+            )
             msg = err["msg"]
             if err["type"] not in {"missing", "extra_forbidden"} and "input" in err:
                 msg = f"{msg} (got {_describe(err['input'])})"
@@ -321,5 +361,3 @@ def load_config(path: Path) -> PlatformConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [ConfigIssue((), f"cannot read: {exc}")]) from None
     return parse_config(text, path)
-
-

@@ -1,4 +1,5 @@
-"""The one small wrapper through which the platform runs `git`: argument lists, never shell strings."""
+"""The one small wrapper through which the platform runs `git`: argument lists, never shell
+strings."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-# Used only when the user has no identity configured, so a first commit never fails on a fresh machine.
+# Used only when no identity is configured, so a first commit never fails on a fresh machine.
 FALLBACK_IDENTITY = {"name": "gitops-platform", "email": "gitops-platform@localhost"}
 
 
@@ -20,7 +21,9 @@ class GitError(RuntimeError):
         super().__init__(f"git {' '.join(args)} (in {cwd}) failed: {self.stderr or returncode}")
 
 
-def git(args: Sequence[str], cwd: Path, *, env: dict[str, str] | None = None, check: bool = True) -> str:
+def git(
+    args: Sequence[str], cwd: Path, *, env: dict[str, str] | None = None, check: bool = True
+) -> str:
     """Run `git <args>` in `cwd` and return stdout."""
     full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
     proc = subprocess.run(

@@ -1,4 +1,4 @@
-"""The committed renderings (infra-repo/, apps-repo/, deploy-repo/) must equal the templates' output."""
+"""The committed renderings (infra-repo/, apps-repo/, deploy-repo/) equal the templates' output."""
 
 from __future__ import annotations
 

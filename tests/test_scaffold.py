@@ -16,8 +16,11 @@ def test_scaffold_creates_three_repos_each_with_one_conventional_commit(
     dest = tmp_path / "platform"
     assert main(["scaffold", "--config", str(root / "repos.yaml"), "--dest", str(dest)]) == 0
     out = capsys.readouterr()
-    for name, repo in [("platform-infra", "infra-repo"), ("platform-apps", "apps-repo"),
-                       ("platform-deploy", "deploy-repo")]:
+    for name, repo in [
+        ("platform-infra", "infra-repo"),
+        ("platform-apps", "apps-repo"),
+        ("platform-deploy", "deploy-repo"),
+    ]:
         path = dest / repo
         log = run_git(path, "log", "--format=%s").splitlines()
         assert log == [f"chore: scaffold {name} from the {repo.split('-')[0].rstrip('s')} template"]
@@ -52,7 +55,15 @@ def test_a_failing_render_leaves_nothing_behind(
     commit_all(tpl, "fix: break it")
     dest = tmp_path / "platform"
     code = main(
-        ["scaffold", "--config", str(root / "repos.yaml"), "--dest", str(dest), "--template", str(tpl)]
+        [
+            "scaffold",
+            "--config",
+            str(root / "repos.yaml"),
+            "--dest",
+            str(dest),
+            "--template",
+            str(tpl),
+        ]
     )
     err = capsys.readouterr().err
     assert code == 2
@@ -67,8 +78,15 @@ def test_unknown_template_source_is_a_usage_error(
     missing = tmp_path / "nowhere"
     missing.mkdir()
     code = main(
-        ["scaffold", "--config", str(root / "repos.yaml"), "--dest", str(tmp_path / "d"),
-         "--template", str(missing)]
+        [
+            "scaffold",
+            "--config",
+            str(root / "repos.yaml"),
+            "--dest",
+            str(tmp_path / "d"),
+            "--template",
+            str(missing),
+        ]
     )
     assert code == 2
     assert f"{missing}: no copier.yml here (--template)" in capsys.readouterr().err

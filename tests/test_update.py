@@ -1,4 +1,4 @@
-"""Template versioning: a repo rendered at v1 updates to v2 with `copier update`, three-way merged."""
+"""Template versioning: a repo rendered at v1 updates to v2 by `copier update`, three-way merged."""
 
 from __future__ import annotations
 
@@ -16,8 +16,22 @@ def test_update_round_trip_brings_template_changes_and_keeps_local_ones(
     tpl = template_repo(tmp_path / "tpl", tag="v1")
     config = str(root / "repos.yaml")
     dest = tmp_path / "platform"
-    assert main(["scaffold", "--config", config, "--dest", str(dest), "--template", str(tpl),
-                 "--vcs-ref", "v1"]) == 0
+    assert (
+        main(
+            [
+                "scaffold",
+                "--config",
+                config,
+                "--dest",
+                str(dest),
+                "--template",
+                str(tpl),
+                "--vcs-ref",
+                "v1",
+            ]
+        )
+        == 0
+    )
     apps = dest / "apps-repo"
     assert "_commit: v1" in (apps / ".copier-answers.yml").read_text()
 
@@ -43,7 +57,9 @@ def test_update_round_trip_brings_template_changes_and_keeps_local_ones(
     assert "_commit: v2" in (apps / ".copier-answers.yml").read_text()
     assert not list(dest.rglob("*.rej")), "no conflicts"
     changed = run_git(apps, "status", "--porcelain").splitlines()
-    assert any(line.endswith("CONTRIBUTING.md") for line in changed), "left for review, not committed"
+    assert any(line.endswith("CONTRIBUTING.md") for line in changed), (
+        "left for review, not committed"
+    )
 
 
 def test_update_refuses_a_dirty_work_tree(

@@ -1,5 +1,5 @@
-"""`gitops scaffold --check` and `--refresh`: keep the committed renderings (infra-repo/, apps-repo/,
-deploy-repo/) identical to what the templates produce from repos.yaml."""
+"""`gitops scaffold --check` and `--refresh`: keep the committed renderings (infra-repo/,
+apps-repo/, deploy-repo/) identical to what the templates produce from repos.yaml."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Render generated repos with Copier: always into a temporary directory first, then move into place,
-so a failure never leaves a half-written repo behind."""
+"""Render generated repos with Copier: always into a temporary directory first, then move into
+place, so a failure never leaves a half-written repo behind."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import copier
-from jinja2 import TemplateError
 from copier.errors import CopierError, DirtyLocalWarning
+from jinja2 import TemplateError
 from ruamel.yaml import YAML
 
 from console.config import PlatformConfig, RepoRole
@@ -118,10 +118,9 @@ def scaffold(
         for item in rendered:
             progress(f"committing {item.name}")
             try:
+                template = getattr(config.repos, item.role.value).template
                 init_with_commit(
-                    item.path,
-                    f"chore: scaffold {item.name} from the {getattr(config.repos, item.role.value).template}"
-                    " template",
+                    item.path, f"chore: scaffold {item.name} from the {template} template"
                 )
             except GitError as exc:
                 raise ScaffoldError(f"{item.name}: {exc}") from None

@@ -28,13 +28,13 @@ class TemplateNotFoundError(Exception):
 
 
 def resolve(location: str | None, vcs_ref: str | None) -> TemplateSource:
-    """The default is this checkout at HEAD including uncommitted changes, which is what drift checks
-    must compare against; Copier would otherwise render the latest tag."""
+    """The default is this checkout at HEAD including uncommitted changes, which is what drift
+    checks must compare against; Copier would otherwise render the latest tag."""
     if location is None:
         root = PROJECT_ROOT
         if not (root / "copier.yml").is_file():
             raise TemplateNotFoundError(
-                f"no copier.yml at {root}: run from a checkout of gitops-platform or pass --template"
+                f"no copier.yml at {root}: run from a gitops-platform checkout or pass --template"
             )
         location = str(root)
     source = TemplateSource(location, vcs_ref)

@@ -6,10 +6,8 @@ import asyncio
 import logging
 import sys
 
-from probe.app import create_app
 from probe.config import ConfigError, load_config
 from probe.logs import configure_logging
-from probe.server import serve
 
 
 def main() -> int:
@@ -20,9 +18,14 @@ def main() -> int:
         print(f"probe: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level, config.service_name)
+    # Imported after validation: Quart and Hypercorn take about a second to import,
+    # and a misconfigured pod should say so at once.
+    from probe.app import create_app  # noqa: PLC0415
+    from probe.server import serve_until_signalled  # noqa: PLC0415
+
     app = create_app(config)
     try:
-        asyncio.run(serve(app))
+        asyncio.run(serve_until_signalled(app))
     except OSError as exc:  # e.g. the port is taken
         logging.getLogger("probe.server").error("cannot serve: %s", exc)
         return 1

@@ -82,8 +82,16 @@ class BackendProbe:
         try:
             status = await self._fetch(self._client)
         except Exception as exc:  # the status surface must outlive any backend failure
-            log.warning("backend probe failed", extra={"backend_url": self.base_url}, exc_info=True)
-            status = BackendStatus(url=self.base_url, reachable=False, error=_describe(exc, self))
+            error = _describe(exc, self)
+            # A down backend is an expected state, not a bug: no traceback unless unexpected.
+            expected = isinstance(exc, TimeoutError | httpx.TransportError)
+            log.warning(
+                "backend probe failed: %s",
+                error,
+                extra={"backend_url": self.base_url},
+                exc_info=not expected,
+            )
+            status = BackendStatus(url=self.base_url, reachable=False, error=error)
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         return BackendStatus(**{**asdict(status), "latency_ms": latency_ms})
 
@@ -126,7 +134,7 @@ def _json_object(response: httpx.Response) -> dict[str, Any] | None:
 
 
 def _describe(exc: Exception, probe: BackendProbe) -> str:
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):  # ours, or one httpx phase
         return f"timeout: no answer within {probe.timeout_s:g}s"
     if isinstance(exc, httpx.TransportError):
         return f"unreachable: {type(exc).__name__}: {str(exc) or 'connection failed'}"

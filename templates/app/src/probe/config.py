@@ -1,7 +1,25 @@
 """Runtime configuration, read once from environment variables at startup.
 
 Environment variables are the only source of configuration so that a deployment
-(and a drill that edits one) fully determines how the service behaves.
+(and a drill that edits one) fully determines how the service behaves. Empty
+values count as unset.
+
+Both kinds:
+    SERVICE_KIND        backend | frontend (default backend)
+    SERVICE_NAME        default: the kind
+    HOST, PORT          default 0.0.0.0, 8080
+    ENVIRONMENT         default "local"
+    SERVICE_VERSION     default: the installed package version, else 0.0.0+unknown
+    GIT_SHA, IMAGE, BUILT_AT   build metadata, default "unknown"
+    LOG_LEVEL           DEBUG | INFO | WARNING | ERROR | CRITICAL (default INFO)
+    GRACEFUL_TIMEOUT_S  seconds in-flight requests get after SIGTERM (default 10)
+Backend:
+    REQUIRED_CONFIG     comma-separated variable names that must be set for readiness
+Frontend:
+    BACKEND_URL         http(s) base URL of the backend; readiness fails without it
+    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)
+
+An invalid value raises ConfigError; ``python -m probe`` then exits 2.
 """
 
 from __future__ import annotations
@@ -122,4 +140,3 @@ def _seconds(name: str, raw: str, minimum: float) -> float:
     if not minimum <= value < float("inf"):
         raise ConfigError(f"{name} must be at least {minimum:g} seconds, got {raw!r}")
     return value
-

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 
 def config_check(config: Config) -> CheckResult:
+    # Deliberately not the backend's health: this status surface must stay routable
+    # precisely when the backend is down, to show that it is.
     problem = backend_url_problem(config.backend_url)
     return failed(problem) if problem else passed(f"BACKEND_URL={config.backend_url}")
 

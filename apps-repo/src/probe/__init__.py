@@ -1,0 +1,1 @@
+"""Probe services: a backend and a frontend that implement the platform's health contract."""
