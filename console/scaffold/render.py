@@ -89,6 +89,8 @@ def normalise_answers(repo_dir: Path, template_url: str) -> None:
     rendered: `_src_path` becomes the public template URL and `_commit` is dropped."""
     path = repo_dir / ANSWERS_FILE
     yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=2, offset=0)  # the layout Copier's to_nice_yaml wrote
+    yaml.width = 4096
     data = yaml.load(path.read_text(encoding="utf-8"))
     data["_src_path"] = template_url
     data.pop("_commit", None)
