@@ -59,6 +59,13 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.dest is None:
         raise UsageError("scaffold needs --dest DIR (or --check / --refresh)")
+    if source.has_uncommitted_changes():
+        print(
+            f"gitops: warning: {source.location} has uncommitted changes; the repos record a "
+            "snapshot of them that `gitops update` cannot find later (commit first, or pass "
+            "--vcs-ref TAG)",
+            file=sys.stderr,
+        )
     for repo in scaffold(config, source, Path(args.dest).expanduser().resolve(), _progress):
         print(f"{repo.role.value:6} {repo.name:24} {repo.path}")
     return EXIT_OK

@@ -103,3 +103,20 @@ def test_usage_errors_exit_2() -> None:
     with pytest.raises(SystemExit) as info:
         main(["scaffold", "--no-such-flag"])
     assert info.value.code == 2
+
+
+def test_a_dirty_template_checkout_is_rendered_with_a_warning(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tpl = template_repo(tmp_path / "tpl")
+    (tpl / "templates" / "app" / "DRAFT.md").write_text("not committed yet\n")
+    dest = tmp_path / "platform"
+    args = ["scaffold", "--config", str(root / "repos.yaml"), "--template", str(tpl)]
+    assert main([*args, "--dest", str(dest)]) == 0
+    err = capsys.readouterr().err
+    assert f"gitops: warning: {tpl} has uncommitted changes" in err
+    assert (dest / "apps-repo" / "DRAFT.md").is_file(), "HEAD means the work tree, as drift needs"
+
+    commit_all(tpl, "docs: draft")
+    assert main([*args, "--dest", str(tmp_path / "again")]) == 0
+    assert "warning" not in capsys.readouterr().err

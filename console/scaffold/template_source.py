@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.git import is_repo_root
+from console.git import git, is_repo_root
 
 # The checkout this package runs from holds copier.yml at its root.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +17,13 @@ class TemplateSource:
 
     location: str
     vcs_ref: str | None
+
+    def has_uncommitted_changes(self) -> bool:
+        """Copier renders a local HEAD with its uncommitted changes as a snapshot commit that
+        exists nowhere else, so repos rendered from it cannot be `copier update`d later."""
+        if not self.is_local or self.vcs_ref != "HEAD":
+            return False
+        return bool(git(["status", "--porcelain"], Path(self.location), check=False).strip())
 
     @property
     def is_local(self) -> bool:
