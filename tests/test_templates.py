@@ -150,6 +150,7 @@ def test_offline_checkers_accept_every_repo(platform: dict[str, Path], role: str
         [str(BIN / "actionlint"), *workflows],
         [str(BIN / "zizmor"), "--offline", "--no-progress", ".github/workflows"],
         [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
+        [str(BIN / "pre-commit"), "validate-config", ".pre-commit-config.yaml"],
         [
             str(BIN / "check-jsonschema"),
             "--builtin-schema",
