@@ -53,8 +53,15 @@ class _Strict(BaseModel):
 
 
 class Environment(_Strict):
+    """One stage of promotion. Unset timings default by position: the first environment fails
+    fast (short deadlines, so a bad rollout shows within seconds), later ones are conservative."""
+
     name: DnsLabel
     replicas: Annotated[int, Field(ge=1, le=50)] = 1
+    progress_deadline_s: Annotated[int, Field(ge=5, le=3600)] | None = None
+    min_ready_s: Annotated[int, Field(ge=0, le=600)] | None = None
+    rollback_grace_s: Annotated[int, Field(ge=0, le=3600)] | None = None
+    auto_rollback: bool = True
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +118,18 @@ class ArgoCD(_Strict):
     namespace: DnsLabel = "argocd"
 
 
+class Guard(_Strict):
+    """The rollback controller as the deploy repo runs it."""
+
+    image: (
+        Annotated[
+            str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?$")
+        ]
+        | None
+    ) = None
+    namespace: DnsLabel = "gitops-system"
+
+
 class PlatformConfig(_Strict):
     org: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")]
     git_host: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = (
@@ -127,6 +146,7 @@ class PlatformConfig(_Strict):
     registry: Annotated[str, StringConstraints(pattern=REGISTRY)]
     aws: Aws
     argocd: ArgoCD = ArgoCD()
+    guard: Guard = Guard()
     repos: Repos
 
     @property
@@ -136,6 +156,10 @@ class PlatformConfig(_Strict):
     @property
     def template_url(self) -> str:
         return self.template_source or f"{self.git_host.rstrip('/')}/{self.org}/gitops-platform.git"
+
+    @property
+    def guard_image(self) -> str:
+        return self.guard.image or f"{self.registry}/gitops-platform:0.1.0"
 
     @property
     def owners(self) -> str:

@@ -18,12 +18,32 @@ def answers_for(config: PlatformConfig, role: RepoRole) -> dict[str, Any]:
         "apps_repo": config.repos.apps.name,
         "deploy_repo": config.repos.deploy.name,
         "codeowners": config.owners,
-        "environments": [env.model_dump() for env in config.environments],
+        "environments": [_environment(config, i) for i in range(len(config.environments))],
         "services": [_service(config, s.name) for s in config.services],
         "registry": config.registry,
         "aws_region": config.aws.region,
         "cluster_name": config.aws.cluster_name,
         "argocd_namespace": config.argocd.namespace,
+        "guard_image": config.guard_image,
+        "guard_namespace": config.guard.namespace,
+    }
+
+
+# (progress deadline, min ready, rollback grace) in seconds: the first environment fails fast.
+FIRST_ENV_TIMINGS = (30, 2, 10)
+LATER_ENV_TIMINGS = (600, 10, 60)
+
+
+def _environment(config: PlatformConfig, index: int) -> dict[str, Any]:
+    env = config.environments[index]
+    deadline, min_ready, grace = FIRST_ENV_TIMINGS if index == 0 else LATER_ENV_TIMINGS
+    return {
+        "name": env.name,
+        "replicas": env.replicas,
+        "progress_deadline_s": env.progress_deadline_s or deadline,
+        "min_ready_s": env.min_ready_s if env.min_ready_s is not None else min_ready,
+        "rollback_grace_s": env.rollback_grace_s if env.rollback_grace_s is not None else grace,
+        "auto_rollback": env.auto_rollback,
     }
 
 
