@@ -12,6 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from console.config import ConfigError, PlatformConfig, load_config
+from console.git import GitError
+from console.gitpush import PushRejectedError, RetriesExhaustedError
+from console.promote.overlay import OverlayError
+from console.promote.promote import PromoteError, PromoteRequest, promote
 from console.scaffold import drift
 from console.scaffold.render import ScaffoldError, scaffold
 from console.scaffold.template_source import TemplateNotFoundError, TemplateSource, resolve
@@ -87,6 +91,32 @@ def cmd_update(args: argparse.Namespace) -> int:
     return EXIT_FAILED if conflicts else EXIT_OK
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    req = PromoteRequest(
+        service=args.service,
+        env=args.env,
+        tag=args.tag,
+        from_env=args.from_env,
+        source_commit=args.source_commit,
+        force=args.force,
+    )
+    try:
+        out = promote(args.deploy_repo, req, push=args.push, attempts=args.attempts)
+    except (PromoteError, OverlayError) as exc:
+        raise UsageError(str(exc)) from None
+    except (PushRejectedError, RetriesExhaustedError) as exc:
+        print(f"gitops: promotion not pushed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if out.sha is None:
+        print(f"{out.service} in {out.env} is already at {out.tag}: nothing to do")
+        return EXIT_OK
+    where = f"pushed after {out.attempts} attempt(s)" if out.pushed else "committed locally"
+    print(
+        f"promoted {out.service} {out.previous} -> {out.tag} in {out.env}: {out.sha[:12]} ({where})"
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops",
@@ -128,6 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, template=False)
     p.add_argument("--dest", required=True, help="the directory `gitops scaffold --dest` created")
     p.set_defaults(func=cmd_update)
+
+    p = sub.add_parser(
+        "promote",
+        help="pin an image tag in an environment's overlay of the deploy repo, as a commit",
+        description="Edits overlays/ENV/SERVICE/kustomization.yaml and commits it. With --push it "
+        "works on a fresh clone of the remote and pushes with fetch-rebase-retry; an HTTPS token "
+        "is read from $GITOPS_GIT_TOKEN, never from the command line.",
+    )
+    p.add_argument("--deploy-repo", required=True, help="a deploy repo work tree, path or URL")
+    p.add_argument("--env", required=True, help="the environment to promote into")
+    p.add_argument("--service", required=True, help="the service whose image to pin")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--tag", help="the image tag (the full commit SHA CI built)")
+    src.add_argument("--from-env", help="take the tag that environment runs")
+    p.add_argument("--source-commit", help="apps-repo commit the image was built from (trailer)")
+    p.add_argument("--push", action="store_true", help="push to the remote (retrying on a race)")
+    p.add_argument("--force", action="store_true", help="promote a tag a rollback marked bad")
+    p.add_argument("--attempts", type=int, default=5, help="push attempts (default: %(default)s)")
+    p.set_defaults(func=cmd_promote)
     return parser
 
 
@@ -139,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_USAGE
+    except GitError as exc:
+        print(f"gitops: git failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except (UsageError, ScaffoldError) as exc:
         print(f"gitops: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

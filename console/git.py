@@ -3,7 +3,9 @@ strings."""
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,9 +18,31 @@ class GitError(RuntimeError):
     """A git command failed; the message carries the command and git's own words."""
 
     def __init__(self, args: Sequence[str], cwd: Path, returncode: int, stderr: str) -> None:
+        self.args_ = list(args)
+        self.cwd = cwd
         self.returncode = returncode
-        self.stderr = stderr.strip()
-        super().__init__(f"git {' '.join(args)} (in {cwd}) failed: {self.stderr or returncode}")
+        self.stderr = redact(stderr.strip())
+        shown = " ".join(redact(a) for a in args)
+        super().__init__(f"git {shown} (in {cwd}) failed: {self.stderr or returncode}")
+
+
+_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """Hide credentials embedded in URLs (`https://user:token@host`) before anything prints them."""
+    return _CREDENTIALS.sub("***@", text)
+
+
+def token_auth_env(token: str) -> dict[str, str]:
+    """Git configuration, passed through the environment (never argv, never a file), that sends
+    `token` as HTTP basic auth the way GitHub accepts an installation or personal token."""
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: basic {basic}",
+    }
 
 
 def git(

@@ -1,0 +1,206 @@
+"""Promotion as a commit: decide (pure over the repo's files and history), then write and push."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.fleet.history import (
+    PROMOTED_FROM,
+    PROMOTED_SERVICE,
+    PROMOTED_TAG,
+    SOURCE_COMMIT,
+    Rollback,
+    log,
+    rollbacks,
+)
+from console.git import GitError, git, identity_env, redact, token_auth_env
+from console.gitpush import PushResult, commit_and_push
+from console.promote.overlay import (
+    OverlayError,
+    app_name,
+    list_overlays,
+    overlay_path,
+    read_tag,
+    set_tag,
+)
+
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+TOKEN_ENV = "GITOPS_GIT_TOKEN"  # noqa: S105 - the name of the variable, not a secret
+
+
+class PromoteError(Exception):
+    """The promotion cannot be done as asked; the message says why (exit 2)."""
+
+
+@dataclass(frozen=True)
+class PromoteRequest:
+    service: str
+    env: str
+    tag: str | None = None
+    from_env: str | None = None
+    source_commit: str | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    service: str
+    env: str
+    tag: str
+    previous: str
+    sha: str | None  # the promotion commit; None when it was already there
+    pushed: bool
+    attempts: int
+
+
+def bad_tags(repo: Path, service: str) -> dict[str, Rollback]:
+    """Tags of `service` that a rollback commit marked bad: the tag its overlay pinned at the
+    commit named by `Rollback-Of`, for the app named by `Rollback-App`."""
+    overlays = list_overlays(repo)
+    envs_of_app = {
+        app_name(service, env): env for env, services in overlays.items() if service in services
+    }
+    out: dict[str, Rollback] = {}
+    for rb in rollbacks(log(repo)):
+        env = envs_of_app.get(rb.app)
+        if env is None:
+            continue
+        try:
+            text = git(["show", f"{rb.of}:{overlay_path(env, service)}"], repo)
+            out.setdefault(read_tag(text, service), rb)
+        except (GitError, OverlayError):
+            continue  # the bad revision predates this overlay: nothing to mark
+    return out
+
+
+def _message(req: PromoteRequest, tag: str) -> str:
+    short = tag[:7] if FULL_SHA.match(tag) else tag
+    trailers = [f"{PROMOTED_SERVICE}: {req.service}", f"{PROMOTED_TAG}: {tag}"]
+    if req.from_env:
+        trailers.append(f"{PROMOTED_FROM}: {req.from_env}")
+    source = req.source_commit or (tag if FULL_SHA.match(tag) else None)
+    if source:
+        trailers.append(f"{SOURCE_COMMIT}: {source}")
+    return f"chore(deploy): promote {req.service} {short} to {req.env}\n\n" + "\n".join(trailers)
+
+
+def plan(repo: Path, req: PromoteRequest) -> tuple[str, str, str | None]:
+    """(tag, previous tag, commit message or None when already there) for `req` in `repo`."""
+    overlays = list_overlays(repo)
+    if req.env not in overlays:
+        known = ", ".join(overlays) or "none"
+        raise PromoteError(f"unknown environment {req.env!r} (overlays: {known})")
+    if req.service not in overlays[req.env]:
+        known = ", ".join(overlays[req.env])
+        raise PromoteError(f"unknown service {req.service!r} in {req.env} (services: {known})")
+    target = repo / overlay_path(req.env, req.service)
+    tag = req.tag
+    if req.from_env is not None:
+        if req.from_env not in overlays or req.service not in overlays[req.from_env]:
+            raise PromoteError(f"{req.service} has no overlay in {req.from_env!r} (--from-env)")
+        source = repo / overlay_path(req.from_env, req.service)
+        tag = read_tag(source.read_text(encoding="utf-8"), req.service, str(source))
+    if tag is None or not TAG.match(tag):
+        raise PromoteError(f"{tag!r} is not a valid image tag")
+    previous = read_tag(target.read_text(encoding="utf-8"), req.service, str(target))
+    if previous == tag:
+        return tag, previous, None
+    marked = bad_tags(repo, req.service).get(tag)
+    if marked is not None and not req.force:
+        raise PromoteError(
+            f"{req.service}:{tag} was rolled back by {marked.sha[:7]} "
+            f"({marked.app}: {marked.reason or 'no reason recorded'}); "
+            "pass --force to promote it anyway"
+        )
+    return tag, previous, _message(req, tag)
+
+
+class _Change:
+    """The promotion as a re-appliable change; remembers what it decided last time."""
+
+    def __init__(self, req: PromoteRequest) -> None:
+        self.req = req
+        self.tag = ""
+        self.previous = ""
+
+    def __call__(self, repo: Path) -> str | None:
+        req = self.req
+        self.tag, self.previous, message = plan(repo, req)
+        if message is not None:
+            target = repo / overlay_path(req.env, req.service)
+            text = target.read_text(encoding="utf-8")
+            target.write_text(set_tag(text, req.service, self.tag, str(target)), encoding="utf-8")
+        return message
+
+
+def _work_tree(path: Path) -> bool:
+    out = git(["rev-parse", "--is-inside-work-tree"], path, check=False).strip()
+    return out == "true"
+
+
+def promote(
+    deploy_repo: str,
+    req: PromoteRequest,
+    *,
+    push: bool,
+    attempts: int = 5,
+    sleep: Callable[[float], None] | None = None,
+) -> Outcome:
+    """Promote in a local clone (commit only), or on the remote with `push` (from a fresh clone,
+    so the user's work tree is never reset)."""
+    local = Path(deploy_repo).expanduser()
+    is_tree = local.is_dir() and _work_tree(local)
+    if not push:
+        if not is_tree:
+            raise PromoteError(
+                f"{redact(deploy_repo)} is not a local work tree; add --push to promote on it"
+            )
+        if git(["status", "--porcelain"], local).strip():
+            raise PromoteError(f"{local}: the work tree has uncommitted changes")
+        change = _Change(req)
+        message = change(local)
+        sha = None
+        if message is not None:
+            git(["add", "--all"], local)
+            git(["commit", "--quiet", "--no-verify", "-m", message], local, env=identity_env(local))
+            sha = git(["rev-parse", "HEAD"], local).strip()
+        return Outcome(req.service, req.env, change.tag, change.previous, sha, False, 1)
+
+    url = deploy_repo
+    if is_tree:
+        url = git(["remote", "get-url", "origin"], local, check=False).strip()
+        if not url:
+            raise PromoteError(f"{local}: no `origin` remote to push to")
+    elif local.is_dir():
+        url = str(local.resolve())
+    token = os.environ.get(TOKEN_ENV)
+    env = token_auth_env(token) if token else None
+    tmp = Path(tempfile.mkdtemp(prefix="gitops-promote-"))
+    try:
+        try:
+            git(["clone", "--quiet", url, str(tmp / "repo")], tmp, env=env)
+        except GitError as exc:
+            raise PromoteError(f"cannot clone {redact(url)}: {exc.stderr}") from None
+        change = _Change(req)
+        result: PushResult = commit_and_push(
+            tmp / "repo", change, attempts=attempts, env=env, sleep=sleep or time.sleep
+        )
+        return Outcome(
+            req.service,
+            req.env,
+            change.tag,
+            change.previous,
+            result.sha,
+            result.sha is not None,
+            result.attempts,
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
