@@ -11,6 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from console.check.model import Result
+from console.check.report import as_json, table
+from console.check.runner import CheckUsageError, detect, run_matrix
 from console.config import ConfigError, PlatformConfig, load_config
 from console.git import GitError
 from console.gitpush import PushRejectedError, RetriesExhaustedError
@@ -117,6 +120,30 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    if args.paths:
+        paths = [Path(p) for p in args.paths]
+    else:
+        config, config_dir = _config(args)
+        paths = [config_dir / repo.destination for _, repo in config.repos.items()]
+    try:
+        repos = [detect(p) for p in paths]
+    except CheckUsageError as exc:
+        raise UsageError(str(exc)) from None
+    crd_dir = Path(args.crd_dir) if args.crd_dir else None
+
+    def progress(result: Result) -> None:
+        print(
+            f"  {result.status.value:7} {result.repo} / {result.check} ({result.seconds}s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    report = run_matrix(repos, crd_dir, progress)
+    print(as_json(report, args.strict) if args.json else table(report))
+    return EXIT_FAILED if report.failed(args.strict) else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gitops",
@@ -177,6 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="promote a tag a rollback marked bad")
     p.add_argument("--attempts", type=int, default=5, help="push attempts (default: %(default)s)")
     p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser(
+        "check",
+        help="run the offline validation matrix over generated repos",
+        description="Lints, policy and schema checks, renders and tests, all offline. Exit 1 on "
+        "any failure; a missing tool is skipped, and a failure with --strict.",
+    )
+    p.add_argument("paths", nargs="*", help="generated repos (default: those in --config)")
+    p.add_argument("--config", default="repos.yaml", help="used when no PATH is given")
+    p.add_argument("--crd-dir", help="a directory of CRDs to validate Argo CD objects against")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--strict", action="store_true", help="treat skipped checks as failures")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

