@@ -38,6 +38,13 @@ def _walk(node: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
             yield from _walk(item, f"{path}[{i}]")
 
 
+def _walk_blocks(doc: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """Walk every top-level block, naming paths as Terraform does (`data.type.name...`)."""
+    for kind, entries in doc.items():
+        for entry in entries if isinstance(entries, list) else [entries]:
+            yield from _walk(entry, kind)
+
+
 def _subject_finding(where: str, value: Any) -> str | None:
     text = unquote(value)
     if not isinstance(text, str) or "${" in text:
@@ -73,11 +80,15 @@ def _oidc_subjects(file: str, doc: dict[str, Any]) -> tuple[int, list[str]]:
     count, findings = 0, []
     for name, body in _blocks(doc, "module"):
         if "github-oidc" in str(unquote(body.get("source", ""))) and "subjects" in body:
-            for value in body.get("subjects") or []:
+            if not isinstance(body["subjects"], list):
+                count += 1
+                findings.append(f"{file}: module.{name}.subjects is not a literal list")
+                continue
+            for value in body["subjects"]:
                 count += 1
                 if (f := _subject_finding(f"{file}: module.{name}.subjects", value)) is not None:
                     findings.append(f)
-    for path, key, value in _walk(doc):
+    for path, key, value in _walk_blocks(doc):
         if key == "condition" and isinstance(value, list):
             for cond in value:
                 if isinstance(cond, dict) and unquote(cond.get("variable")) == SUB_VARIABLE:
@@ -90,7 +101,7 @@ def _oidc_subjects(file: str, doc: dict[str, Any]) -> tuple[int, list[str]]:
 
 def _principal_findings(file: str, doc: dict[str, Any]) -> list[str]:
     findings = []
-    for path, key, value in _walk(doc):
+    for path, key, value in _walk_blocks(doc):
         if key == "principals" and isinstance(value, list):
             for block in value:
                 ids = [unquote(i) for i in (block.get("identifiers") or [])]

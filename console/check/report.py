@@ -24,9 +24,8 @@ def table(report: Report) -> str:
     labels = [r.label for r in report.repos]
     width = max(len(c) for c in report.checks) + 2
     cols = [max(len(label), 7) + 2 for label in labels]
-    lines = [
-        "check".ljust(width) + "".join(lbl.ljust(w) for lbl, w in zip(labels, cols, strict=True))
-    ]
+    header = "check".ljust(width) + "".join(x.ljust(w) for x, w in zip(labels, cols, strict=True))
+    lines = [header.rstrip()]
     for check in report.checks:
         row = check.ljust(width)
         for label, w in zip(labels, cols, strict=True):
