@@ -27,6 +27,8 @@ def table(report: Report) -> str:
     header = "check".ljust(width) + "".join(x.ljust(w) for x, w in zip(labels, cols, strict=True))
     lines = [header.rstrip()]
     for check in report.checks:
+        if not any(r.check == check for r in report.results):
+            continue  # applies to none of these repos
         row = check.ljust(width)
         for label, w in zip(labels, cols, strict=True):
             result = cell(report, check, label)

@@ -1,0 +1,157 @@
+# GitHub as code: the three repositories, how main is protected, the reviewed `prod` environment
+# that gates apply, and the Actions variables the other repositories' CI read. Existing
+# repositories are imported first (README, "Bootstrap").
+
+resource "github_repository" "this" {
+  for_each = local.repositories
+
+  name        = each.value.name
+  description = each.value.description
+  visibility  = var.repository_visibility
+
+  has_issues           = true
+  has_projects         = false
+  has_wiki             = false
+  vulnerability_alerts = true
+
+  # Linear history: squash (PR title becomes the conventional commit) or rebase, no merge commits.
+  allow_merge_commit          = false
+  allow_squash_merge          = true
+  allow_rebase_merge          = true
+  squash_merge_commit_title   = "PR_TITLE"
+  squash_merge_commit_message = "COMMIT_MESSAGES"
+  delete_branch_on_merge      = true
+
+  archive_on_destroy = true
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+# main keeps its history for everyone, the guard included: no deletion, no force push, no merge
+# commits. No bypass actors.
+resource "github_repository_ruleset" "main_history" {
+  for_each = local.repositories
+
+  name        = "main: history"
+  repository  = github_repository.this[each.key].name
+  target      = "branch"
+  enforcement = "active"
+
+  conditions {
+    ref_name {
+      include = ["~DEFAULT_BRANCH"]
+      exclude = []
+    }
+  }
+
+  rules {
+    deletion                = true
+    non_fast_forward        = true
+    required_linear_history = true
+  }
+}
+
+# main moves through reviewed pull requests whose checks, the conventional-commit check among
+# them, have passed. In the deploy repository, deploy keys (the guard's revert commits, CI's
+# promotion commits) bypass this ruleset, and only this one.
+resource "github_repository_ruleset" "main_checks" {
+  for_each = local.repositories
+
+  name        = "main: reviews and checks"
+  repository  = github_repository.this[each.key].name
+  target      = "branch"
+  enforcement = "active"
+
+  conditions {
+    ref_name {
+      include = ["~DEFAULT_BRANCH"]
+      exclude = []
+    }
+  }
+
+  dynamic "bypass_actors" {
+    for_each = each.key == "deploy" ? ["DeployKey"] : []
+    content {
+      actor_type  = bypass_actors.value
+      bypass_mode = "always"
+    }
+  }
+
+  rules {
+    pull_request {
+      required_approving_review_count   = var.required_approvals
+      require_code_owner_review         = true
+      dismiss_stale_reviews_on_push     = true
+      required_review_thread_resolution = true
+    }
+
+    required_status_checks {
+      strict_required_status_checks_policy = true
+
+      dynamic "required_check" {
+        for_each = var.required_status_checks[each.key]
+        content {
+          context = required_check.value
+        }
+      }
+    }
+  }
+}
+
+# The code owners, reviewers of the prod environment.
+
+data "github_team" "owners" {
+  slug = "platform"
+}
+
+# Apply runs in this environment: only from main, only after a code owner other than the pusher
+# approves the run.
+resource "github_repository_environment" "prod" {
+  repository          = github_repository.this["infra"].name
+  environment         = "prod"
+  prevent_self_review = true
+  can_admins_bypass   = false
+
+  reviewers {
+    teams = [tonumber(data.github_team.owners.id)]
+  }
+
+  deployment_branch_policy {
+    protected_branches     = false
+    custom_branch_policies = true
+  }
+}
+
+resource "github_repository_environment_deployment_policy" "prod_main" {
+  repository     = github_repository.this["infra"].name
+  environment    = github_repository_environment.prod.environment
+  branch_pattern = "main"
+}
+
+# Values (not secrets) the workflows read as `vars.*`: which role to assume, where to push.
+resource "github_actions_variable" "infra_plan_role" {
+  repository    = github_repository.this["infra"].name
+  variable_name = "AWS_PLAN_ROLE_ARN"
+  value         = module.iam_infra_plan_role.arn
+}
+
+resource "github_actions_environment_variable" "infra_apply_role" {
+  repository    = github_repository.this["infra"].name
+  environment   = github_repository_environment.prod.environment
+  variable_name = "AWS_APPLY_ROLE_ARN"
+  value         = module.iam_infra_apply_role.arn
+}
+
+resource "github_actions_variable" "apps_push_role" {
+  repository    = github_repository.this["apps"].name
+  variable_name = "AWS_ECR_PUSH_ROLE_ARN"
+  value         = module.iam_apps_ecr_push_role.arn
+}
+
+resource "github_actions_variable" "apps_region" {
+  repository    = github_repository.this["apps"].name
+  variable_name = "AWS_REGION"
+  value         = var.region
+}
