@@ -54,8 +54,16 @@ resource "github_repository_ruleset" "main_history" {
 }
 
 # main moves through reviewed pull requests whose checks, the conventional-commit check among
-# them, have passed. In the deploy repository, deploy keys (the guard's revert commits, CI's
-# promotion commits) bypass this ruleset, and only this one.
+# them, have passed. In the deploy repository the writers that commit directly bypass this
+# ruleset, and only this one: deploy keys (the guard's revert commits) and, when
+# deploy_app_id is set, the GitHub App the apps CI promotes with.
+locals {
+  deploy_bypass_actors = concat(
+    [{ actor_type = "DeployKey", actor_id = null }],
+    var.deploy_app_id == null ? [] : [{ actor_type = "Integration", actor_id = var.deploy_app_id }],
+  )
+}
+
 resource "github_repository_ruleset" "main_checks" {
   for_each = local.repositories
 
@@ -72,9 +80,10 @@ resource "github_repository_ruleset" "main_checks" {
   }
 
   dynamic "bypass_actors" {
-    for_each = each.key == "deploy" ? ["DeployKey"] : []
+    for_each = each.key == "deploy" ? local.deploy_bypass_actors : []
     content {
-      actor_type  = bypass_actors.value
+      actor_id    = bypass_actors.value.actor_id
+      actor_type  = bypass_actors.value.actor_type
       bypass_mode = "always"
     }
   }
@@ -130,6 +139,23 @@ resource "github_repository_environment_deployment_policy" "prod_main" {
   branch_pattern = "main"
 }
 
+# The apps CI pushes images from this environment; only main may deploy to it.
+resource "github_repository_environment" "registry" {
+  repository  = github_repository.this["apps"].name
+  environment = "registry"
+
+  deployment_branch_policy {
+    protected_branches     = false
+    custom_branch_policies = true
+  }
+}
+
+resource "github_repository_environment_deployment_policy" "registry_main" {
+  repository     = github_repository.this["apps"].name
+  environment    = github_repository_environment.registry.environment
+  branch_pattern = "main"
+}
+
 # Values (not secrets) the workflows read as `vars.*`: which role to assume, where to push.
 resource "github_actions_variable" "infra_plan_role" {
   repository    = github_repository.this["infra"].name
@@ -146,7 +172,7 @@ resource "github_actions_environment_variable" "infra_apply_role" {
 
 resource "github_actions_variable" "apps_push_role" {
   repository    = github_repository.this["apps"].name
-  variable_name = "AWS_ECR_PUSH_ROLE_ARN"
+  variable_name = "AWS_PUSH_ROLE_ARN"
   value         = module.iam_apps_ecr_push_role.arn
 }
 
@@ -154,4 +180,12 @@ resource "github_actions_variable" "apps_region" {
   repository    = github_repository.this["apps"].name
   variable_name = "AWS_REGION"
   value         = var.region
+}
+
+resource "github_actions_variable" "apps_deploy_app_id" {
+  count = var.deploy_app_id == null ? 0 : 1
+
+  repository    = github_repository.this["apps"].name
+  variable_name = "DEPLOY_APP_ID"
+  value         = tostring(var.deploy_app_id)
 }

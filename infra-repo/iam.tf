@@ -39,7 +39,11 @@ module "iam_apps_ecr_push_role" {
         {
           test     = "StringEquals"
           variable = "token.actions.githubusercontent.com:sub"
-          values   = ["repo:acme/platform-apps:ref:refs/heads/main"]
+          # Pushes run on main, in the `registry` environment (restricted to main, github.tf).
+          values = [
+            "repo:acme/platform-apps:ref:refs/heads/main",
+            "repo:acme/platform-apps:environment:registry",
+          ]
         },
       ]
     }

@@ -37,7 +37,7 @@ output "ecr_repository_urls" {
 }
 
 output "apps_ci_push_role_arn" {
-  description = "Role the apps repository's CI (main) assumes to push images; set as its AWS_ECR_PUSH_ROLE_ARN variable."
+  description = "Role the apps repository's CI (main) assumes to push images; set as its AWS_PUSH_ROLE_ARN variable."
   value       = module.iam_apps_ecr_push_role.arn
 }
 

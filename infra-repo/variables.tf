@@ -141,6 +141,12 @@ variable "repository_visibility" {
   }
 }
 
+variable "deploy_app_id" {
+  description = "ID of the GitHub App the apps CI promotes with (commits to the deploy repo's main); null: none yet."
+  type        = number
+  default     = null
+}
+
 variable "required_approvals" {
   description = "Approving reviews a pull request into main needs."
   type        = number

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from console.check.model import Result, Status
+from console.check.runner import detect, run_matrix
 from console.cli import main
 from console.config import load_config
 
@@ -27,6 +29,7 @@ ANSWER_SETS = {
     "repo": ROOT / "repos.yaml",
     "many": ROOT / "tests" / "fixtures" / "many.yaml",
 }
+REFERENCE = ROOT.parent / "shared" / "reference" / "argo-cd"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 
@@ -60,18 +63,6 @@ def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Complet
     return subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-@pytest.mark.slow
-def test_generated_apps_repo_passes_its_own_tests_and_lint(platform: dict[str, Path]) -> None:
-    apps = platform["apps"]
-    uv = shutil.which("uv")
-    assert uv, "uv is on PATH (installed by .ci/run)"
-    proc = _run([uv, "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider"], apps)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert re.search(r"\d+ passed", proc.stdout)
-    lint = _run([uv, "run", "--locked", "ruff", "check", "--no-cache", "."], apps)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def test_services_yaml_and_readme_list_every_service(platform: dict[str, Path]) -> None:
@@ -141,29 +132,77 @@ def test_workflows_pin_actions_by_sha_with_least_privilege(
                     assert step["with"]["persist-credentials"] is False, f"{path}: {name}"
 
 
-@pytest.mark.parametrize("role", ["infra", "apps", "deploy"])
-def test_offline_checkers_accept_every_repo(platform: dict[str, Path], role: str) -> None:
-    repo = platform[role]
-    workflows = sorted(str(p) for p in (repo / ".github" / "workflows").glob("*.yml"))
-    checks = [
-        [str(BIN / "yamllint"), "--strict", "."],
-        [str(BIN / "actionlint"), *workflows],
-        [str(BIN / "zizmor"), "--offline", "--no-progress", ".github/workflows"],
-        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows],
-        [str(BIN / "pre-commit"), "validate-config", ".pre-commit-config.yaml"],
-        [
-            str(BIN / "check-jsonschema"),
-            "--builtin-schema",
-            "vendor.dependabot",
-            ".github/dependabot.yml",
-        ],
+@pytest.mark.slow
+def test_gitops_check_passes_with_zero_findings(platform: dict[str, Path]) -> None:
+    """The whole offline matrix (gitops check) over the three repos, strictly: every tool ran and
+    found nothing, including the generated apps repo's own tests and the Argo CD CRD schemas.
+    terraform alone may be absent (an optional tool); checkov comes from .ci/run."""
+    repos = [detect(platform[role]) for role in ("infra", "apps", "deploy")]
+    crd_dir = REFERENCE if REFERENCE.is_dir() else None
+    report = run_matrix(repos, crd_dir)
+
+    def allowed_skip(r: Result) -> bool:
+        no_terraform = r.check == "terraform-fmt" and shutil.which("terraform") is None
+        return no_terraform or (r.check == "argocd-crds" and crd_dir is None)
+
+    problems = [
+        f"{r.repo} / {r.check}: {r.status.value}: {r.findings or r.reason}"
+        for r in report.results
+        if r.status is Status.FAIL or (r.status is Status.SKIPPED and not allowed_skip(r))
     ]
-    if role == "apps":
-        checks.append([str(BIN / "hadolint"), "Dockerfile"])
-    if role == "infra":
-        terraform = shutil.which("terraform")
-        if terraform:
-            checks.append([terraform, "fmt", "-check", "-recursive", "-diff"])
-    for args in checks:
-        proc = _run(args, repo, timeout=120)
-        assert proc.returncode == 0, f"{' '.join(args)}\n{proc.stdout}\n{proc.stderr}"
+    assert problems == []
+    ran = {(r.repo, r.check) for r in report.results}
+    assert (platform["apps"].name, "app-tests") in ran
+    assert (platform["deploy"].name, "kubernetes-validate") in ran
+
+
+@pytest.mark.parametrize("role", ["infra", "apps", "deploy"])
+def test_pre_commit_configs_are_valid(platform: dict[str, Path], role: str) -> None:
+    proc = _run(
+        [str(BIN / "pre-commit"), "validate-config", ".pre-commit-config.yaml"], platform[role]
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_deploy_repo_has_one_application_per_service_and_environment(
+    platform: dict[str, Path],
+) -> None:
+    config = load_config(platform["config"])
+    deploy = platform["deploy"]
+    yaml = YAML(typ="safe")
+    apps = {p.stem: yaml.load(p.read_text()) for p in (deploy / "argocd" / "apps").glob("*.yaml")}
+    expected = {
+        f"{svc.name}-{env}"
+        for svc in config.services
+        for env in (svc.environments or config.environment_names)
+    }
+    assert expected <= set(apps), "an Application per service x environment"
+    for position, env in enumerate(config.environments):
+        for svc in config.services:
+            name = f"{svc.name}-{env.name}"
+            if name not in apps:
+                continue
+            app = apps[name]
+            assert app["metadata"]["name"] == name
+            assert app["spec"]["project"] != "default"
+            assert app["spec"]["source"]["path"] == f"overlays/{env.name}/{svc.name}"
+            assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+            notes = app["metadata"]["annotations"]
+            assert notes["gitops.platform/auto-rollback"] == "true"
+            deadline = env.progress_deadline_s or (30 if position == 0 else 600)
+            assert notes["gitops.platform/progress-deadline-seconds"] == str(deadline)
+            overlay = yaml.load(
+                (deploy / "overlays" / env.name / svc.name / "kustomization.yaml").read_text()
+            )
+            assert overlay["images"] == [
+                {
+                    "name": svc.name,
+                    "newName": f"{config.registry}/{svc.name}",
+                    "newTag": "unreleased",
+                }
+            ]
+    for svc in config.services:
+        for env in set(config.environment_names) - set(
+            svc.environments or config.environment_names
+        ):
+            assert not (deploy / "overlays" / env / svc.name).exists(), "not deployed there"
