@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 import console.promote.promote as promote_module
 from console.cli import main
 from console.fleet.history import log
+from console.kustomize import build
 from tests.helpers import run_git
 
 OVERLAY = """\
@@ -24,6 +27,7 @@ images:
     newName: registry.example.com/{service}
     newTag: "unreleased"  # until the first promotion
 """
+BIN = Path(sys.executable).parent
 GOOD = "1111111111111111111111111111111111111111"
 BAD = "2222222222222222222222222222222222222222"
 
@@ -284,3 +288,42 @@ def test_a_url_needs_push_and_credentials_are_never_printed(
     err += capsys.readouterr().err
     assert "cannot clone https://***@127.0.0.1:9/acme/deploy.git" in err
     assert "s3cr3t" not in err
+
+
+def test_promotion_in_a_generated_deploy_repo_renders_and_stays_lint_clean(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real generated overlay: the edited file is still yamllint-clean and Kustomize renders
+    the promoted image."""
+    assert main(["scaffold", "--config", str(root / "repos.yaml"), "--dest", str(tmp_path)]) == 0
+    deploy = tmp_path / "deploy-repo"
+    assert (
+        main(
+            [
+                "promote",
+                "--deploy-repo",
+                str(deploy),
+                "--env",
+                "dev",
+                "--service",
+                "backend",
+                "--tag",
+                GOOD,
+            ]
+        )
+        == 0
+    )
+    overlay = "overlays/dev/backend/kustomization.yaml"
+    diff = run_git(deploy, "show", "--format=", "-U0", "HEAD", "--", overlay)
+    changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
+    assert changed == ['-    newTag: "unreleased"', f'+    newTag: "{GOOD}"']
+    lint = subprocess.run(
+        [str(BIN / "yamllint"), "--strict", overlay],
+        cwd=deploy,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout
+    rendered = build(deploy / "overlays" / "dev" / "backend")
+    assert f"image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/backend:{GOOD}" in rendered
