@@ -13,7 +13,7 @@ from pathlib import Path
 
 from console.check.model import Result
 from console.check.report import as_json, table
-from console.check.runner import CheckUsageError, detect, run_matrix
+from console.check.runner import CheckUsageError, check_names, detect, run_matrix
 from console.config import ConfigError, PlatformConfig, load_config
 from console.git import GitError
 from console.gitpush import PushRejectedError, RetriesExhaustedError
@@ -139,7 +139,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    report = run_matrix(repos, crd_dir, progress)
+    unknown = sorted(set(args.only) - set(check_names()))
+    if unknown:
+        raise UsageError(f"unknown check {', '.join(unknown)} (--only: {', '.join(check_names())})")
+    report = run_matrix(repos, crd_dir, progress, only=args.only)
     print(as_json(report, args.strict) if args.json else table(report))
     return EXIT_FAILED if report.failed(args.strict) else EXIT_OK
 
@@ -216,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crd-dir", help="a directory of CRDs to validate Argo CD objects against")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--strict", action="store_true", help="treat skipped checks as failures")
+    p.add_argument(
+        "--only", action="append", default=[], metavar="CHECK", help="run just this check (repeat)"
+    )
     p.set_defaults(func=cmd_check)
     return parser
 

@@ -43,6 +43,10 @@ def detect(path: Path) -> Repo:
         ) from None
 
 
+def check_names() -> list[str]:
+    return [name for name, _, _ in CHECKS]
+
+
 def _timed(name: str, fn: CheckFn, repo: Repo, ctx: Context) -> Result:
     started = time.monotonic()
     try:
@@ -61,12 +65,14 @@ def run_matrix(
     crd_dir: Path | None = None,
     progress: Callable[[Result], None] | None = None,
     jobs: int | None = None,
+    only: Sequence[str] = (),
 ) -> Report:
-    report = Report(list(repos), [name for name, _, _ in CHECKS])
+    checks = [c for c in CHECKS if not only or c[0] in only]
+    report = Report(list(repos), [name for name, _, _ in checks])
     with tempfile.TemporaryDirectory(prefix="gitops-check-") as tmp:
         ctx = Context(Path(tmp), crd_dir)
         tasks = [
-            (name, fn, repo) for name, kinds, fn in CHECKS for repo in repos if repo.kind in kinds
+            (name, fn, repo) for name, kinds, fn in checks for repo in repos if repo.kind in kinds
         ]
         with ThreadPoolExecutor(max_workers=jobs or max(2, (os.cpu_count() or 2))) as pool:
             futures = [pool.submit(_timed, name, fn, repo, ctx) for name, fn, repo in tasks]
