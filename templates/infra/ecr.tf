@@ -45,3 +45,37 @@ module "ecr" {
     ]
   })
 }
+
+# The platform's own image (the rollback controller the deploy repo runs), with the same guarantees:
+# its manifests pin it by tag, which is only safe because tags here are immutable.
+module "ecr_platform" {
+  # checkov:skip=CKV_TF_1:Terraform Registry module; the registry protocol has no commit-hash pinning, so the release is pinned with `version` and Dependabot (7-day cooldown) proposes bumps as reviewed PRs.
+  source  = "terraform-aws-modules/ecr/aws"
+  version = "~> 3.0"
+
+  repository_name                 = "${local.ecr_name_prefix}gitops-platform"
+  repository_image_tag_mutability = "IMMUTABLE"
+  repository_image_scan_on_push   = true
+  repository_encryption_type      = "KMS"
+  repository_kms_key              = aws_kms_key.platform.arn
+  repository_force_delete         = false
+
+  # Released by the platform team's own pipeline; the nodes only pull.
+  repository_read_access_arns = [module.eks.eks_managed_node_groups["default"].iam_role_arn]
+
+  create_lifecycle_policy = true
+  repository_lifecycle_policy = jsonencode({
+    rules = [
+      {
+        rulePriority = 1
+        description  = "Keep the 50 most recent releases"
+        selection = {
+          tagStatus   = "any"
+          countType   = "imageCountMoreThan"
+          countNumber = 50
+        }
+        action = { type = "expire" }
+      },
+    ]
+  })
+}

@@ -36,6 +36,11 @@ output "ecr_repository_urls" {
   value       = { for name, repo in module.ecr : name => repo.repository_url }
 }
 
+output "platform_repository_url" {
+  description = "Registry URL of the platform's own image (the rollback controller)."
+  value       = module.ecr_platform.repository_url
+}
+
 output "apps_ci_push_role_arn" {
   description = "Role the apps repository's CI (main) assumes to push images; set as its AWS_PUSH_ROLE_ARN variable."
   value       = module.iam_apps_ecr_push_role.arn
