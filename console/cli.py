@@ -7,144 +7,25 @@ problem and exit 2; a failed check exits 1; nothing prints a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
-from console.check.model import Result
-from console.check.report import as_json, table
-from console.check.runner import CheckUsageError, check_names, detect, run_matrix
-from console.config import ConfigError, PlatformConfig, load_config
+from console.commands.common import EXIT_FAILED, EXIT_USAGE, UsageError
+from console.config import ConfigError
 from console.git import GitError
-from console.gitpush import PushRejectedError, RetriesExhaustedError
-from console.promote.overlay import OverlayError
-from console.promote.promote import PromoteError, PromoteRequest, promote
-from console.scaffold import drift
-from console.scaffold.render import ScaffoldError, scaffold
-from console.scaffold.template_source import TemplateNotFoundError, TemplateSource, resolve
-from console.scaffold.update import update_all
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+Handler = Callable[[argparse.Namespace], int]
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as `gitops: error: ...`, exit 2."""
+def _lazy(module: str, function: str = "run") -> Handler:
+    """A handler that imports its command module only when the command runs."""
 
+    def handler(args: argparse.Namespace) -> int:
+        result: int = getattr(importlib.import_module(f"console.commands.{module}"), function)(args)
+        return result
 
-def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
-
-
-def _config(args: argparse.Namespace) -> tuple[PlatformConfig, Path]:
-    path = Path(args.config)
-    return load_config(path), path.resolve().parent
-
-
-def _source(args: argparse.Namespace) -> TemplateSource:
-    try:
-        return resolve(args.template, args.vcs_ref)
-    except TemplateNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def cmd_scaffold(args: argparse.Namespace) -> int:
-    config, config_dir = _config(args)
-    source = _source(args)
-    if args.check:
-        drifts = drift.check(config, config_dir, source, _progress)
-        if drifts:
-            print("the committed renderings drifted from the templates:", file=sys.stderr)
-            for item in drifts:
-                print(f"  {item}", file=sys.stderr)
-            print("run `uv run gitops scaffold --refresh` and commit the result", file=sys.stderr)
-            return EXIT_FAILED
-        print("no drift: the committed renderings match the templates")
-        return EXIT_OK
-    if args.refresh:
-        for path in drift.refresh(config, config_dir, source, _progress):
-            print(f"refreshed {path}")
-        return EXIT_OK
-    if args.dest is None:
-        raise UsageError("scaffold needs --dest DIR (or --check / --refresh)")
-    if source.has_uncommitted_changes():
-        print(
-            f"gitops: warning: {source.location} has uncommitted changes; the repos record a "
-            "snapshot of them that `gitops update` cannot find later (commit first, or pass "
-            "--vcs-ref TAG)",
-            file=sys.stderr,
-        )
-    for repo in scaffold(config, source, Path(args.dest).expanduser().resolve(), _progress):
-        print(f"{repo.role.value:6} {repo.name:24} {repo.path}")
-    return EXIT_OK
-
-
-def cmd_update(args: argparse.Namespace) -> int:
-    config, _ = _config(args)
-    dest = Path(args.dest).expanduser().resolve()
-    results = update_all(config, dest, args.vcs_ref, _progress)
-    conflicts = False
-    for res in results:
-        state = f"{len(res.changed)} file(s) changed" if res.changed else "up to date"
-        print(f"{res.name:24} {state}")
-        for rej in res.conflicts:
-            conflicts = True
-            print(f"  conflict: {res.path / rej}")
-    if any(r.changed for r in results):
-        print("review with `git diff` in each repo, then commit")
-    return EXIT_FAILED if conflicts else EXIT_OK
-
-
-def cmd_promote(args: argparse.Namespace) -> int:
-    req = PromoteRequest(
-        service=args.service,
-        env=args.env,
-        tag=args.tag,
-        from_env=args.from_env,
-        source_commit=args.source_commit,
-        force=args.force,
-    )
-    try:
-        out = promote(args.deploy_repo, req, push=args.push, attempts=args.attempts)
-    except (PromoteError, OverlayError) as exc:
-        raise UsageError(str(exc)) from None
-    except (PushRejectedError, RetriesExhaustedError) as exc:
-        print(f"gitops: promotion not pushed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    if out.sha is None:
-        print(f"{out.service} in {out.env} is already at {out.tag}: nothing to do")
-        return EXIT_OK
-    where = f"pushed after {out.attempts} attempt(s)" if out.pushed else "committed locally"
-    print(
-        f"promoted {out.service} {out.previous} -> {out.tag} in {out.env}: {out.sha[:12]} ({where})"
-    )
-    return EXIT_OK
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    if args.paths:
-        paths = [Path(p) for p in args.paths]
-    else:
-        config, config_dir = _config(args)
-        paths = [config_dir / repo.destination for _, repo in config.repos.items()]
-    try:
-        repos = [detect(p) for p in paths]
-    except CheckUsageError as exc:
-        raise UsageError(str(exc)) from None
-    crd_dir = Path(args.crd_dir) if args.crd_dir else None
-
-    def progress(result: Result) -> None:
-        print(
-            f"  {result.status.value:7} {result.repo} / {result.check} ({result.seconds}s)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    unknown = sorted(set(args.only) - set(check_names()))
-    if unknown:
-        raise UsageError(f"unknown check {', '.join(unknown)} (--only: {', '.join(check_names())})")
-    report = run_matrix(repos, crd_dir, progress, only=args.only)
-    print(as_json(report, args.strict) if args.json else table(report))
-    return EXIT_FAILED if report.failed(args.strict) else EXIT_OK
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--refresh", action="store_true", help="re-render the committed renderings in place"
     )
-    p.set_defaults(func=cmd_scaffold)
+    p.set_defaults(func=_lazy("scaffold", "run_scaffold"))
 
     p = sub.add_parser(
         "update",
@@ -187,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(p, template=False)
     p.add_argument("--dest", required=True, help="the directory `gitops scaffold --dest` created")
-    p.set_defaults(func=cmd_update)
+    p.set_defaults(func=_lazy("scaffold", "run_update"))
 
     p = sub.add_parser(
         "promote",
@@ -206,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="push to the remote (retrying on a race)")
     p.add_argument("--force", action="store_true", help="promote a tag a rollback marked bad")
     p.add_argument("--attempts", type=int, default=5, help="push attempts (default: %(default)s)")
-    p.set_defaults(func=cmd_promote)
+    p.set_defaults(func=_lazy("promote"))
 
     p = sub.add_parser(
         "check",
@@ -222,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only", action="append", default=[], metavar="CHECK", help="run just this check (repeat)"
     )
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=_lazy("check"))
     return parser
 
 
@@ -237,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GitError as exc:
         print(f"gitops: git failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (UsageError, ScaffoldError) as exc:
+    except UsageError as exc:
         print(f"gitops: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
