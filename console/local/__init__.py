@@ -1,0 +1,1 @@
+"""The embedded platform: `gitops up` runs the GitOps loop on one machine."""

@@ -1,0 +1,150 @@
+"""The checks guarding main: Conventional Commit headers, and a deploy tree that renders."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from console import kustomize
+from console.local.gate import conventional, judge_deploy_tree
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+
+
+def _has_renderer() -> bool:
+    try:
+        kustomize.renderer()
+    except kustomize.KustomizeError:
+        return False
+    return True
+
+
+needs_renderer = pytest.mark.skipif(
+    not _has_renderer(), reason="neither kustomize nor kubectl is on PATH"
+)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "feat: add the thing",
+        "fix(api): handle an empty body\n\nLonger explanation.\n\nRefs: #12",
+        "feat(api)!: drop v1",
+        "chore!: drop Python 3.10",
+        "chore(deploy): promote backend 1a2b3c4 to dev\n\nPromoted-Service: backend",
+        "revert: feat: add the thing",
+        "bump: version 0.1.0 → 0.2.0",
+        "ci(github-actions): pin actions",
+        "\nfeat: leading blank line",
+        # git's own headers (see gate.py): `git merge` / `git pull` and `git revert`.
+        "Merge branch 'feature'",
+        "Merge pull request #12 from acme/feature",
+        'Revert "feat: add the thing"\n\nThis reverts commit abc.',
+    ],
+)
+def test_conventional_accepts(message: str) -> None:
+    assert conventional(message) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("update stuff", '"update stuff" is not a Conventional Commit'),
+        ("Feat: add", "unknown type `Feat` (types are lowercase)"),
+        ("feature: add", "unknown type `feature`; use one of build"),
+        ("fix(): x", "empty scope"),
+        ("fix( api ): x", "spaces around its scope"),
+        ("fix:x", 'needs a space after the ":"'),
+        ("fix:   x", "one space, not several"),
+        ("fix: ", "no description"),
+        ("fix", "is not a Conventional Commit"),
+        ("fixup! feat: add", "autosquash"),
+        ("squash! feat: add", "autosquash"),
+        ("", "empty commit message"),
+        ("Revert feat: add", "is not a Conventional Commit"),
+        ("Merged things", "is not a Conventional Commit"),
+    ],
+)
+def test_conventional_rejects_with_the_reason(message: str, expected: str) -> None:
+    problem = conventional(message)
+    assert problem is not None
+    assert expected in problem
+    if message.strip():
+        assert f'"{message.strip()}"' in problem  # the header is quoted
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    dest = tmp_path / "deploy"
+    shutil.copytree(ROOT / "deploy-repo", dest)
+    return dest
+
+
+@needs_renderer
+def test_rendered_deploy_repo_passes(tree: Path) -> None:
+    assert judge_deploy_tree(tree) == []
+
+
+@needs_renderer
+def test_missing_base_names_the_overlay(tree: Path) -> None:
+    overlay = tree / "overlays" / "dev" / "backend" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace("base/backend", "base/missing"))
+    findings = judge_deploy_tree(tree)
+    assert len(findings) == 1
+    assert findings[0].startswith("overlays/dev/backend: does not render:")
+    assert "base/missing" in findings[0]
+    assert str(tree) not in findings[0]  # paths relative to the repository
+
+
+@needs_renderer
+def test_unnamed_objects_argocd_yaml_and_source_paths(tree: Path) -> None:
+    guard = tree / "platform" / "guard"
+    (guard / "extra.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n")
+    kustomization = guard / "kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text().replace("resources:\n", "resources:\n  - extra.yaml\n", 1)
+    )
+    app = tree / "argocd" / "apps" / "backend-prod.yaml"
+    app.write_text(app.read_text().replace("path: overlays/prod/backend", "path: overlays/x/y"))
+    (tree / "argocd" / "broken.yaml").write_text("a: [unclosed\n")
+    escape = tree / "argocd" / "apps" / "frontend-dev.yaml"
+    escape.write_text(escape.read_text().replace("path: overlays/dev/frontend", "path: ../.."))
+    findings = judge_deploy_tree(tree)
+    assert len(findings) == 4, findings
+    assert any(f.startswith("platform/guard:") and "metadata.name" in f for f in findings)
+    assert any(
+        f.startswith("argocd/apps/backend-prod.yaml: Application backend-prod")
+        and "'overlays/x/y'" in f
+        for f in findings
+    )
+    assert any(f.startswith("argocd/broken.yaml: not valid YAML") for f in findings)
+    assert any("frontend-dev" in f and "'../..'" in f for f in findings)
+
+
+def test_without_a_renderer(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> list[str]:
+        raise kustomize.KustomizeError("neither `kustomize` nor `kubectl` is on PATH")
+
+    monkeypatch.setattr(kustomize, "renderer", missing)
+    assert judge_deploy_tree(tree) == [
+        "cannot render the overlays: neither `kustomize` nor `kubectl` is on PATH"
+    ]
+
+
+@needs_renderer
+def test_applications_against_the_crds(tree: Path) -> None:
+    crd_dir = SHARED / "reference" / "argo-cd"
+    if not (crd_dir / "application-crd.yaml").is_file():
+        pytest.skip(f"{crd_dir} is absent (Argo CD's CRDs)")
+    if importlib.util.find_spec("jsonschema") is None:
+        pytest.skip("jsonschema (the `check` extra) is not installed")
+    app = tree / "argocd" / "apps" / "backend-dev.yaml"
+    app.write_text(app.read_text().replace("  syncPolicy:\n", "  syncPolicyy: {}\n  syncPolicy:\n"))
+    findings = judge_deploy_tree(tree, crd_dir)  # the other Applications and AppProjects pass
+    assert len(findings) == 1, findings
+    assert findings[0].startswith("argocd/apps/backend-dev.yaml: Application/backend-dev")
+    assert "syncPolicyy" in findings[0]
