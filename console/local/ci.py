@@ -1,0 +1,321 @@
+"""The embedded platform's CI runner: what the apps repo's `.github/workflows/ci.yml` does on a
+push to main, run locally. test (the repo's own suite, in its own environment) -> build (one
+image per service in services.yaml, tagged with the commit) -> promote (the tag into the first
+environment with `gitops promote --push`'s own code). A failed stage skips the ones after it.
+
+Per commit, under `workspace/ci/<sha>/`: `src/` (a plain clone checked out at the commit),
+`venv/` (the test environment), `test.log`, `build.log` (and `build-<service>.log`),
+`promote.log`. Every stage is a row in State. Running a commit again is idempotent: the images
+exist with the same digest and the overlays already pin the tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import tomllib
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from console.git import GitError, git, redact
+from console.local.images import ImageError, ImageStore, clean_env
+from console.local.state import Result, Run, Stage, State
+from console.promote.overlay import list_overlays
+from console.promote.promote import PromoteError, PromoteRequest, promote
+from console.tools import find
+
+TEST_COMMAND = ("run", "--locked", "pytest", "-q")  # after `uv`
+TEST_TIMEOUT_S = 1800.0
+_SAFE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")
+
+
+class CIError(RuntimeError):
+    """A stage failed; the message is what its log ends with."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One entry of the apps repo's services.yaml."""
+
+    name: str
+    kind: str
+    port: int | None
+    image: str  # registry/name, without a tag
+
+
+def read_services(src: Path) -> list[Service]:
+    """The services an apps repo checkout builds (its services.yaml)."""
+    path = src / "services.yaml"
+    try:
+        doc = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CIError("services.yaml not found: it lists the images to build") from None
+    except YAMLError as exc:
+        raise CIError(f"services.yaml is not valid YAML: {exc}") from None
+    entries = doc.get("services") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise CIError("services.yaml: `services:` must be a non-empty list")
+    out: list[Service] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise CIError(f"services.yaml: services[{i}] needs a `name`")
+        name = entry["name"]
+        image = entry.get("image")
+        if not isinstance(image, str) or not image:
+            raise CIError(f"services.yaml: {name} has no `image`")
+        port = entry.get("port")
+        out.append(
+            Service(
+                name, str(entry.get("kind") or name), port if isinstance(port, int) else None, image
+            )
+        )
+    return out
+
+
+def repo_name(remote: str) -> str:
+    """The name runs are recorded under: the remote's last path segment without `.git`."""
+    last = redact(remote).rstrip("/").rsplit("/", 1)[-1]
+    return last.removesuffix(".git") or remote
+
+
+def built_at(src: Path, sha: str) -> str:
+    """The commit's committer date in UTC (ISO 8601): a rebuild gets the same build args."""
+    stamp = int(git(["show", "-s", "--format=%ct", sha], src).strip())
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def project_version(src: Path) -> str:
+    try:
+        doc: dict[str, Any] = tomllib.loads((src / "pyproject.toml").read_text(encoding="utf-8"))
+    except (FileNotFoundError, tomllib.TOMLDecodeError):
+        return ""
+    version = doc.get("project", {}).get("version", "")
+    return version if isinstance(version, str) else ""
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` (one run per commit at a time, across processes)."""
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write(log: Path, text: str) -> None:
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(text if text.endswith("\n") else text + "\n")
+
+
+class CIRunner:
+    """Runs the apps repo's pipeline. Runs of one commit are serialised (a lock file per
+    commit); different commits may run side by side."""
+
+    def __init__(
+        self,
+        workspace: Path,
+        images: ImageStore,
+        state: State,
+        deploy_remote: str,
+        first_env: str,
+    ) -> None:
+        self.workspace = Path(workspace)
+        self.root = self.workspace / "ci"
+        self.images = images
+        self.state = state
+        self.deploy_remote = deploy_remote
+        self.first_env = first_env
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def run(self, apps_remote: str, commit: str) -> list[Run]:
+        """test -> build -> promote for `commit` of `apps_remote`; the three stage rows."""
+        if not _SAFE.match(commit):
+            raise ValueError(f"{commit!r} is not a commit")
+        repo = repo_name(apps_remote)
+        tmp = Path(tempfile.mkdtemp(prefix=".clone-", dir=self.root))
+        try:
+            clone = tmp / "src"
+            try:
+                git(["clone", "--quiet", "--no-checkout", apps_remote, str(clone)], tmp)
+                sha = git(["rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], clone)
+                sha = sha.strip()
+            except GitError as exc:
+                return self._unreachable(repo, commit, str(exc))
+            run_dir = self.root / sha
+            run_dir.mkdir(exist_ok=True)
+            with _locked(self.root / f"{sha}.lock"):
+                src = run_dir / "src"
+                if src.exists():
+                    shutil.rmtree(src)
+                clone.rename(src)
+                git(["-c", "advice.detachedHead=false", "checkout", "--quiet", sha], src)
+                return self._pipeline(repo, sha, run_dir, src)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # ---- stages ----------------------------------------------------------------------------
+
+    def _pipeline(self, repo: str, sha: str, run_dir: Path, src: Path) -> list[Run]:
+        runs = [
+            self._stage(
+                repo, sha, "test", run_dir / "test.log", lambda log: self._test(src, run_dir, log)
+            )
+        ]
+        services: list[Service] = []
+
+        def build(log: Path) -> None:
+            services.extend(self._build(src, sha, run_dir, log))
+
+        def promote_(log: Path) -> None:
+            self._promote(services, sha, log)
+
+        later: list[tuple[Stage, Callable[[Path], None]]] = [
+            ("build", build),
+            ("promote", promote_),
+        ]
+        for stage, step in later:
+            log = run_dir / f"{stage}.log"
+            if runs[-1].result != "succeeded":
+                runs.append(self.state.record_run(repo, sha, stage, "skipped", duration_s=0.0))
+            else:
+                runs.append(self._stage(repo, sha, stage, log, step))
+        return runs
+
+    def _stage(
+        self, repo: str, sha: str, stage: Stage, log: Path, step: Callable[[Path], None]
+    ) -> Run:
+        log.write_text("", encoding="utf-8")
+        row = self.state.record_run(repo, sha, stage, log_path=log)
+        started = time.monotonic()
+        result: Result = "succeeded"
+        try:
+            step(log)
+        except (CIError, ImageError, PromoteError, GitError) as exc:
+            _write(log, f"{stage} failed: {exc}")
+            result = "failed"
+        except Exception:  # a bug must fail the stage, not the platform
+            _write(log, f"{stage} failed unexpectedly:\n{traceback.format_exc()}")
+            result = "failed"
+        return self.state.finish_run(row.id, result, duration_s=time.monotonic() - started)
+
+    def _unreachable(self, repo: str, commit: str, reason: str) -> list[Run]:
+        run_dir = self.root / commit
+        run_dir.mkdir(exist_ok=True)
+        log = run_dir / "test.log"
+        log.write_text(f"cannot check out {commit}: {reason}\n", encoding="utf-8")
+        runs = [self.state.record_run(repo, commit, "test", "failed", duration_s=0.0, log_path=log)]
+        later: tuple[Stage, ...] = ("build", "promote")
+        for stage in later:
+            runs.append(self.state.record_run(repo, commit, stage, "skipped", duration_s=0.0))
+        return runs
+
+    def _test(self, src: Path, run_dir: Path, log: Path) -> None:
+        uv = find("uv")
+        if uv is None:
+            raise CIError("uv not found on PATH")
+        env = clean_env(UV_PROJECT_ENVIRONMENT=str(run_dir / "venv"))
+        _write(log, f"$ uv {' '.join(TEST_COMMAND)}   (in {src})")
+        with log.open("a", encoding="utf-8") as fh:
+            proc = subprocess.Popen(
+                [uv, *TEST_COMMAND],
+                cwd=src,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # so a timeout can stop everything the tests started
+            )
+            try:
+                code = proc.wait(timeout=TEST_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise CIError(f"tests timed out after {TEST_TIMEOUT_S:g}s") from None
+        if code != 0:
+            raise CIError(f"tests failed (exit {code})")
+        _write(log, "tests passed")
+
+    def _build(self, src: Path, sha: str, run_dir: Path, log: Path) -> list[Service]:
+        services = read_services(src)
+        common = {
+            "SERVICE_VERSION": project_version(src),
+            "GIT_SHA": sha,
+            "BUILT_AT": built_at(src, sha),
+        }
+
+        def one(service: Service) -> str:
+            service_log = run_dir / f"build-{service.name}.log"
+            service_log.write_text("", encoding="utf-8")
+            args = {
+                **common,
+                "SERVICE_NAME": service.name,
+                "SERVICE_KIND": service.kind,
+                "IMAGE": f"{service.image}:{sha}",
+            }
+            image = self.images.build(src, sha, service.image, sha, args, log=service_log)
+            return f"{service.name}: {image.ref} {image.digest}"
+
+        # Services build side by side: each is its own staging directory, blob and tag.
+        with ThreadPoolExecutor(max_workers=min(4, len(services))) as pool:
+            futures = [(s, pool.submit(one, s)) for s in services]
+        errors: list[str] = []
+        for service, future in futures:
+            service_log = run_dir / f"build-{service.name}.log"
+            _write(log, f"---- {service.name} ----\n" + service_log.read_text(encoding="utf-8"))
+            exc = future.exception()
+            if exc is None:
+                _write(log, future.result())
+            elif isinstance(exc, ImageError | CIError):
+                errors.append(f"{service.name}: {exc}")
+            else:
+                raise exc
+        if errors:
+            raise CIError("; ".join(errors))
+        return services
+
+    def _promote(self, services: list[Service], sha: str, log: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="gitops-ci-deploy-") as tmp:
+            try:
+                git(["clone", "--quiet", self.deploy_remote, tmp + "/deploy"], Path(tmp))
+            except GitError as exc:
+                raise CIError(f"cannot clone the deploy repo: {exc.stderr}") from None
+            overlays = list_overlays(Path(tmp) / "deploy")
+        if self.first_env not in overlays:
+            known = ", ".join(overlays) or "none"
+            raise CIError(f"the deploy repo has no environment {self.first_env!r} ({known})")
+        deployed = set(overlays[self.first_env])
+        targets = [s for s in services if s.name in deployed]
+        for service in services:
+            if service.name not in deployed:
+                _write(log, f"{service.name}: no overlay in {self.first_env}, not promoted")
+        for service in targets:
+            request = PromoteRequest(
+                service=service.name, env=self.first_env, tag=sha, source_commit=sha
+            )
+            outcome = promote(self.deploy_remote, request, push=True)
+            if outcome.sha is None:
+                _write(log, f"{service.name}: {self.first_env} already at {sha}")
+            else:
+                _write(
+                    log,
+                    f"{service.name}: {self.first_env} {outcome.previous} -> {outcome.tag} "
+                    f"({outcome.sha[:12]}, {outcome.attempts} attempt(s))",
+                )
