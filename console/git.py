@@ -7,6 +7,7 @@ import base64
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -84,3 +85,13 @@ def is_repo_root(path: Path) -> bool:
     """True when `path` is the top of a git work tree."""
     out = git(["rev-parse", "--show-toplevel"], path, check=False).strip()
     return bool(out) and Path(out).resolve() == path.resolve()
+
+
+def checkout_tree(git_dir: Path, rev: str, dest: Path) -> None:
+    """Write the tree of `rev` into `dest` (which must exist) through a temporary index, so a bare
+    repository (or one whose objects are still in a pre-receive quarantine) is never touched.
+    Unlike `git archive`, this ignores `export-ignore`, so nothing can hide files from a reader."""
+    with tempfile.TemporaryDirectory(prefix="gitops-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git(["read-tree", rev], git_dir, env=env)
+        git(["--work-tree", str(dest), "checkout-index", "--all"], git_dir, env=env)

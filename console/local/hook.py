@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from console.git import GitError, git
+from console.git import GitError, checkout_tree, git
 from console.local.githost import (
     KEY_API_URL,
     KEY_CRD_DIR,
@@ -119,9 +119,7 @@ def judge_commit_tree(git_dir: Path, sha: str, crd_dir: Path | None = None) -> l
     with tempfile.TemporaryDirectory(prefix="gitops-gate-") as tmp:
         tree = Path(tmp) / "tree"
         tree.mkdir()
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        git(["read-tree", sha], git_dir, env=env)
-        git(["--work-tree", str(tree), "checkout-index", "--all"], git_dir, env=env)
+        checkout_tree(git_dir, sha, tree)
         if escaping := _escaping_links(tree):
             return escaping
         with _without_git_env():
