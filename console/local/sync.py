@@ -1,0 +1,232 @@
+"""Argo CD's sync semantics as pure functions: comparing desired with live objects, deciding when
+automated sync acts (once per revision, self-heal, retry with backoff), and keeping history.
+
+The controller (the driver) reads Git and the runtime, asks these functions what to do, and does
+it. Times are plain floats (seconds) handed in by the caller, so every rule is table-testable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+HISTORY_LIMIT = 10  # Argo CD's default revisionHistoryLimit
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+class SyncCode(StrEnum):
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    UNKNOWN = "Unknown"
+
+
+class Phase(StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ERROR = "Error"
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        kind = f"{self.group}/{self.kind}" if self.group else self.kind
+        return f"{kind} {self.namespace}/{self.name}" if self.namespace else f"{kind} {self.name}"
+
+
+def key_of(obj: Mapping[str, Any], default_namespace: str = "") -> ObjectKey:
+    api = str(obj.get("apiVersion", ""))
+    group = api.rpartition("/")[0]
+    meta = obj.get("metadata") or {}
+    namespace = str(meta.get("namespace") or default_namespace)
+    return ObjectKey(group, str(obj.get("kind", "")), namespace, str(meta.get("name", "")))
+
+
+_SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields")
+
+
+def fingerprint(obj: Mapping[str, Any]) -> str:
+    """A digest of what Git says about an object: status and server-set metadata left out."""
+    body = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
+    body["metadata"] = meta
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ResourceDiff:
+    key: ObjectKey
+    status: SyncCode  # Synced or OutOfSync
+    requires_pruning: bool = False
+
+
+def compare(
+    desired: Sequence[Mapping[str, Any]],
+    live: Mapping[ObjectKey, str],
+    default_namespace: str,
+) -> tuple[SyncCode, list[ResourceDiff]]:
+    """Sync status of an app: desired objects (rendered from Git) against the fingerprints of
+    what runs. Extra live objects are OutOfSync and need pruning, as in Argo CD."""
+    diffs = []
+    wanted = set()
+    for obj in desired:
+        key = key_of(obj, default_namespace)
+        wanted.add(key)
+        same = live.get(key) == fingerprint(obj)
+        diffs.append(ResourceDiff(key, SyncCode.SYNCED if same else SyncCode.OUT_OF_SYNC))
+    for key in sorted(set(live) - wanted):
+        diffs.append(ResourceDiff(key, SyncCode.OUT_OF_SYNC, requires_pruning=True))
+    code = (
+        SyncCode.SYNCED if all(d.status is SyncCode.SYNCED for d in diffs) else SyncCode.OUT_OF_SYNC
+    )
+    return code, sorted(diffs, key=lambda d: d.key)
+
+
+def parse_duration(text: str | None, default: float) -> float:
+    """Go's duration strings as Argo CD's retry backoff uses them: `5s`, `3m`, `1h30m`."""
+    if not text:
+        return default
+    match = _DURATION.match(str(text).strip())
+    if not match or not any(match.groups()):
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 5s, 3m)")
+    hours, minutes, seconds = match.groups()
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    automated: bool = False
+    prune: bool = False
+    self_heal: bool = False
+    retry_limit: int = 0
+    backoff_s: float = 5.0
+    factor: float = 2.0
+    max_backoff_s: float = 180.0
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> SyncPolicy:
+        policy = spec.get("syncPolicy") or {}
+        automated = policy.get("automated")
+        retry = policy.get("retry") or {}
+        backoff = retry.get("backoff") or {}
+        return cls(
+            automated=automated is not None and automated.get("enabled", True) is not False,
+            prune=bool((automated or {}).get("prune", False)),
+            self_heal=bool((automated or {}).get("selfHeal", False)),
+            retry_limit=int(retry.get("limit", 0) or 0),
+            backoff_s=parse_duration(backoff.get("duration"), 5.0),
+            factor=float(backoff.get("factor", 2) or 2),
+            max_backoff_s=parse_duration(backoff.get("maxDuration"), 180.0),
+        )
+
+    def retry_delay(self, retry: int) -> float:
+        """Seconds before retry number `retry` (1-based): duration * factor^(retry-1), capped."""
+        return float(min(self.max_backoff_s, self.backoff_s * self.factor ** (retry - 1)))
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The last sync operation of an app, as `status.operationState` records it."""
+
+    revision: str
+    phase: Phase
+    started_at: float
+    finished_at: float | None = None
+    message: str = ""
+    automated: bool = True
+    username: str = ""
+    retry_count: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    sync: bool
+    reason: str
+    retry: int = 0  # the retry number when `sync` is a retry
+    wake_at: float | None = None  # when to decide again (a retry's backoff)
+
+
+def auto_sync(  # noqa: PLR0911 - one return per rule of the decision table
+    policy: SyncPolicy, status: SyncCode, target: str, last: Operation | None, now: float
+) -> Decision:
+    """Whether automated sync acts now. Argo CD's rules: nothing unless automated and the app is
+    OutOfSync; one attempt per new revision; a failed attempt is retried with backoff up to the
+    retry limit and then left alone until a new revision arrives; at an already synced revision
+    only self-heal syncs again."""
+    if not policy.automated:
+        return Decision(False, "automated sync is disabled")
+    if status is not SyncCode.OUT_OF_SYNC:
+        return Decision(False, f"application is {status.value}")
+    if last is not None and last.phase is Phase.RUNNING:
+        return Decision(False, "an operation is already in progress")
+    if last is None or last.revision != target:
+        return Decision(True, f"new revision {target[:7]}")
+    if last.phase is Phase.SUCCEEDED:
+        if policy.self_heal:
+            return Decision(True, f"self-heal: live state drifted from {target[:7]}")
+        return Decision(False, f"already synced to {target[:7]}; self-heal is off")
+    if last.retry_count < policy.retry_limit:
+        retry = last.retry_count + 1
+        due = (last.finished_at or last.started_at) + policy.retry_delay(retry)
+        if now >= due:
+            return Decision(True, f"retry {retry} of {policy.retry_limit}", retry=retry)
+        return Decision(False, f"retry {retry} in {due - now:.1f}s", wake_at=due)
+    return Decision(False, f"skipping auto-sync: failed previous sync attempt to {target[:7]}")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: int
+    revision: str
+    deployed_at: float
+    deploy_started_at: float
+    source: Mapping[str, Any]
+    automated: bool
+    username: str = ""
+
+
+def with_history(
+    history: Sequence[HistoryEntry], op: Operation, source: Mapping[str, Any]
+) -> tuple[HistoryEntry, ...]:
+    """History after a successful sync: a new entry with the next id, oldest dropped past 10."""
+    if op.phase is not Phase.SUCCEEDED or op.finished_at is None:
+        return tuple(history)
+    entry = HistoryEntry(
+        id=(history[-1].id + 1) if history else 0,
+        revision=op.revision,
+        deployed_at=op.finished_at,
+        deploy_started_at=op.started_at,
+        source=dict(source),
+        automated=op.automated,
+        username=op.username,
+    )
+    return (*history, entry)[-HISTORY_LIMIT:]
+
+
+def finish(op: Operation, ok: bool, now: float, message: str) -> Operation:
+    return replace(
+        op, phase=Phase.SUCCEEDED if ok else Phase.FAILED, finished_at=now, message=message
+    )
+
+
+def images(objects: Iterable[Mapping[str, Any]]) -> list[str]:
+    """`status.summary.images`: every container image the app's workloads run, sorted."""
+    found = set()
+    for obj in objects:
+        template = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for container in (template.get("containers") or []) + (
+            template.get("initContainers") or []
+        ):
+            if container.get("image"):
+                found.add(str(container["image"]))
+    return sorted(found)

@@ -1,0 +1,164 @@
+"""Argo CD's sync rules as table tests: comparison, automated sync decisions, retry backoff and
+history."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from console.local.sync import (
+    HISTORY_LIMIT,
+    Operation,
+    Phase,
+    SyncCode,
+    SyncPolicy,
+    auto_sync,
+    compare,
+    fingerprint,
+    finish,
+    images,
+    key_of,
+    parse_duration,
+    with_history,
+)
+
+DEPLOY = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "backend", "namespace": "dev"},
+    "spec": {"replicas": 1, "template": {"spec": {"containers": [{"image": "r/backend:abc"}]}}},
+}
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "backend"}, "spec": {}}
+POLICY = SyncPolicy.from_spec(
+    {
+        "syncPolicy": {
+            "automated": {"prune": True, "selfHeal": True},
+            "retry": {"limit": 2, "backoff": {"duration": "5s", "factor": 2, "maxDuration": "3m"}},
+        }
+    }
+)
+A, B = "a" * 40, "b" * 40
+
+
+def test_policy_from_the_generated_application() -> None:
+    assert SyncPolicy(True, True, True, 2, 5.0, 2.0, 180.0) == POLICY
+    assert [POLICY.retry_delay(n) for n in (1, 2, 3, 10)] == [5.0, 10.0, 20.0, 180.0]
+    assert SyncPolicy.from_spec({}).automated is False
+    assert (
+        SyncPolicy.from_spec({"syncPolicy": {"automated": {"enabled": False}}}).automated is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5s", 5), ("3m", 180), ("1h30m", 5400), ("0.5s", 0.5), (None, 7)]
+)
+def test_durations(text: str | None, seconds: float) -> None:
+    assert parse_duration(text, 7) == seconds
+
+
+def test_a_bad_duration_is_named() -> None:
+    with pytest.raises(ValueError, match="not a duration: 'soon'"):
+        parse_duration("soon", 5)
+
+
+def test_compare_desired_with_live() -> None:
+    live = {key_of(DEPLOY): fingerprint(DEPLOY), key_of(SERVICE, "dev"): fingerprint(SERVICE)}
+    assert compare([DEPLOY, SERVICE], live, "dev")[0] is SyncCode.SYNCED
+    changed = {**DEPLOY, "spec": {**DEPLOY["spec"], "replicas": 2}}
+    code, diffs = compare([changed, SERVICE], live, "dev")
+    assert code is SyncCode.OUT_OF_SYNC
+    assert [(str(d.key), d.status) for d in diffs] == [
+        ("Service dev/backend", SyncCode.SYNCED),
+        ("apps/Deployment dev/backend", SyncCode.OUT_OF_SYNC),
+    ]
+    code, diffs = compare([DEPLOY], live, "dev")
+    assert code is SyncCode.OUT_OF_SYNC
+    assert [(str(d.key), d.requires_pruning) for d in diffs] == [
+        ("Service dev/backend", True),
+        ("apps/Deployment dev/backend", False),
+    ]
+
+
+def test_status_and_server_fields_do_not_count_as_drift() -> None:
+    live_view = {
+        **DEPLOY,
+        "status": {"readyReplicas": 1},
+        "metadata": {**DEPLOY["metadata"], "uid": "x", "resourceVersion": "9"},
+    }
+    assert fingerprint(live_view) == fingerprint(DEPLOY)
+
+
+def op(revision: str, phase: Phase, at: float = 100.0, retries: int = 0) -> Operation:
+    return Operation(
+        revision, phase, at, None if phase is Phase.RUNNING else at, retry_count=retries
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "last", "now", "sync", "reason"),
+    [
+        (SyncPolicy(), SyncCode.OUT_OF_SYNC, None, 0, False, "automated sync is disabled"),
+        (POLICY, SyncCode.SYNCED, None, 0, False, "application is Synced"),
+        (POLICY, SyncCode.UNKNOWN, None, 0, False, "application is Unknown"),
+        (POLICY, SyncCode.OUT_OF_SYNC, None, 0, True, "new revision bbbbbbb"),
+        (POLICY, SyncCode.OUT_OF_SYNC, op(A, Phase.SUCCEEDED), 0, True, "new revision bbbbbbb"),
+        (POLICY, SyncCode.OUT_OF_SYNC, op(A, Phase.FAILED), 0, True, "new revision bbbbbbb"),
+        (POLICY, SyncCode.OUT_OF_SYNC, op(B, Phase.RUNNING), 0, False, "already in progress"),
+        (POLICY, SyncCode.OUT_OF_SYNC, op(B, Phase.SUCCEEDED), 0, True, "self-heal"),
+        (
+            SyncPolicy(automated=True),
+            SyncCode.OUT_OF_SYNC,
+            op(B, Phase.SUCCEEDED),
+            0,
+            False,
+            "self-heal is off",
+        ),
+        (POLICY, SyncCode.OUT_OF_SYNC, op(B, Phase.FAILED), 104.9, False, "retry 1 in 0.1s"),
+        (POLICY, SyncCode.OUT_OF_SYNC, op(B, Phase.FAILED), 105, True, "retry 1 of 2"),
+        (POLICY, SyncCode.OUT_OF_SYNC, op(B, Phase.FAILED, retries=1), 109, False, "retry 2 in"),
+        (POLICY, SyncCode.OUT_OF_SYNC, op(B, Phase.FAILED, retries=1), 110, True, "retry 2 of 2"),
+        (
+            POLICY,
+            SyncCode.OUT_OF_SYNC,
+            op(B, Phase.FAILED, retries=2),
+            10_000,
+            False,
+            "skipping auto-sync: failed previous sync attempt to bbbbbbb",
+        ),
+    ],
+)
+def test_auto_sync_rules(  # noqa: PLR0917 - one parameter per column of the table
+    policy: SyncPolicy,
+    status: SyncCode,
+    last: Operation | None,
+    now: float,
+    sync: bool,
+    reason: str,
+) -> None:
+    decision = auto_sync(policy, status, B, last, now)
+    assert decision.sync is sync
+    assert reason in decision.reason
+
+
+def test_a_waiting_retry_says_when_to_wake() -> None:
+    decision = auto_sync(POLICY, SyncCode.OUT_OF_SYNC, B, op(B, Phase.FAILED), 101)
+    assert decision.wake_at == 105
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=30))
+def test_history_keeps_the_last_ten_successes_with_increasing_ids(outcomes: list[bool]) -> None:
+    history: tuple = ()
+    for n, ok in enumerate(outcomes):
+        running = Operation(f"{n:040d}", Phase.RUNNING, float(n))
+        history = with_history(history, finish(running, ok, n + 0.5, "done"), {"path": "x"})
+    assert len(history) == min(HISTORY_LIMIT, sum(outcomes))
+    ids = [entry.id for entry in history]
+    assert ids == sorted(set(ids))
+    if history:
+        assert ids[-1] == sum(outcomes) - 1
+        assert all(e.deployed_at > e.deploy_started_at for e in history)
+
+
+def test_images_of_the_workloads() -> None:
+    assert images([DEPLOY, SERVICE]) == ["r/backend:abc"]
