@@ -75,5 +75,5 @@ class Runtime(Protocol):
         ...
 
     async def close(self) -> None:
-        """Stop everything, pods first given their grace period."""
+        """Stop everything: drain the Service proxies, then stop pods within their grace."""
         ...

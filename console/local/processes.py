@@ -1,0 +1,583 @@
+"""`ProcessRuntime`: the embedded platform's stand-in for a cluster, behind the `Runtime` protocol.
+
+The controller hands it an application's rendered objects; it runs them on the caller's asyncio
+event loop and reports what runs. Kinds, as on a cluster:
+
+- **Deployment**: a `supervisor.DeploymentRunner` (pods as processes). A manifest the runner
+  refuses (`RolloutError`, naming the field) is a failed ApplyResult; an update refused that way
+  leaves the running version, and its recorded manifest, as they were.
+- **Service**: a `proxy.ServiceProxy` on 127.0.0.1, one stable port per Service for as long as it
+  exists (`service_ports` given at construction are reused, so ports survive a restart of the
+  platform; otherwise a free port). Its endpoints are the ready pods of every Deployment in the
+  Service's namespace, whichever app runs it, whose pod template labels match `spec.selector`
+  and whose declared port is one of the Service's `targetPort`s. `resolve_service` answers the
+  runners' cluster-DNS questions from these proxies.
+- **ConfigMap / Secret**: stored, read by the runners' `lookup` for `valueFrom` references
+  (environment only; read when a container starts, as the kubelet does: running pods keep the
+  values they started with). Secret `data` is base64 (invalid base64 is refused, as the API server
+  refuses it), `stringData` plain and winning over `data`.
+- **ServiceAccount, PodDisruptionBudget, NetworkPolicy**: recorded; a NetworkPolicy is not
+  enforced and its ApplyResult says so.
+- **Anything else** (or a known kind from another API group, such as a Knative Service): recorded
+  with an ok ApplyResult saying it is not run, and listed by `resources` with health Unknown:
+  never silently dropped.
+
+An object (group, kind, namespace, name) belongs to the first app that applied it; the same object
+applied by another app is refused ("shared resource", Argo CD's SharedResourceWarning) and left as
+it runs. Within one apply: ConfigMaps, Secrets and ServiceAccounts first, then the other recorded
+kinds, then Services, then Deployments, so a container's references and Service names resolve at
+its first start. A pod resolves Service names when its container starts: a frontend started before
+its backend's Service exists keeps the literal URL until it restarts, so apply backends' Services
+first (or in the same app).
+
+Pruning unlists first, then stops: a pruned Deployment's pods leave the proxies' endpoints before
+they get their stop signal; a pruned Service stops resolving, then its proxy drains. `close` stops
+every proxy (draining), then every runner, concurrently; no process is left behind.
+
+One runtime per workdir: the constructor kills what a previous, killed platform left running
+under `workdir/pods` (`pods.reap_orphans`), so the runners it starts find a clean slate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import copy
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from console.local.health import Health, HealthStatus, resource_health
+from console.local.images import ImageStore
+from console.local.pods import reap_orphans
+from console.local.proxy import ProxyError, ServiceProxy
+from console.local.rollout import RolloutError
+from console.local.runtime import ApplyResult, LiveResource
+from console.local.supervisor import DeploymentRunner, DeploymentSnapshot, PodInfo
+from console.local.sync import ObjectKey, fingerprint, images, key_of
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+# How long a stopping proxy lets in-flight requests finish (prune, remove, close).
+PROXY_DRAIN_S = 10.0
+# A Kubernetes object name (DNS-1123 subdomain): what a namespace, pod or container may be called.
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+Role = Literal["deployment", "service", "config", "recorded", "unsupported"]
+
+# The API groups each kind the platform runs or records comes from ("" is the core group).
+_GROUPS: dict[str, frozenset[str]] = {
+    "Deployment": frozenset({"apps"}),
+    "Service": frozenset({""}),
+    "ConfigMap": frozenset({""}),
+    "Secret": frozenset({""}),
+    "ServiceAccount": frozenset({""}),
+    "PodDisruptionBudget": frozenset({"policy"}),
+    "NetworkPolicy": frozenset({"networking.k8s.io"}),
+}
+_ROLES: dict[str, Role] = {
+    "Deployment": "deployment",
+    "Service": "service",
+    "ConfigMap": "config",
+    "Secret": "config",
+}
+# Apply order (Argo CD's kind order, reduced to what matters here); stable within a rank.
+_RANK = {"ConfigMap": 0, "Secret": 0, "ServiceAccount": 0, "Service": 2, "Deployment": 3}
+_OTHER_RANK = 1
+
+
+@dataclass(eq=False)
+class _Object:
+    """One object an app runs, with what runs it."""
+
+    app: str
+    key: ObjectKey
+    manifest: dict[str, Any]  # as applied (a copy): its fingerprint is what the app synced
+    role: Role
+    runner: DeploymentRunner | None = None
+    snapshot: DeploymentSnapshot | None = None  # the runner's last published snapshot
+    proxy: ServiceProxy | None = None
+    values: dict[str, str] = field(default_factory=dict)  # ConfigMap/Secret keys, decoded
+    active: bool = True  # False once unlisted: late snapshots of a stopping runner are ignored
+
+    @property
+    def version(self) -> str:
+        return _version(self.manifest)
+
+
+class ProcessRuntime:
+    """Runs applications' objects as local processes and proxies; see the module docstring.
+
+    Beyond the `Runtime` protocol: `service_urls`, `service_ports`, `resolve_service`, `lookup`,
+    `pods`, `pod_log` and `snapshots` for the controller and the API.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        images: ImageStore,
+        *,
+        service_ports: Mapping[tuple[str, str], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.images = images
+        self._clock = clock
+        # Ports Services had before (a previous run): reused when the Service is applied again.
+        self._reserved: dict[tuple[str, str], int] = dict(service_ports or {})
+        self._objects: dict[ObjectKey, _Object] = {}
+        self._listener: Callable[[str], None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # Pids of pods a previous (killed) platform left running under this workdir, now killed.
+        self.reaped: list[int] = reap_orphans(self.workdir)
+
+    # ---- the Runtime protocol ----------------------------------------------------------------
+
+    def set_listener(self, listener: Callable[[str], None]) -> None:
+        self._listener = listener
+
+    async def apply(
+        self, app: str, namespace: str, objects: Sequence[Mapping[str, Any]], prune: bool
+    ) -> list[ApplyResult]:
+        async with self._lock:
+            if self._closed:
+                return [
+                    ApplyResult(_key(obj, namespace), _version(obj), False, "the runtime is closed")
+                    for obj in objects
+                ]
+            results: list[ApplyResult] = []
+            wanted: dict[ObjectKey, Mapping[str, Any]] = {}
+            counts: dict[ObjectKey, int] = {}
+            for obj in objects:
+                key = _key(obj, namespace)
+                problem = _malformed(obj)
+                if problem is not None:
+                    results.append(ApplyResult(key, _version(obj), False, problem))
+                    continue
+                wanted.pop(key, None)  # the last of repeated objects wins, in its position
+                wanted[key] = obj
+                counts[key] = counts.get(key, 0) + 1
+            changed = False
+            for key, obj in sorted(wanted.items(), key=lambda item: _rank(item[0])):
+                result, did = await self._apply_one(app, key, obj)
+                if counts[key] > 1:
+                    result = ApplyResult(
+                        result.key,
+                        result.version,
+                        result.ok,
+                        f"{result.message} (appeared {counts[key]} times among the "
+                        "application's resources; the last one was applied)",
+                        result.pruned,
+                    )
+                results.append(result)
+                changed |= did
+            if prune:
+                gone = [o for o in self._objects.values() if o.app == app and o.key not in wanted]
+                await self._unrun(gone)
+                results += [
+                    ApplyResult(o.key, o.version, True, "pruned", pruned=True) for o in gone
+                ]
+                changed |= bool(gone)
+        if changed:
+            self._notify(app)
+        return results
+
+    def resources(self, app: str) -> list[LiveResource]:
+        out = []
+        for obj in sorted(self._owned(app), key=lambda o: o.key):
+            live = self._live(obj)
+            if obj.role == "unsupported":
+                health: Health | None = Health(HealthStatus.UNKNOWN, _unsupported(obj.key))
+            else:
+                health = resource_health(obj.key.kind, live)
+            out.append(
+                LiveResource(
+                    key=obj.key,
+                    version=obj.version,
+                    fingerprint=fingerprint(obj.manifest),
+                    health=health,
+                    live=live,
+                    images=tuple(images([obj.manifest])),
+                )
+            )
+        return out
+
+    async def remove(self, app: str) -> None:
+        async with self._lock:
+            owned = self._owned(app)
+            await self._unrun(owned)
+        if owned:
+            self._notify(app)
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._closed = True
+            everything = list(self._objects.values())
+            for obj in everything:
+                obj.active = False
+            self._objects.clear()
+            proxies = [o.proxy for o in everything if o.proxy is not None]
+            runners = [o.runner for o in everything if o.runner is not None]
+            await asyncio.gather(*(p.stop(PROXY_DRAIN_S) for p in proxies), return_exceptions=True)
+            stopped = await asyncio.gather(*(r.stop() for r in runners), return_exceptions=True)
+            for error in stopped:
+                if isinstance(error, BaseException):
+                    log.error("stopping a deployment failed", exc_info=error)
+
+    # ---- for the controller and the API ------------------------------------------------------
+
+    def service_urls(self) -> dict[tuple[str, str], str]:
+        """`(namespace, service)` -> `http://127.0.0.1:<port>` of every Service that runs."""
+        return {
+            (o.key.namespace, o.key.name): o.proxy.url
+            for o in self._objects.values()
+            if o.proxy is not None
+        }
+
+    def service_ports(self) -> dict[tuple[str, str], int]:
+        """`(namespace, service)` -> port, to persist and hand to the next runtime: the Services
+        that run, and the ports given at construction that no Service has claimed yet. A pruned or
+        removed Service gives its port up."""
+        ports = dict(self._reserved)
+        for obj in self._objects.values():
+            if obj.proxy is not None:
+                ports[(obj.key.namespace, obj.key.name)] = obj.proxy.port
+        return ports
+
+    def resolve_service(self, namespace: str, service: str, port: int) -> tuple[str, int] | None:
+        """The cluster DNS stand-in for the runners: the proxy of Service `namespace/service` when
+        it runs and declares `port` among its `spec.ports[].port`."""
+        obj = self._objects.get(ObjectKey("", "Service", namespace, service))
+        if obj is None or obj.proxy is None:
+            return None
+        declared = {p.get("port") for p in _service_ports(obj.manifest)}
+        return (HOST, obj.proxy.port) if port in declared else None
+
+    def lookup(self, kind: str, namespace: str, name: str, key: str) -> str | None:
+        """A ConfigMap's or Secret's value (Secret data decoded), None when either is missing."""
+        obj = self._objects.get(ObjectKey("", kind, namespace, name))
+        if obj is None or obj.role != "config":
+            return None
+        return obj.values.get(key)
+
+    def snapshots(self, app: str) -> list[DeploymentSnapshot]:
+        """The app's Deployments as they run now, sorted by key."""
+        return [
+            o.runner.snapshot()
+            for o in sorted(self._owned(app), key=lambda o: o.key)
+            if o.runner is not None
+        ]
+
+    def pods(self, app: str) -> list[PodInfo]:
+        """The app's pods (terminating ones included), by Deployment then age. `PodInfo.log` is
+        each pod's log file."""
+        return [pod for snapshot in self.snapshots(app) for pod in snapshot.pods]
+
+    def pod_log(
+        self, app: str, namespace: str, pod: str, container: str | None = None
+    ) -> Path | None:
+        """The log file of one of the app's pods, running or gone (logs are kept per pod, under
+        `workdir/pods/<namespace>/<pod>/<container>.log`); None when no Deployment of the app in
+        `namespace` has such a pod or the pod has no such log. `container` defaults to the pod's
+        one container."""
+        if not all(_NAME.fullmatch(n) for n in (namespace, pod, container or "x")):
+            return None
+        for obj in self._owned(app):
+            if obj.runner is None or obj.key.namespace != namespace:
+                continue
+            for info in obj.runner.snapshot().pods:
+                if info.name == pod and container in (None, info.log.stem):
+                    return info.log
+            if not pod.startswith(f"{obj.key.name}-"):
+                continue
+            directory = self.workdir / "pods" / namespace / pod
+            found = sorted(directory.glob("*.log" if container is None else f"{container}.log"))
+            if len(found) == 1:
+                return found[0]
+        return None
+
+    # ---- applying ----------------------------------------------------------------------------
+
+    async def _apply_one(
+        self, app: str, key: ObjectKey, manifest: Mapping[str, Any]
+    ) -> tuple[ApplyResult, bool]:
+        """One object's ApplyResult, and whether what runs changed."""
+        version = _version(manifest)
+        current = self._objects.get(key)
+        if current is not None and current.app != app:
+            return ApplyResult(
+                key, version, False, f"shared resource: owned by app {current.app}"
+            ), False
+        if current is not None and fingerprint(current.manifest) == fingerprint(manifest):
+            return ApplyResult(key, version, True, f"{_resource(key)} unchanged"), False
+        role = _role(key)
+        try:
+            if role == "deployment":
+                message = await self._apply_deployment(app, key, manifest, current)
+            elif role == "service":
+                message = await self._apply_service(app, key, manifest, current)
+            else:
+                message = self._record(app, key, manifest, role, current)
+        except (RolloutError, ProxyError, _Invalid) as exc:
+            return ApplyResult(key, version, False, str(exc)), False
+        except Exception as exc:  # one bad object must not fail the sync of the others
+            log.exception("%s: apply failed", key)
+            return ApplyResult(key, version, False, f"{_resource(key)}: {exc}"), False
+        return ApplyResult(key, version, True, message), True
+
+    async def _apply_deployment(
+        self, app: str, key: ObjectKey, manifest: Mapping[str, Any], current: _Object | None
+    ) -> str:
+        copied = copy.deepcopy(dict(manifest))
+        if current is not None and current.runner is not None:
+            current.runner.update(copied)  # raises RolloutError, leaving what runs
+            current.manifest = copied
+            self._route(key.namespace)
+            return f"{_resource(key)} configured"
+        obj = _Object(app, key, copied, "deployment")
+
+        def on_change(snapshot: DeploymentSnapshot) -> None:
+            self._on_change(obj, snapshot)
+
+        obj.runner = DeploymentRunner(
+            key.namespace,
+            copied,
+            self.images,
+            self.workdir,
+            self.resolve_service,
+            on_change,
+            self._clock,
+            lookup=self.lookup,
+        )
+        self._objects[key] = obj
+        try:
+            await obj.runner.start()
+        except BaseException:
+            await self._unrun([obj])
+            raise
+        return f"{_resource(key)} created"
+
+    async def _apply_service(
+        self, app: str, key: ObjectKey, manifest: Mapping[str, Any], current: _Object | None
+    ) -> str:
+        copied = copy.deepcopy(dict(manifest))
+        if current is not None and current.proxy is not None:
+            current.manifest = copied
+            self._route(key.namespace)
+            return f"{_resource(key)} configured"
+        reserved = self._reserved.get((key.namespace, key.name), 0)
+        proxy = ServiceProxy(key.name, HOST, reserved)
+        await proxy.start()  # raises ProxyError naming the port
+        self._reserved.pop((key.namespace, key.name), None)
+        self._objects[key] = _Object(app, key, copied, "service", proxy=proxy)
+        self._route(key.namespace)
+        return f"{_resource(key)} created (port {proxy.port})"
+
+    def _record(
+        self,
+        app: str,
+        key: ObjectKey,
+        manifest: Mapping[str, Any],
+        role: Role,
+        current: _Object | None,
+    ) -> str:
+        copied = copy.deepcopy(dict(manifest))
+        values = _config_values(key, copied) if role == "config" else {}
+        self._objects[key] = _Object(app, key, copied, role, values=values)
+        verb = "created" if current is None else "configured"
+        if role == "unsupported":
+            return f"{_unsupported(key)}: recorded only"
+        if key.kind == "NetworkPolicy":
+            return f"{_resource(key)} {verb} (recorded, not enforced)"
+        return f"{_resource(key)} {verb}"
+
+    async def _unrun(self, objects: Sequence[_Object]) -> None:
+        """Unlist `objects` at once (endpoints and name resolution drop them), then stop their
+        proxies (draining) and runners, concurrently."""
+        for obj in objects:
+            obj.active = False
+            if self._objects.get(obj.key) is obj:
+                del self._objects[obj.key]
+        for namespace in {o.key.namespace for o in objects}:
+            self._route(namespace)
+        stops = [o.proxy.stop(PROXY_DRAIN_S) for o in objects if o.proxy is not None]
+        stops += [o.runner.stop() for o in objects if o.runner is not None]
+        for error in await asyncio.gather(*stops, return_exceptions=True):
+            if isinstance(error, BaseException):
+                log.error("stopping a pruned resource failed", exc_info=error)
+
+    # ---- running -----------------------------------------------------------------------------
+
+    def _on_change(self, obj: _Object, snapshot: DeploymentSnapshot) -> None:
+        """A runner's snapshot changed (on the loop, must not block)."""
+        if not obj.active:
+            return
+        obj.snapshot = snapshot
+        self._route(obj.key.namespace)
+        self._notify(obj.app)
+
+    def _route(self, namespace: str) -> None:
+        """Set every Service's endpoints in `namespace` from the Deployments' latest snapshots."""
+        deployments = sorted(
+            (
+                o
+                for o in self._objects.values()
+                if o.runner is not None and o.key.namespace == namespace
+            ),
+            key=lambda o: o.key,
+        )
+        for service in self._objects.values():
+            if service.proxy is None or service.key.namespace != namespace:
+                continue
+            endpoints = [
+                endpoint
+                for deployment in deployments
+                if deployment.snapshot is not None and _selects(service.manifest, deployment)
+                for endpoint in deployment.snapshot.endpoints()
+            ]
+            service.proxy.set_endpoints(endpoints)
+
+    def _notify(self, app: str) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener(app)
+        except Exception:  # a listener's failure must not stop supervision
+            log.exception("runtime listener failed for app %s", app)
+
+    def _owned(self, app: str) -> list[_Object]:
+        return [o for o in self._objects.values() if o.app == app]
+
+    def _live(self, obj: _Object) -> dict[str, Any]:
+        """The object as a cluster would return it: metadata defaulted, and `status`."""
+        live = copy.deepcopy(obj.manifest)
+        meta = dict(live.get("metadata") or {})
+        meta["namespace"] = obj.key.namespace
+        live["metadata"] = meta
+        if obj.runner is not None:
+            snapshot = obj.runner.snapshot()
+            meta["generation"] = snapshot.generation
+            live["status"] = snapshot.status_manifest
+        elif obj.proxy is not None:
+            # Every Service is reachable from the host on its proxy's port; only a LoadBalancer
+            # Service says so in its status, as a cloud load balancer would.
+            balancer: dict[str, Any] = {}
+            if (live.get("spec") or {}).get("type") == "LoadBalancer":
+                ports = [{"port": obj.proxy.port, "protocol": "TCP"}]
+                balancer["ingress"] = [{"ip": HOST, "ports": ports}]
+            live["status"] = {"loadBalancer": balancer}
+        return live
+
+
+class _Invalid(ValueError):
+    """An object the API server would reject; the message says why."""
+
+
+def _key(obj: Mapping[str, Any], namespace: str) -> ObjectKey:
+    if not isinstance(obj, Mapping):
+        return ObjectKey("", "", namespace, "")
+    return key_of(obj, namespace)
+
+
+def _version(obj: Mapping[str, Any]) -> str:
+    if not isinstance(obj, Mapping):
+        return ""
+    return str(obj.get("apiVersion") or "").rpartition("/")[2]
+
+
+def _malformed(obj: Mapping[str, Any]) -> str | None:
+    if not isinstance(obj, Mapping):
+        return f"not a Kubernetes object: {type(obj).__name__}"
+    if not obj.get("apiVersion") or not obj.get("kind"):
+        return "object has no apiVersion or kind"
+    if not isinstance(obj.get("metadata"), Mapping) or not (obj.get("metadata") or {}).get("name"):
+        return f"{obj.get('kind')}: metadata.name is required"
+    return None
+
+
+def _role(key: ObjectKey) -> Role:
+    if key.group not in _GROUPS.get(key.kind, ()):
+        return "unsupported"
+    return _ROLES.get(key.kind, "recorded")
+
+
+def _rank(key: ObjectKey) -> int:
+    if _role(key) == "unsupported":
+        return _OTHER_RANK
+    return _RANK.get(key.kind, _OTHER_RANK)
+
+
+def _resource(key: ObjectKey) -> str:
+    """kubectl's name for an object: `deployment.apps/backend`, `service/backend`."""
+    kind = key.kind.lower() + (f".{key.group}" if key.group else "")
+    return f"{kind}/{key.name}"
+
+
+def _unsupported(key: ObjectKey) -> str:
+    if key.kind in _GROUPS:
+        group = key.group or "core"
+        return f"kind {key.kind} of API group {group} is not run by the embedded platform"
+    return f"kind {key.kind} is not run by the embedded platform"
+
+
+def _config_values(key: ObjectKey, manifest: Mapping[str, Any]) -> dict[str, str]:
+    """A ConfigMap's or Secret's keys as environment values; raises _Invalid as the API server
+    would refuse the object."""
+    where = f'{key.kind} "{key.name}" is invalid'
+    values: dict[str, str] = {}
+    encoded_field = "binaryData" if key.kind == "ConfigMap" else "data"
+    plain_field = "data" if key.kind == "ConfigMap" else "stringData"
+    encoded = manifest.get(encoded_field) or {}
+    plain = manifest.get(plain_field) or {}
+    if not isinstance(encoded, Mapping) or not isinstance(plain, Mapping):
+        raise _Invalid(f"{where}: {encoded_field} and {plain_field} must be maps")
+    for name, value in encoded.items():
+        try:
+            raw = base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            raise _Invalid(f"{where}: {encoded_field}[{name}]: illegal base64 data") from None
+        values[str(name)] = raw.decode("utf-8", errors="surrogateescape")
+    for name, value in plain.items():
+        if not isinstance(value, str):
+            raise _Invalid(f"{where}: {plain_field}[{name}]: must be a string")
+        values[str(name)] = value
+    return values
+
+
+def _service_ports(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    ports = (manifest.get("spec") or {}).get("ports") or []
+    return [p for p in ports if isinstance(p, Mapping)]
+
+
+def _selects(service: Mapping[str, Any], deployment: _Object) -> bool:
+    """Whether the Service routes to the Deployment's pods: its selector matches their labels
+    and one of its target ports is the port they declare."""
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector or deployment.runner is None or deployment.snapshot is None:
+        return False  # a Service without a selector gets no endpoints from pods
+    template = (deployment.runner.manifest.get("spec") or {}).get("template") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if any(labels.get(k) != v for k, v in selector.items()):
+        return False
+    ports = _service_ports(service)
+    if not ports:
+        return True
+    snapshot = deployment.snapshot
+    for port in ports:
+        target = port.get("targetPort", port.get("port"))
+        if target is None:
+            continue
+        if isinstance(target, str) and not target.isdigit():
+            if target == snapshot.port_name:
+                return True
+        elif snapshot.container_port is None or int(target) == snapshot.container_port:
+            return True
+    return False
