@@ -1,0 +1,455 @@
+"""The application controller: Argo CD's reconcile loop over the Applications in the deploy repo.
+
+It starts from the root app-of-apps (the one Application bootstrapped from `argocd/root.yaml`),
+whose source renders the child Applications; for every app it resolves the target revision,
+asks the repo server for the desired objects, compares them with what the runtime runs, lets the
+pure sync rules (`sync.auto_sync`) decide, applies through the runtime, and publishes the result
+(sync, health, operation state, history, resources, conditions) into the read model the API
+serves. It never writes to Git: status is read, changes come in as commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from console.local import appstate as st
+from console.local.health import Health, HealthStatus, app_health, resource_health
+from console.local.reposerver import Manifests, RepoServer, RepoServerError
+from console.local.runtime import SUPPORTED_KINDS, ApplyResult, LiveResource, Runtime
+from console.local.sync import (
+    ObjectKey,
+    Operation,
+    Phase,
+    ResourceDiff,
+    SyncCode,
+    SyncPolicy,
+    auto_sync,
+    compare,
+    fingerprint,
+    images,
+    key_of,
+)
+from console.local.webhook import WebhookError, parse_push
+
+log = logging.getLogger("gitops.controller")
+
+DEFAULT_POLL_S = 180.0  # Argo CD's default timeout.reconciliation
+SYNCED_MESSAGE = "successfully synced (all tasks run)"
+
+
+def _version_of(obj: Mapping[str, Any]) -> str:
+    return str(obj.get("apiVersion", "")).rpartition("/")[2]
+
+
+@dataclass
+class _App:
+    """What the controller knows of one app between reconciles (the rest is in the record)."""
+
+    manifest: Mapping[str, Any]
+    last_op: Operation | None = None
+    history: tuple[st.RevisionHistory, ...] = ()
+    operation_state: st.OperationState | None = None
+    wake_at: float | None = None
+    applied_children: dict[ObjectKey, str] = field(default_factory=dict)  # root only
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        return self.manifest.get("spec") or {}
+
+    @property
+    def source(self) -> Mapping[str, Any]:
+        return self.spec.get("source") or {}
+
+    @property
+    def namespace(self) -> str:
+        return str((self.spec.get("destination") or {}).get("namespace") or "")
+
+
+class Controller:
+    def __init__(
+        self,
+        repos: RepoServer,
+        runtime: Runtime,
+        source: st.InMemorySource,
+        root: Mapping[str, Any],
+        *,
+        poll_s: float = DEFAULT_POLL_S,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.repos = repos
+        self.runtime = runtime
+        self.source = source
+        self.root_name = str(root["metadata"]["name"])
+        self.poll_s = poll_s
+        self._mono = monotonic
+        self._wall = wall
+        self._apps: dict[str, _App] = {self.root_name: _App(root)}
+        self._dirty: set[str] = set(self._apps)
+        self._wake = asyncio.Event()
+        self._pending_sync: dict[str, st.SyncRequest] = {}
+
+    # -- the loop --
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reconcile until `stop` is set: on requests, runtime changes, retries and polling."""
+        self.runtime.set_listener(self._mark)
+        consumer = asyncio.create_task(self._consume_requests())
+        next_poll = self._mono()
+        try:
+            while not stop.is_set():
+                if self._mono() >= next_poll:
+                    self._dirty.update(self._apps)
+                    next_poll = self._mono() + self.poll_s
+                await self.reconcile_dirty()
+                wake_at = min([next_poll, *(a.wake_at for a in self._apps.values() if a.wake_at)])
+                timeout = max(0.0, wake_at - self._mono())
+                self._wake.clear()
+                if self._dirty:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    waits = [
+                        asyncio.create_task(self._wake.wait()),
+                        asyncio.create_task(stop.wait()),
+                    ]
+                    await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    for task in waits:
+                        task.cancel()
+                for app in self._apps.values():
+                    if app.wake_at is not None and app.wake_at <= self._mono():
+                        app.wake_at = None
+                        self._dirty.add(self._name_of(app))
+        finally:
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+
+    def _name_of(self, app: _App) -> str:
+        return str(app.manifest["metadata"]["name"])
+
+    def _mark(self, name: str) -> None:
+        if name in self._apps:
+            self._dirty.add(name)
+            self._wake.set()
+
+    def refresh_all(self) -> None:
+        self._dirty.update(self._apps)
+        self._wake.set()
+
+    async def _consume_requests(self) -> None:
+        async for request in self.source.requests():
+            if isinstance(request, st.SyncRequest):
+                self._pending_sync[request.app] = request
+                self._mark(request.app)
+            elif isinstance(request, st.RefreshRequest):
+                self._mark(request.app)
+            else:
+                self._on_webhook(request)
+
+    def _on_webhook(self, delivery: st.WebhookDelivery) -> None:
+        try:
+            event = parse_push(dict(delivery.headers), delivery.body)
+        except WebhookError as exc:
+            log.warning("ignored webhook: %s", exc)
+            return
+        if event is None:
+            return
+        for name, app in self._apps.items():
+            url = str(app.source.get("repoURL", ""))
+            if url and event.matches(url):
+                self._mark(name)
+        log.info("push to %s %s: refreshing", event.repo_url, event.ref)
+
+    async def reconcile_dirty(self) -> None:
+        """Reconcile every app marked dirty, the root first (it decides which children exist)."""
+        while self._dirty:
+            names = sorted(self._dirty, key=lambda n: (n != self.root_name, n))
+            self._dirty.clear()
+            for name in names:
+                if name in self._apps:
+                    await self.reconcile(name)
+
+    # -- one app --
+
+    async def reconcile(self, name: str) -> None:
+        app = self._apps[name]
+        async with app.lock:
+            await self._reconcile(name, app)
+
+    async def _reconcile(self, name: str, app: _App) -> None:
+        url = str(app.source.get("repoURL", ""))
+        revision = str(app.source.get("targetRevision") or "HEAD")
+        target, rendered, error = "", None, ""
+        try:
+            target = self.repos.resolve(url, revision)
+            rendered = self.repos.manifests(url, target, str(app.source.get("path", "")))
+        except RepoServerError as exc:
+            error = str(exc)
+        request = self._pending_sync.pop(name, None)
+        if rendered is not None:
+            code, _ = self._compare(name, app, rendered)
+            policy = SyncPolicy.from_spec(app.spec)
+            decision = auto_sync(policy, code, target, app.last_op, self._mono())
+            app.wake_at = decision.wake_at
+            if request is not None or decision.sync:
+                await self._sync(
+                    name,
+                    app,
+                    target=target,
+                    rendered=rendered,
+                    policy=policy,
+                    request=request,
+                    retry=decision.retry,
+                )
+        elif request is not None:
+            self._fail_operation(app, target, request, f"ComparisonError: {error}")
+        self._publish(name, app, target, rendered, error)
+
+    def _compare(
+        self, name: str, app: _App, rendered: Manifests
+    ) -> tuple[SyncCode, list[ResourceDiff]]:
+        if name == self.root_name:
+            return compare(rendered.objects, app.applied_children, app.namespace)
+        live = {r.key: r.fingerprint for r in self.runtime.resources(name)}
+        return compare(rendered.objects, live, app.namespace)
+
+    async def _sync(
+        self,
+        name: str,
+        app: _App,
+        *,
+        target: str,
+        rendered: Manifests,
+        policy: SyncPolicy,
+        request: st.SyncRequest | None,
+        retry: int,
+    ) -> None:
+        started_mono, started = self._mono(), self._wall()
+        initiator = (
+            st.OperationInitiator(username=request.initiated_by)
+            if request is not None
+            else st.OperationInitiator(automated=True)
+        )
+        prune = policy.prune or (request is not None and request.prune)
+        operation = st.Operation(
+            sync=st.SyncOperation(revision=target, prune=prune),
+            initiated_by=initiator,
+            retry=(app.spec.get("syncPolicy") or {}).get("retry") or {},
+        )
+        app.operation_state = st.OperationState(
+            operation=operation, phase="Running", started_at=started, retry_count=retry
+        )
+        app.last_op = Operation(target, Phase.RUNNING, started_mono, retry_count=retry)
+        self._publish(name, app, target, rendered, "")
+        if request is not None and request.dry_run:
+            results: list[ApplyResult] = []
+        elif name == self.root_name:
+            results = await self._apply_children(app, rendered.objects, prune)
+        else:
+            results = await self.runtime.apply(name, app.namespace, rendered.objects, prune)
+        failed = [r for r in results if not r.ok]
+        ok = not failed
+        message = (
+            SYNCED_MESSAGE
+            if ok
+            else (
+                "one or more objects failed to apply, reason: "
+                + "; ".join(f"{r.key}: {r.message}" for r in failed)
+            )
+        )
+        finished = self._wall()
+        app.operation_state = replace(
+            app.operation_state,
+            phase="Succeeded" if ok else "Failed",
+            message=message,
+            finished_at=finished,
+            sync_result=st.SyncOperationResult(
+                revision=target,
+                source=dict(app.source),
+                resources=tuple(
+                    st.ResourceResult(
+                        group=r.key.group,
+                        version=r.version,
+                        kind=r.key.kind,
+                        namespace=r.key.namespace,
+                        name=r.key.name,
+                        status="Pruned" if r.pruned else ("Synced" if r.ok else "SyncFailed"),
+                        message=r.message,
+                        sync_phase="Sync",
+                    )
+                    for r in results
+                ),
+            ),
+        )
+        app.last_op = Operation(
+            target,
+            Phase.SUCCEEDED if ok else Phase.FAILED,
+            started_mono,
+            self._mono(),
+            message,
+            automated=request is None,
+            username=request.initiated_by if request else "",
+            retry_count=retry,
+        )
+        if ok and not (request is not None and request.dry_run):
+            app.history = st.add_history(
+                app.history,
+                revision=target,
+                deployed_at=finished,
+                deploy_started_at=started,
+                source=app.source,
+                initiated_by=initiator,
+            )
+
+    def _fail_operation(
+        self, app: _App, target: str, request: st.SyncRequest, message: str
+    ) -> None:
+        now = self._wall()
+        app.operation_state = st.OperationState(
+            operation=st.Operation(
+                sync=st.SyncOperation(revision=target),
+                initiated_by=st.OperationInitiator(username=request.initiated_by),
+            ),
+            phase="Error",
+            started_at=now,
+            finished_at=now,
+            message=message,
+        )
+
+    async def _apply_children(
+        self, root: _App, objects: Sequence[Mapping[str, Any]], prune: bool
+    ) -> list[ApplyResult]:
+        """The root app-of-apps applies Applications: the controller itself runs them."""
+        results = []
+        wanted = set()
+        for obj in objects:
+            key = key_of(obj, root.namespace)
+            name = key.name
+            if obj.get("kind") != "Application" or not name or name == self.root_name:
+                results.append(
+                    ApplyResult(
+                        key, _version_of(obj), False, "the root app may only hold Applications"
+                    )
+                )
+                continue
+            wanted.add(key)
+            if name in self._apps:
+                self._apps[name].manifest = obj
+            else:
+                self._apps[name] = _App(obj)
+            root.applied_children[key] = fingerprint(obj)
+            self._dirty.add(name)
+            results.append(ApplyResult(key, _version_of(obj), True, "application configured"))
+        for key in sorted(set(root.applied_children) - wanted):
+            if not prune:
+                continue
+            root.applied_children.pop(key)
+            gone = self._apps.pop(key.name, None)
+            if gone is not None:
+                await self.runtime.remove(key.name)
+                self.source.delete(key.name)
+            results.append(ApplyResult(key, "v1alpha1", True, "pruned", pruned=True))
+        return results
+
+    # -- publishing --
+
+    def _resources(
+        self, name: str, app: _App, rendered: Manifests | None
+    ) -> tuple[list[st.ResourceStatus], Health, list[str], list[st.ApplicationCondition]]:
+        conditions: list[st.ApplicationCondition] = []
+        if name == self.root_name:
+            live_by_key: dict[ObjectKey, LiveResource] = {}
+            live_fp = dict(app.applied_children)
+        else:
+            live_by_key = {r.key: r for r in self.runtime.resources(name)}
+            live_fp = {k: r.fingerprint for k, r in live_by_key.items()}
+        objects = list(rendered.objects) if rendered is not None else []
+        diffs = compare(objects, live_fp, app.namespace)[1] if rendered is not None else []
+        versions = {key_of(o, app.namespace): _version_of(o) for o in objects}
+        statuses, healths = [], []
+        for diff in diffs:
+            live = live_by_key.get(diff.key)
+            if name == self.root_name:
+                health = None
+            elif live is not None:
+                health = live.health
+            else:
+                health = resource_health(diff.key.kind, None)
+            if diff.key.kind not in SUPPORTED_KINDS and name != self.root_name:
+                conditions.append(
+                    st.ApplicationCondition(
+                        "UnknownError",
+                        f"{diff.key}: kind {diff.key.kind} is not run by the embedded platform",
+                        self._wall(),
+                    )
+                )
+            healths.append(health)
+            statuses.append(
+                st.ResourceStatus(
+                    group=diff.key.group,
+                    version=versions.get(diff.key) or (live.version if live else ""),
+                    kind=diff.key.kind,
+                    namespace=diff.key.namespace,
+                    name=diff.key.name,
+                    status=diff.status.value,
+                    health=st.HealthState(health.status, health.message) if health else None,
+                    requires_pruning=diff.requires_pruning,
+                )
+            )
+        running = [img for r in live_by_key.values() for img in r.images] or images(objects)
+        return statuses, app_health(healths), sorted(set(running)), conditions
+
+    def _publish(
+        self, name: str, app: _App, target: str, rendered: Manifests | None, error: str
+    ) -> None:
+        now = self._wall()
+        resources, health, imgs, conditions = self._resources(name, app, rendered)
+        if error:
+            code = SyncCode.UNKNOWN
+            conditions.append(st.ApplicationCondition("ComparisonError", error, now))
+        else:
+            code, _ = self._compare(name, app, rendered) if rendered else (SyncCode.UNKNOWN, [])
+        if app.operation_state is not None and app.operation_state.phase in ("Failed", "Error"):
+            conditions.append(
+                st.ApplicationCondition("SyncError", app.operation_state.message, now)
+            )
+        if name == self.root_name:
+            health = Health(HealthStatus.HEALTHY)
+        status = st.ApplicationStatus(
+            sync=st.SyncStatus(
+                status=code.value,
+                revision=target,
+                compared_to=st.ComparedTo(
+                    source=dict(app.source),
+                    destination=dict(app.spec.get("destination") or {}),
+                ),
+            ),
+            health=st.HealthState(health.status, health.message),
+            history=app.history,
+            operation_state=app.operation_state,
+            resources=tuple(resources),
+            summary=st.ApplicationSummary(images=tuple(imgs)),
+            conditions=tuple(conditions),
+            reconciled_at=now,
+            observed_at=now,
+            source_type=rendered.source_type if rendered else "",
+        )
+        running = app.operation_state is not None and app.operation_state.running
+        current = self.source.get(name)
+        if current is None:
+            self.source.put(st.ApplicationRecord(app.manifest, status))
+            return
+
+        def change(record: st.ApplicationRecord) -> st.ApplicationRecord:
+            operation = record.operation if running or name in self._pending_sync else None
+            return replace(record, manifest=app.manifest, status=status, operation=operation)
+
+        self.source.update(name, change)

@@ -1,0 +1,210 @@
+"""The controller end to end on real parts: a bare deploy repo from `gitops scaffold`, the repo
+server with Kustomize, images built from the apps repo, pods as processes behind Service proxies,
+and the read model the API serves. A bad promotion halts the rollout while the old pod serves;
+a broken commit is a ComparisonError that leaves what runs alone. No mocks, no sleeps: every wait
+is on a condition with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from ruamel.yaml import YAML
+
+from console.cli import main
+from console.local import appstate as st
+from console.local.controller import Controller
+from console.local.images import ImageStore
+from console.local.processes import ProcessRuntime
+from console.local.reposerver import RepoServer
+from tests.helpers import ROOT, run_git
+
+URL = "https://github.com/acme/platform-deploy.git"
+REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+@dataclass(frozen=True)
+class World:
+    base: Path
+    bare: Path
+    work: Path
+    images: ImageStore
+    good: str  # the apps commit every image was built from
+
+
+def _fast_dev_overlays(work: Path, tag: str) -> None:
+    """Pin the built tag in dev and make dev fail fast enough for a test."""
+    for service in ("backend", "frontend"):
+        path = work / "overlays" / "dev" / service / "kustomization.yaml"
+        text = path.read_text().replace('newTag: "unreleased"', f'newTag: "{tag}"')
+        text = re.sub(r"progressDeadlineSeconds: \d+", "progressDeadlineSeconds: 8", text)
+        text = re.sub(r"minReadySeconds: \d+", "minReadySeconds: 0", text)
+        path.write_text(text)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    base = tmp_path_factory.mktemp("controller")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in IDENTITY.items():
+            mp.setenv(key, value)
+        assert main(["scaffold", "--config", str(ROOT / "repos.yaml"), "--dest", str(base)]) == 0
+        apps = base / "apps-repo"
+        good = run_git(apps, "rev-parse", "HEAD").strip()
+        images = ImageStore(base / "images")
+        for service, kind in (("backend", "backend"), ("frontend", "frontend")):
+            images.build(
+                apps,
+                good,
+                f"{REGISTRY}/{service}",
+                good,
+                {"SERVICE_NAME": service, "SERVICE_KIND": kind, "GIT_SHA": good},
+            )
+        work = base / "deploy-repo"
+        _fast_dev_overlays(work, good)
+        run_git(work, "commit", "--quiet", "-am", "chore(deploy): promote dev")
+        run_git(base, "clone", "--quiet", "--bare", str(work), "deploy.git")
+        run_git(work, "remote", "add", "platform", str(base / "deploy.git"))
+        yield World(base, base / "deploy.git", work, images, good)
+
+
+def root_app(world: World) -> dict:
+    docs = YAML(typ="safe").load_all((world.work / "argocd" / "root.yaml").read_text())
+    return next(d for d in docs if d and d.get("kind") == "Application")
+
+
+def app_is(source: st.InMemorySource, name: str, sync: str, health: str) -> Callable[[], bool]:
+    def check() -> bool:
+        record = source.get(name)
+        return (
+            record is not None
+            and record.status.sync.status == sync
+            and record.status.health.status == health
+        )
+
+    return check
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 45.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)  # polling a condition, with a deadline
+
+
+def test_deploy_then_a_bad_promotion_halts_and_a_broken_commit_is_a_comparison_error(
+    world: World, tmp_path: Path
+) -> None:
+    repos = RepoServer(tmp_path / "cache")
+    repos.register(URL, world.bare)
+    source = st.InMemorySource()
+
+    async def scenario() -> None:
+        runtime = ProcessRuntime(tmp_path / "run", world.images)
+        controller = Controller(repos, runtime, source, root_app(world), poll_s=3600)
+        stop = asyncio.Event()
+        loop = asyncio.create_task(controller.run(stop))
+        try:
+            await deploy(world, source, runtime)
+            await bad_promotion_halts(world, controller, source, runtime)
+            await broken_commit(world, controller, source, runtime)
+        finally:
+            stop.set()
+            await loop
+            await runtime.close()
+
+    asyncio.run(scenario())
+
+
+async def deploy(world: World, source: st.InMemorySource, runtime: ProcessRuntime) -> None:
+    await until(app_is(source, "backend-dev", "Synced", "Healthy"), "backend-dev Healthy")
+    await until(app_is(source, "frontend-dev", "Synced", "Healthy"), "frontend-dev Healthy")
+    root = source.get("root")
+    assert root is not None
+    assert root.status.sync.status == "Synced"
+    assert {r.name for r in root.status.resources} >= {"backend-dev", "frontend-prod"}
+    record = source.get("backend-dev")
+    assert record is not None
+    state = record.status.operation_state
+    assert state is not None
+    assert state.phase == "Succeeded"
+    assert state.operation.initiated_by.automated
+    assert [h.revision for h in record.status.history] == [record.status.sync.revision]
+    assert record.status.summary.images == (f"{REGISTRY}/backend:{world.good}",)
+    kinds = {r.kind: r for r in record.status.resources}
+    assert kinds["Deployment"].health is not None
+    assert kinds["Deployment"].health.status == "Healthy"
+    assert kinds["ServiceAccount"].health is None, "no health check for this kind"
+    # The frontend reaches the backend through the proxies, as a user would.
+    url = runtime.service_urls()[("dev", "frontend")]
+    async with httpx.AsyncClient(timeout=5) as client:
+        status = (await client.get(f"{url}/api/status")).json()
+    assert status["backend"]["reachable"] is True
+    # prod has nothing promoted yet: its pods cannot pull "unreleased", it never turns Healthy.
+    prod = source.get("backend-prod")
+    assert prod is not None
+    assert prod.status.health.status in {"Progressing", "Degraded"}
+
+
+async def bad_promotion_halts(
+    world: World, controller: Controller, source: st.InMemorySource, runtime: ProcessRuntime
+) -> None:
+    work = world.work
+    missing = "f" * 40
+    overlay = work / "overlays" / "dev" / "backend" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace(world.good, missing))
+    run_git(work, "commit", "--quiet", "-am", "chore(deploy): promote backend fffffff to dev")
+    bad = run_git(work, "rev-parse", "HEAD").strip()
+    run_git(work, "push", "--quiet", "platform", "HEAD:main")
+    controller.refresh_all()  # what the Git host's webhook does on a push
+    await until(app_is(source, "backend-dev", "Synced", "Degraded"), "backend-dev Degraded")
+    record = source.get("backend-dev")
+    assert record is not None
+    assert record.status.sync.revision == bad
+    assert "exceeded its progress deadline" in record.status.health.message
+    assert len(record.status.history) == 2, "the bad revision was synced, once"
+    # maxUnavailable 0: the old pod still serves the good version through the proxy.
+    url = runtime.service_urls()[("dev", "backend")]
+    async with httpx.AsyncClient(timeout=5) as client:
+        version = (await client.get(f"{url}/version")).json()
+    assert version["revision"] == world.good
+
+
+async def broken_commit(
+    world: World, controller: Controller, source: st.InMemorySource, runtime: ProcessRuntime
+) -> None:
+    work = world.work
+    (work / "overlays" / "dev" / "frontend" / "kustomization.yaml").write_text(
+        "resources:\n  - ../../../base/nope\n"
+    )
+    run_git(work, "commit", "--quiet", "-am", "fix(deploy): break the frontend overlay")
+    run_git(work, "push", "--quiet", "platform", "HEAD:main")
+    controller.refresh_all()
+
+    def comparison_error() -> bool:
+        record = source.get("frontend-dev")
+        return record is not None and any(
+            c.type == "ComparisonError" for c in record.status.conditions
+        )
+
+    await until(comparison_error, "frontend-dev ComparisonError")
+    record = source.get("frontend-dev")
+    assert record is not None
+    assert record.status.sync.status == "Unknown"
+    assert record.status.health.status == "Healthy", "the last synced state keeps running"
+    url = runtime.service_urls()[("dev", "frontend")]
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(f"{url}/healthz")).status_code == 200
