@@ -104,6 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", action="append", default=[], metavar="CHECK", help="run just this check (repeat)"
     )
     p.set_defaults(func=_lazy("check"))
+
+    p = sub.add_parser(
+        "up",
+        help="run the embedded platform (Git host, CI, registry, Argo CD, pods) in the foreground",
+    )
+    p.add_argument("--workspace", required=True, help="where remotes, images, state and logs live")
+    p.add_argument("--config", default="repos.yaml", help="the polyrepo declaration")
+    p.add_argument(
+        "--poll-seconds", type=float, default=180.0, help="Git polling fallback (default: 180)"
+    )
+    p.set_defaults(func=_lazy("up"))
     return parser
 
 

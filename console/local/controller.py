@@ -36,7 +36,7 @@ from console.local.sync import (
     images,
     key_of,
 )
-from console.local.webhook import WebhookError, parse_push
+from console.local.webhook import PushEvent, WebhookError, parse_push
 
 log = logging.getLogger("gitops.controller")
 
@@ -96,6 +96,9 @@ class Controller:
         self._dirty: set[str] = set(self._apps)
         self._wake = asyncio.Event()
         self._pending_sync: dict[str, st.SyncRequest] = {}
+        # Called with every push event (after the apps it concerns are marked): how `gitops up`
+        # starts CI on a push to the apps repo.
+        self.push_listeners: list[Callable[[PushEvent], None]] = []
 
     # -- the loop --
 
@@ -166,7 +169,9 @@ class Controller:
             url = str(app.source.get("repoURL", ""))
             if url and event.matches(url):
                 self._mark(name)
-        log.info("push to %s %s: refreshing", event.repo_url, event.ref)
+        log.info("push to %s %s", event.repo_url, event.ref)
+        for listener in self.push_listeners:
+            listener(event)
 
     async def reconcile_dirty(self) -> None:
         """Reconcile every app marked dirty, the root first (it decides which children exist)."""

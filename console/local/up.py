@@ -1,0 +1,319 @@
+"""`gitops up`: the embedded platform assembled on one machine, in the foreground.
+
+A new workspace is scaffolded from repos.yaml into bare "remote" repositories on the local Git
+host, the apps CI runs once (test, build, promote into the first environment), the build is
+promoted through every later environment, and the controller deploys every Application. An
+existing workspace resumes: Git holds the desired state, so the controller re-derives what must
+run (pods a killed platform left behind are reaped first). One asyncio loop runs the API server,
+the controller and the runtime; CI runs in a worker thread on pushes to the apps repo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import itertools
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from console.config import PlatformConfig
+from console.git import git
+from console.local import appstate as st
+from console.local.api import bind_socket, create_api, serve, socket_url
+from console.local.ci import CIRunner
+from console.local.controller import Controller
+from console.local.githost import GitHost
+from console.local.images import ImageStore
+from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
+from console.local.processes import ProcessRuntime
+from console.local.reposerver import RepoServer
+from console.local.state import State
+from console.local.webhook import PushEvent
+from console.promote.promote import PromoteRequest, promote
+from console.scaffold.render import scaffold
+from console.scaffold.template_source import resolve
+
+log = logging.getLogger("gitops.up")
+Progress = Callable[[str], None]
+READY_TIMEOUT_S = 300.0
+VERSION = "v3.1.0+gitops-local"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def remotes(self) -> Path:
+        return self.root / "remotes"
+
+    @property
+    def token_file(self) -> Path:
+        return self.root / "token"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def platform_json(self) -> Path:
+        return self.root / "platform.json"
+
+    def make(self) -> None:
+        for sub in ("remotes", "images", "runtime", "cache", "logs"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One platform per workspace: a second `gitops up` on it is refused, not run twice."""
+        path = self.root / ".lock"
+        with path.open("a+", encoding="utf-8") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                owner = fh.read().strip() or "another process"
+                raise WorkspaceBusyError(
+                    f"{self.root} is in use by `gitops up` (pid {owner}); stop it first"
+                ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class WorkspaceBusyError(RuntimeError):
+    pass
+
+
+def _repo_url(config: PlatformConfig, name: str) -> str:
+    return f"{config.git_host.rstrip('/')}/{config.org}/{name}.git"
+
+
+def _token(ws: Workspace) -> str:
+    if ws.token_file.is_file():
+        return ws.token_file.read_text(encoding="utf-8").strip()
+    token = new_token()
+    write_token_file(ws.token_file, token)
+    return token
+
+
+def _bootstrap(config: PlatformConfig, host: GitHost, ws: Workspace, progress: Progress) -> None:
+    """Scaffold the three repos and push each as the first commit of its remote."""
+    with tempfile.TemporaryDirectory(prefix="gitops-seed-") as tmp:
+        progress("scaffolding the infra, apps and deploy repos from repos.yaml")
+        scaffold(config, resolve(None, None), Path(tmp) / "seed", progress)
+        for _, repo in config.repos.items():
+            kind = repo.template
+            host.create(repo.name, kind, repo_url=_repo_url(config, repo.name))
+            host.seed(repo.name, kind, Path(tmp) / "seed" / repo.destination)
+            progress(f"pushed {repo.name} to {host.url(repo.name)}")
+
+
+def _first_ci_and_promotions(
+    config: PlatformConfig, host: GitHost, ci: CIRunner, progress: Progress
+) -> None:
+    apps, deploy = config.repos.apps.name, config.repos.deploy.name
+    head = host.head(apps)
+    if head is None:
+        return
+    progress(f"CI: testing, building and promoting {head[:7]} (the first run takes a while)")
+    runs = ci.run(host.url(apps), head)
+    for run in runs:
+        progress(f"CI {run.stage}: {run.result} ({run.duration_s or 0:.1f}s)")
+    envs = config.environment_names
+    for previous, env in itertools.pairwise(envs):
+        for svc in config.services:
+            if env in (svc.environments or envs) and previous in (svc.environments or envs):
+                out = promote(
+                    host.url(deploy), PromoteRequest(svc.name, env, from_env=previous), push=True
+                )
+                progress(f"promoted {svc.name} {out.tag[:7]} to {env}")
+
+
+def _root_application(host: GitHost, deploy: str) -> dict[str, Any]:
+    text = git(["show", "HEAD:argocd/root.yaml"], host.path(deploy))
+    for doc in YAML(typ="safe").load_all(text):
+        if isinstance(doc, dict) and doc.get("kind") == "Application":
+            return doc
+    raise RuntimeError(f"{host.url(deploy)}: argocd/root.yaml holds no Application")
+
+
+def _service_apps(config: PlatformConfig) -> list[str]:
+    return [
+        f"{svc.name}-{env}"
+        for svc in config.services
+        for env in (svc.environments or config.environment_names)
+    ]
+
+
+def _healthy(source: st.InMemorySource, names: list[str]) -> list[str]:
+    """The apps among `names` that are not yet Synced and Healthy."""
+    waiting = []
+    for name in names:
+        record = source.get(name)
+        if (
+            record is None
+            or record.status.sync.status != "Synced"
+            or record.status.health.status != "Healthy"
+        ):
+            waiting.append(name)
+    return waiting
+
+
+def _ci_trigger(
+    config: PlatformConfig, host: GitHost, ci: CIRunner, progress: Progress
+) -> Callable[[PushEvent], None]:
+    """A push listener that runs the apps CI, one pipeline at a time (a concurrency group)."""
+    apps = config.repos.apps.name
+    apps_url = _repo_url(config, apps)
+    lock = asyncio.Lock()
+    running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+    async def run_ci(event: PushEvent) -> None:
+        async with lock:
+            runs = await asyncio.to_thread(ci.run, host.url(apps), event.after)
+            progress(f"CI {event.after[:7]}: " + ", ".join(f"{r.stage} {r.result}" for r in runs))
+
+    def on_push(event: PushEvent) -> None:
+        if event.matches(apps_url) and event.branch == "main" and not event.deleted:
+            task = asyncio.get_running_loop().create_task(run_ci(event))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+    return on_push
+
+
+async def _wait_healthy(
+    source: st.InMemorySource, names: list[str], stop: asyncio.Event, progress: Progress
+) -> list[str]:
+    """Wait (on the read model's changes) until every app in `names` is Synced and Healthy, the
+    deadline passes or `stop` is set; the apps still waiting."""
+    changed = asyncio.Event()
+
+    async def pump() -> None:
+        async for _ in source.watch(source.version()):
+            changed.set()
+
+    pumping = asyncio.create_task(pump())
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    waiting = _healthy(source, names)
+    try:
+        while waiting and not stop.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=1.0)  # 1 s: notice `stop`
+            changed.clear()
+            now_waiting = _healthy(source, names)
+            if now_waiting != waiting:
+                progress(f"healthy: {len(names) - len(now_waiting)}/{len(names)} apps")
+            waiting = now_waiting
+    finally:
+        pumping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pumping
+    return waiting
+
+
+def _write_platform_json(
+    ws: Workspace, api_url: str, config: PlatformConfig, host: GitHost, runtime: ProcessRuntime
+) -> None:
+    services = {f"{svc}-{ns}": url for (ns, svc), url in sorted(runtime.service_urls().items())}
+    doc = {
+        "argocd_url": api_url,
+        "token_file": str(ws.token_file),
+        "kubeconfig": str(ws.kubeconfig),
+        "remotes": {role.value: host.url(repo.name) for role, repo in config.repos.items()},
+        "services": services,
+        "pid": os.getpid(),
+    }
+    tmp = ws.platform_json.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, ws.platform_json)
+
+
+async def up(
+    config: PlatformConfig,
+    workspace: Path,
+    stop: asyncio.Event,
+    *,
+    poll_s: float = 180.0,
+    progress: Progress = print,
+) -> None:
+    """Run the platform on `workspace` until `stop` is set. Raises WorkspaceBusyError when
+    another platform runs on it."""
+    ws = Workspace(workspace.resolve())
+    ws.make()
+    with ws.lock():
+        ws.platform_json.unlink(missing_ok=True)  # a stale one from a killed run
+        await _run(config, ws, stop, poll_s, progress)
+
+
+async def _run(
+    config: PlatformConfig,
+    ws: Workspace,
+    stop: asyncio.Event,
+    poll_s: float,
+    progress: Progress,
+) -> None:
+    token = _token(ws)
+    sock = bind_socket("127.0.0.1", 0)
+    api_url = socket_url(sock)
+    host = GitHost(ws.remotes, api_url, ws.token_file)
+    deploy = config.repos.deploy.name
+    new = not host.exists(deploy)
+    images = ImageStore(ws.root / "images")
+    state = State(ws.root / "state.db")
+    ci = CIRunner(ws.root, images, state, host.url(deploy), config.environment_names[0])
+    if new:
+        await asyncio.to_thread(_bootstrap, config, host, ws, progress)
+        await asyncio.to_thread(_first_ci_and_promotions, config, host, ci, progress)
+    else:
+        progress(f"resuming the workspace {ws.root}")
+        state.fail_running()
+        host.connect(api_url, ws.token_file)
+    write_kubeconfig(ws.kubeconfig, api_url, token)
+
+    repos = RepoServer(ws.root / "cache")
+    repos.register(_repo_url(config, deploy), host.path(deploy))
+    source = st.InMemorySource()
+    runtime = ProcessRuntime(ws.root / "runtime", images)
+    controller = Controller(repos, runtime, source, _root_application(host, deploy), poll_s=poll_s)
+    controller.push_listeners.append(_ci_trigger(config, host, ci, progress))
+    api = create_api(source, token, VERSION)
+    api_stop = asyncio.Event()
+    server = asyncio.create_task(serve(api, shutdown_event=api_stop, sock=sock))
+    loop_task = asyncio.create_task(controller.run(stop))
+    try:
+        progress(f"Argo CD API on {api_url}; syncing every Application")
+        names = _service_apps(config)
+        waiting = await _wait_healthy(source, names, stop, progress)
+        if waiting:
+            progress(f"not healthy yet: {', '.join(waiting)}; see `gitops status`")
+        _write_platform_json(ws, api_url, config, host, runtime)
+        progress(f"ready: {ws.platform_json}")
+        await stop.wait()
+    finally:
+        progress("stopping: draining the proxies, stopping pods")
+        ws.platform_json.unlink(missing_ok=True)  # nothing may trust it from here on
+        stop.set()
+        await loop_task
+        await runtime.close()
+        api_stop.set()
+        await server
+        state.close()
+        shutil.rmtree(ws.root / "cache", ignore_errors=True)
