@@ -70,6 +70,23 @@ class Workspace:
     def platform_json(self) -> Path:
         return self.root / "platform.json"
 
+    @property
+    def service_ports_json(self) -> Path:
+        return self.root / "service-ports.json"
+
+    def load_service_ports(self) -> dict[tuple[str, str], int]:
+        """The Service ports of the last run, so a resumed platform serves on the same ports."""
+        try:
+            doc = json.loads(self.service_ports_json.read_text(encoding="utf-8"))
+            return {(str(ns), str(svc)): int(port) for ns, svc, port in doc}
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def save_service_ports(self, ports: dict[tuple[str, str], int]) -> None:
+        tmp = self.service_ports_json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted([ns, svc, p] for (ns, svc), p in ports.items())))
+        os.replace(tmp, self.service_ports_json)
+
     def make(self) -> None:
         for sub in ("remotes", "images", "runtime", "cache", "logs"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -291,7 +308,7 @@ async def _run(
     repos = RepoServer(ws.root / "cache")
     repos.register(_repo_url(config, deploy), host.path(deploy))
     source = st.InMemorySource()
-    runtime = ProcessRuntime(ws.root / "runtime", images)
+    runtime = ProcessRuntime(ws.root / "runtime", images, service_ports=ws.load_service_ports())
     controller = Controller(repos, runtime, source, _root_application(host, deploy), poll_s=poll_s)
     controller.push_listeners.append(_ci_trigger(config, host, ci, progress))
     api = create_api(source, token, VERSION)
@@ -305,6 +322,7 @@ async def _run(
         if waiting:
             progress(f"not healthy yet: {', '.join(waiting)}; see `gitops status`")
         _write_platform_json(ws, api_url, config, host, runtime)
+        ws.save_service_ports(runtime.service_ports())
         progress(f"ready: {ws.platform_json}")
         await stop.wait()
     finally:

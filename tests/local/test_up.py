@@ -98,6 +98,7 @@ def test_up_deploys_everything_serves_it_stops_cleanly_and_resumes(tmp_path: Pat
             SERVICE_APPS, ("Synced", "Healthy")
         )
         assert set(platform["services"]) >= SERVICE_APPS
+        first_services = platform["services"]
         status = httpx.get(f"{platform['services']['frontend-prod']}/api/status", timeout=10)
         assert status.json()["backend"]["reachable"] is True
         assert (
@@ -123,6 +124,7 @@ def test_up_deploys_everything_serves_it_stops_cleanly_and_resumes(tmp_path: Pat
         platform = json.loads(ready.read_text())
         state = apps(platform, token_file.read_text().strip())
         assert all(state[name] == ("Synced", "Healthy") for name in SERVICE_APPS)
+        assert platform["services"] == first_services, "Services keep their ports across a restart"
     finally:
         err = stop(resumed)
     assert "resuming the workspace" in err
