@@ -200,7 +200,7 @@ class Controller:
             error = str(exc)
         request = self._pending_sync.pop(name, None)
         if rendered is not None:
-            code, _ = self._compare(name, app, rendered)
+            code, _ = self._compare(name, app, rendered, self._live(name, app))
             policy = SyncPolicy.from_spec(app.spec)
             decision = auto_sync(policy, code, target, app.last_op, self._mono())
             app.wake_at = decision.wake_at
@@ -218,13 +218,17 @@ class Controller:
             self._fail_operation(app, target, request, f"ComparisonError: {error}")
         self._publish(name, app, target, rendered, error)
 
+    def _live(self, name: str, app: _App) -> dict[ObjectKey, LiveResource]:
+        """What runs for `name` (the root app's children are the controller's own, not a
+        runtime's: they have no LiveResource)."""
+        return {} if name == self.root_name else {r.key: r for r in self.runtime.resources(name)}
+
     def _compare(
-        self, name: str, app: _App, rendered: Manifests
+        self, name: str, app: _App, rendered: Manifests, live: dict[ObjectKey, LiveResource]
     ) -> tuple[SyncCode, list[ResourceDiff]]:
         if name == self.root_name:
             return compare(rendered.objects, app.applied_children, app.namespace)
-        live = {r.key: r.fingerprint for r in self.runtime.resources(name)}
-        return compare(rendered.objects, live, app.namespace)
+        return compare(rendered.objects, {k: r.fingerprint for k, r in live.items()}, app.namespace)
 
     async def _sync(
         self,
@@ -368,16 +372,15 @@ class Controller:
 
     def _resources(
         self, name: str, app: _App, rendered: Manifests | None
-    ) -> tuple[list[st.ResourceStatus], Health, list[str], list[st.ApplicationCondition]]:
+    ) -> tuple[SyncCode, list[st.ResourceStatus], Health, list[str], list[st.ApplicationCondition]]:
         conditions: list[st.ApplicationCondition] = []
-        if name == self.root_name:
-            live_by_key: dict[ObjectKey, LiveResource] = {}
-            live_fp = dict(app.applied_children)
-        else:
-            live_by_key = {r.key: r for r in self.runtime.resources(name)}
-            live_fp = {k: r.fingerprint for k, r in live_by_key.items()}
+        live_by_key = self._live(name, app)
         objects = list(rendered.objects) if rendered is not None else []
-        diffs = compare(objects, live_fp, app.namespace)[1] if rendered is not None else []
+        code, diffs = (
+            self._compare(name, app, rendered, live_by_key)
+            if rendered is not None
+            else (SyncCode.UNKNOWN, [])
+        )
         versions = {key_of(o, app.namespace): _version_of(o) for o in objects}
         statuses, healths = [], []
         for diff in diffs:
@@ -410,18 +413,16 @@ class Controller:
                 )
             )
         running = [img for r in live_by_key.values() for img in r.images] or images(objects)
-        return statuses, app_health(healths), sorted(set(running)), conditions
+        return code, statuses, app_health(healths), sorted(set(running)), conditions
 
     def _publish(
         self, name: str, app: _App, target: str, rendered: Manifests | None, error: str
     ) -> None:
         now = self._wall()
-        resources, health, imgs, conditions = self._resources(name, app, rendered)
+        code, resources, health, imgs, conditions = self._resources(name, app, rendered)
         if error:
             code = SyncCode.UNKNOWN
             conditions.append(st.ApplicationCondition("ComparisonError", error, now))
-        else:
-            code, _ = self._compare(name, app, rendered) if rendered else (SyncCode.UNKNOWN, [])
         if app.operation_state is not None and app.operation_state.phase in ("Failed", "Error"):
             conditions.append(
                 st.ApplicationCondition("SyncError", app.operation_state.message, now)
