@@ -6,19 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import GIT_IDENTITY
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
 def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests commit in throwaway repos; never depend on (or touch) the machine's git config.
-    for var, value in {
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.invalid",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }.items():
+    for var, value in GIT_IDENTITY.items():
         monkeypatch.setenv(var, value)
 
 

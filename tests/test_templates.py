@@ -21,6 +21,7 @@ from console.check.model import Result, Status
 from console.check.runner import detect, run_matrix
 from console.cli import main
 from console.config import load_config
+from tests.helpers import GIT_IDENTITY
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -40,14 +41,8 @@ def platform(
     """The three repos scaffolded from one answer set: role -> path."""
     config_path = ANSWER_SETS[request.param]
     dest = tmp_path_factory.mktemp(f"platform-{request.param}")
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@e.invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@e.invalid",
-    }
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
+        for k, v in GIT_IDENTITY.items():
             mp.setenv(k, v)
         assert main(["scaffold", "--config", str(config_path), "--dest", str(dest)]) == 0
     config = load_config(config_path)

@@ -24,15 +24,9 @@ from console.local.ci import CIRunner, read_services, repo_name
 from console.local.images import Image, ImageStore
 from console.local.state import SCHEMA_VERSION, Run, State
 from console.promote.overlay import read_tag
+from tests.helpers import GIT_IDENTITY as IDENTITY
 from tests.helpers import ROOT, run_git
 
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 SERVICES = ("backend", "frontend")
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 

@@ -23,16 +23,11 @@ from console.local.controller import Controller
 from console.local.images import ImageStore
 from console.local.processes import ProcessRuntime
 from console.local.reposerver import RepoServer
+from tests.helpers import GIT_IDENTITY as IDENTITY
 from tests.helpers import ROOT, run_git
 
 URL = "https://github.com/acme/platform-deploy.git"
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-}
 
 
 @dataclass(frozen=True)

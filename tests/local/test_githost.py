@@ -22,15 +22,9 @@ import pytest
 from console import kustomize
 from console.local.githost import GitHost, GitHostError, hook_script
 from console.local.webhook import ZERO_SHA, PushEvent, parse_push, verify_signature
+from tests.helpers import GIT_IDENTITY as IDENTITY
 
 ROOT = Path(__file__).resolve().parents[2]
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 TOKEN = "s3cret-token-never-printed"  # noqa: S105 - a test token
 DEADLINE = 10.0
 

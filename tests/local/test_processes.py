@@ -26,16 +26,10 @@ from console.local.images import ImageStore
 from console.local.processes import ProcessRuntime
 from console.local.runtime import ApplyResult, LiveResource
 from console.local.sync import ObjectKey, fingerprint, key_of
+from tests.helpers import GIT_IDENTITY as IDENTITY
 from tests.helpers import ROOT, run_git
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 SERVICES = ("backend", "frontend")
 OVERLAY_KINDS = {"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"}
 

@@ -10,14 +10,9 @@ import pytest
 
 from console.cli import main
 from console.local.reposerver import RepoServer, RepoServerError
+from tests.helpers import GIT_IDENTITY as IDENTITY
 
 URL = "https://github.com/acme/platform-deploy.git"
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@e.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@e.invalid",
-}
 
 
 def run_git(cwd: Path, *args: str) -> str:

@@ -37,17 +37,11 @@ from console.local.rollout import (
     UnsupportedDeployment,
 )
 from console.local.supervisor import DeploymentRunner, DeploymentSnapshot, PodState
+from tests.helpers import GIT_IDENTITY as IDENTITY
 from tests.helpers import ROOT, run_git
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 NAME = f"{REGISTRY}/backend"
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 # A container that ignores SIGTERM and leaves a grandchild in its process group.
 STUBBORN = (
     "import signal, subprocess, sys, time\n"
