@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console.local import appstate as st
+from console.local.appstore import AppStore, SavedApp, SavedOperation
 from console.local.health import Health, HealthStatus, app_health, resource_health
 from console.local.reposerver import Manifests, RepoServer, RepoServerError
 from console.local.runtime import SUPPORTED_KINDS, ApplyResult, LiveResource, Runtime
@@ -58,6 +59,7 @@ class _App:
     operation_state: st.OperationState | None = None
     wake_at: float | None = None
     applied_children: dict[ObjectKey, str] = field(default_factory=dict)  # root only
+    applied: tuple[Mapping[str, Any], ...] = ()  # what the runtime was last given
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -84,6 +86,7 @@ class Controller:
         poll_s: float = DEFAULT_POLL_S,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        store: AppStore | None = None,
     ) -> None:
         self.repos = repos
         self.runtime = runtime
@@ -96,9 +99,76 @@ class Controller:
         self._dirty: set[str] = set(self._apps)
         self._wake = asyncio.Event()
         self._pending_sync: dict[str, st.SyncRequest] = {}
+        self.store = store
         # Called with every push event (after the apps it concerns are marked): how `gitops up`
         # starts CI on a push to the apps repo.
         self.push_listeners: list[Callable[[PushEvent], None]] = []
+
+    # -- persistence --
+
+    async def restore(self) -> int:
+        """Bring back what the store saved (call once, before `run`): each app's history and
+        operation state, and the objects it had applied, which the runtime starts again. Returns
+        how many apps were restored."""
+        if self.store is None:
+            return 0
+        saved = self.store.load()
+        now = self._mono()
+        for name, doc in sorted(saved.items(), key=lambda kv: (kv[0] != self.root_name, kv[0])):
+            app = self._apps.get(name) or _App(doc.manifest)
+            if name != self.root_name:
+                app.manifest = doc.manifest  # the root's comes from argocd/root.yaml, fresh
+            app.history = doc.history
+            app.operation_state = doc.operation_state
+            app.applied_children = dict(doc.applied_children)
+            app.applied = doc.applied
+            op = doc.last_op
+            if op is not None and op.phase is not Phase.RUNNING:
+                app.last_op = Operation(
+                    op.revision,
+                    op.phase,
+                    now,
+                    now,
+                    op.message,
+                    automated=op.automated,
+                    username=op.username,
+                    retry_count=op.retry_count,
+                )
+            elif op is not None:
+                # Interrupted: compare afresh and sync again (Argo CD resumes the operation).
+                app.operation_state = None
+            self._apps[name] = app
+            self._dirty.add(name)
+            if name != self.root_name and app.applied:
+                await self.runtime.apply(name, app.namespace, app.applied, False)
+        return len(saved)
+
+    def _save(self, name: str, app: _App) -> None:
+        if self.store is None:
+            return
+        op = app.last_op
+        self.store.save(
+            name,
+            SavedApp(
+                manifest=app.manifest,
+                history=app.history,
+                operation_state=app.operation_state,
+                last_op=(
+                    SavedOperation(
+                        op.revision,
+                        op.phase,
+                        op.message,
+                        op.automated,
+                        op.username,
+                        op.retry_count,
+                    )
+                    if op is not None
+                    else None
+                ),
+                applied=app.applied,
+                applied_children=dict(app.applied_children),
+            ),
+        )
 
     # -- the loop --
 
@@ -258,12 +328,14 @@ class Controller:
         )
         app.last_op = Operation(target, Phase.RUNNING, started_mono, retry_count=retry)
         self._publish(name, app, target, rendered, "")
+        self._save(name, app)
         if request is not None and request.dry_run:
             results: list[ApplyResult] = []
         elif name == self.root_name:
             results = await self._apply_children(app, rendered.objects, prune)
         else:
             results = await self.runtime.apply(name, app.namespace, rendered.objects, prune)
+            app.applied = tuple(rendered.objects)
         failed = [r for r in results if not r.ok]
         ok = not failed
         message = (
@@ -317,6 +389,7 @@ class Controller:
                 source=app.source,
                 initiated_by=initiator,
             )
+        self._save(name, app)
 
     def _fail_operation(
         self, app: _App, target: str, request: st.SyncRequest, message: str
@@ -365,6 +438,8 @@ class Controller:
             if gone is not None:
                 await self.runtime.remove(key.name)
                 self.source.delete(key.name)
+                if self.store is not None:
+                    self.store.delete(key.name)
             results.append(ApplyResult(key, "v1alpha1", True, "pruned", pruned=True))
         return results
 

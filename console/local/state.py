@@ -6,13 +6,18 @@ i to i + 1. To add a table, append a migration (never edit a released one) and a
 return frozen dataclasses.
 
 Tables:
-    runs   one row per CI stage: id, repo, commit_sha (`commit` is an SQL keyword), stage
-           (test|build|promote), result (running|succeeded|failed|skipped), started_at (ISO 8601
-           UTC), duration_s (NULL while running), log_path (NULL when the stage wrote no log).
+    runs          one row per CI stage: id, repo, commit_sha (`commit` is an SQL keyword),
+                  stage (test|build|promote), result (running|succeeded|failed|skipped),
+                  started_at (ISO 8601 UTC), duration_s (NULL while running), log_path (NULL
+                  when the stage wrote no log).
+    applications  one row per Application the controller runs: name, doc (JSON written by
+                  console.local.appstore: manifest, history, operation state, applied objects),
+                  updated_at. The platform's etcd, in short.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -20,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 Stage = Literal["test", "build", "promote"]
 Result = Literal["running", "succeeded", "failed", "skipped"]
@@ -42,6 +47,15 @@ MIGRATIONS: tuple[str, ...] = (
         log_path    TEXT
     );
     CREATE INDEX runs_repo_commit ON runs (repo, commit_sha);
+    """,
+    # 1 -> 2: what the controller knows of each Application (history, operation state, what it
+    # applied), so a restarted platform resumes instead of deploying everything again.
+    """
+    CREATE TABLE applications (
+        name        TEXT PRIMARY KEY,
+        doc         TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
     """,
 )
 
@@ -259,3 +273,34 @@ class State:
         with self.transaction() as conn:
             cur = conn.execute("UPDATE runs SET result = 'failed' WHERE result = 'running'")
             return cur.rowcount
+
+    # ---- applications ----------------------------------------------------------------------
+
+    def save_application(self, name: str, doc: dict[str, Any]) -> None:
+        """Store (replace) what the controller knows of one Application."""
+        text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO applications (name, doc, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET doc = excluded.doc, "
+                "updated_at = excluded.updated_at",
+                (name, text, _iso(_now())),
+            )
+
+    def delete_application(self, name: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM applications WHERE name = ?", (name,))
+
+    def applications(self) -> dict[str, dict[str, Any]]:
+        """Every stored Application document by name. A row that is not valid JSON (written by
+        hand, or a disk fault) raises StateError naming it rather than being skipped."""
+        out: dict[str, dict[str, Any]] = {}
+        for row in self._conn().execute("SELECT name, doc FROM applications ORDER BY name"):
+            try:
+                doc = json.loads(row["doc"])
+            except ValueError as exc:
+                raise StateError(f"{self.path}: application {row['name']!r}: {exc}") from None
+            if not isinstance(doc, dict):
+                raise StateError(f"{self.path}: application {row['name']!r}: not an object")
+            out[str(row["name"])] = doc
+        return out
