@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ruamel.yaml import YAML
 
@@ -31,14 +31,15 @@ from console.config import PlatformConfig
 from console.git import git
 from console.local import appstate as st
 from console.local.api import bind_socket, create_api, serve, socket_url
-from console.local.ci import CIRunner
+from console.local.appstore import SqliteAppStore
+from console.local.ci import CIRunner, repo_name
 from console.local.controller import Controller
 from console.local.githost import GitHost
 from console.local.images import ImageStore
 from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
 from console.local.processes import ProcessRuntime
 from console.local.reposerver import RepoServer
-from console.local.state import State
+from console.local.state import Run, State
 from console.local.webhook import PushEvent
 from console.promote.promote import PromoteRequest, promote
 from console.scaffold.render import scaffold
@@ -69,6 +70,11 @@ class Workspace:
     @property
     def platform_json(self) -> Path:
         return self.root / "platform.json"
+
+    @property
+    def bootstrapped(self) -> Path:
+        """Written once the first bootstrap finished: without it a start bootstraps (again)."""
+        return self.root / ".bootstrapped"
 
     @property
     def service_ports_json(self) -> Path:
@@ -131,28 +137,42 @@ def _token(ws: Workspace) -> str:
 
 
 def _bootstrap(config: PlatformConfig, host: GitHost, ws: Workspace, progress: Progress) -> None:
-    """Scaffold the three repos and push each as the first commit of its remote."""
+    """Scaffold the three repos and push each as the first commit of its remote. Repos an
+    interrupted bootstrap already pushed are kept as they are."""
+    for _, repo in config.repos.items():
+        host.create(repo.name, repo.template, repo_url=_repo_url(config, repo.name))
+    empty = [repo for _, repo in config.repos.items() if host.head(repo.name) is None]
+    if not empty:
+        return
     with tempfile.TemporaryDirectory(prefix="gitops-seed-") as tmp:
         progress("scaffolding the infra, apps and deploy repos from repos.yaml")
         scaffold(config, resolve(None, None), Path(tmp) / "seed", progress)
-        for _, repo in config.repos.items():
-            kind = repo.template
-            host.create(repo.name, kind, repo_url=_repo_url(config, repo.name))
-            host.seed(repo.name, kind, Path(tmp) / "seed" / repo.destination)
+        for repo in empty:
+            host.seed(repo.name, repo.template, Path(tmp) / "seed" / repo.destination)
             progress(f"pushed {repo.name} to {host.url(repo.name)}")
 
 
+def _promoted(state: State, repo: str, commit: str) -> bool:
+    return any(
+        r.stage == "promote" and r.result == "succeeded" for r in state.runs(repo, commit=commit)
+    )
+
+
 def _first_ci_and_promotions(
-    config: PlatformConfig, host: GitHost, ci: CIRunner, progress: Progress
+    config: PlatformConfig, host: GitHost, ci: CIRunner, state: State, progress: Progress
 ) -> None:
+    """CI for the apps repo's head, then promotion through every environment. Each step is
+    skipped when done already (CI recorded a successful promote; `promote` makes no commit when
+    the target is up to date), so an interrupted bootstrap finishes where it stopped."""
     apps, deploy = config.repos.apps.name, config.repos.deploy.name
     head = host.head(apps)
     if head is None:
         return
-    progress(f"CI: testing, building and promoting {head[:7]} (the first run takes a while)")
-    runs = ci.run(host.url(apps), head)
-    for run in runs:
-        progress(f"CI {run.stage}: {run.result} ({run.duration_s or 0:.1f}s)")
+    if not _promoted(state, repo_name(host.url(apps)), head):
+        progress(f"CI: testing, building and promoting {head[:7]} (the first run takes a while)")
+        runs = ci.run(host.url(apps), head)
+        for run in runs:
+            progress(f"CI {run.stage}: {run.result} ({run.duration_s or 0:.1f}s)")
     envs = config.environment_names
     for previous, env in itertools.pairwise(envs):
         for svc in config.services:
@@ -193,27 +213,65 @@ def _healthy(source: st.InMemorySource, names: list[str]) -> list[str]:
     return waiting
 
 
-def _ci_trigger(
-    config: PlatformConfig, host: GitHost, ci: CIRunner, progress: Progress
-) -> Callable[[PushEvent], None]:
-    """A push listener that runs the apps CI, one pipeline at a time (a concurrency group)."""
-    apps = config.repos.apps.name
-    apps_url = _repo_url(config, apps)
-    lock = asyncio.Lock()
-    running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+class Pipeline(Protocol):
+    """What CITrigger starts: CIRunner.run."""
 
-    async def run_ci(event: PushEvent) -> None:
-        async with lock:
-            runs = await asyncio.to_thread(ci.run, host.url(apps), event.after)
-            progress(f"CI {event.after[:7]}: " + ", ".join(f"{r.stage} {r.result}" for r in runs))
+    def run(self, apps_remote: str, commit: str) -> list[Run]: ...
 
-    def on_push(event: PushEvent) -> None:
-        if event.matches(apps_url) and event.branch == "main" and not event.deleted:
-            task = asyncio.get_running_loop().create_task(run_ci(event))
-            running.add(task)
-            task.add_done_callback(running.discard)
 
-    return on_push
+class CITrigger:
+    """Starts the apps CI on a push to main (the webhook) or, as the fallback, when polling finds
+    a head commit CI has never seen (a push while the platform was down, a lost webhook). One
+    pipeline at a time, as a concurrency group; a commit is started once."""
+
+    def __init__(
+        self, config: PlatformConfig, host: GitHost, ci: Pipeline, state: State, progress: Progress
+    ) -> None:
+        self.apps = config.repos.apps.name
+        self.apps_url = _repo_url(config, self.apps)
+        self.host, self.ci, self.state, self.progress = host, ci, state, progress
+        self._lock = asyncio.Lock()
+        self._started: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+
+    def on_push(self, event: PushEvent) -> None:
+        if event.matches(self.apps_url) and event.branch == "main" and not event.deleted:
+            self._start(event.after)
+
+    def poll(self) -> None:
+        head = self.host.head(self.apps)
+        repo = repo_name(self.host.url(self.apps))
+        if (
+            head is not None
+            and head not in self._started
+            and not self.state.runs(repo, 1, commit=head)
+        ):
+            self.progress(f"poll: {self.apps} is at {head[:7]}, which CI has not run")
+            self._start(head)
+
+    async def poll_forever(self, every_s: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.poll()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+    async def idle(self) -> None:
+        """Wait until no pipeline runs (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def _start(self, sha: str) -> None:
+        if sha in self._started:
+            return
+        self._started.add(sha)
+        task = asyncio.get_running_loop().create_task(self._run(sha))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, sha: str) -> None:
+        async with self._lock:
+            runs = await asyncio.to_thread(self.ci.run, self.host.url(self.apps), sha)
+            self.progress(f"CI {sha[:7]}: " + ", ".join(f"{r.stage} {r.result}" for r in runs))
 
 
 async def _wait_healthy(
@@ -280,6 +338,24 @@ async def up(
         await _run(config, ws, stop, poll_s, progress)
 
 
+async def _bootstrap_once(
+    config: PlatformConfig,
+    ws: Workspace,
+    *,
+    host: GitHost,
+    ci: CIRunner,
+    state: State,
+    progress: Progress,
+) -> None:
+    """Bootstrap a new workspace, or finish one an interrupted start left half done."""
+    if ws.bootstrapped.exists():
+        progress(f"resuming the workspace {ws.root}")
+        return
+    await asyncio.to_thread(_bootstrap, config, host, ws, progress)
+    await asyncio.to_thread(_first_ci_and_promotions, config, host, ci, state, progress)
+    ws.bootstrapped.write_text(f"{os.getpid()}\n", encoding="utf-8")
+
+
 async def _run(
     config: PlatformConfig,
     ws: Workspace,
@@ -292,30 +368,38 @@ async def _run(
     api_url = socket_url(sock)
     host = GitHost(ws.remotes, api_url, ws.token_file)
     deploy = config.repos.deploy.name
-    new = not host.exists(deploy)
     images = ImageStore(ws.root / "images")
     state = State(ws.root / "state.db")
+    state.fail_running()  # runs a killed platform left `running`
     ci = CIRunner(ws.root, images, state, host.url(deploy), config.environment_names[0])
-    if new:
-        await asyncio.to_thread(_bootstrap, config, host, ws, progress)
-        await asyncio.to_thread(_first_ci_and_promotions, config, host, ci, progress)
-    else:
-        progress(f"resuming the workspace {ws.root}")
-        state.fail_running()
-        host.connect(api_url, ws.token_file)
+    await _bootstrap_once(config, ws, host=host, ci=ci, state=state, progress=progress)
+    host.connect(api_url, ws.token_file)
     write_kubeconfig(ws.kubeconfig, api_url, token)
 
     repos = RepoServer(ws.root / "cache")
     repos.register(_repo_url(config, deploy), host.path(deploy))
     source = st.InMemorySource()
     runtime = ProcessRuntime(ws.root / "runtime", images, service_ports=ws.load_service_ports())
-    controller = Controller(repos, runtime, source, _root_application(host, deploy), poll_s=poll_s)
-    controller.push_listeners.append(_ci_trigger(config, host, ci, progress))
+    controller = Controller(
+        repos,
+        runtime,
+        source,
+        _root_application(host, deploy),
+        poll_s=poll_s,
+        store=SqliteAppStore(state),
+    )
+    trigger = CITrigger(config, host, ci, state, progress)
+    controller.push_listeners.append(trigger.on_push)
     api = create_api(source, token, VERSION)
     api_stop = asyncio.Event()
     server = asyncio.create_task(serve(api, shutdown_event=api_stop, sock=sock))
-    loop_task = asyncio.create_task(controller.run(stop))
+    loops: list[asyncio.Task[None]] = []
     try:
+        restored = await controller.restore()
+        if restored:
+            progress(f"restored {restored} applications; restarting their pods")
+        loops.append(asyncio.create_task(controller.run(stop)))
+        loops.append(asyncio.create_task(trigger.poll_forever(poll_s, stop)))
         progress(f"Argo CD API on {api_url}; syncing every Application")
         names = _service_apps(config)
         waiting = await _wait_healthy(source, names, stop, progress)
@@ -329,7 +413,8 @@ async def _run(
         progress("stopping: draining the proxies, stopping pods")
         ws.platform_json.unlink(missing_ok=True)  # nothing may trust it from here on
         stop.set()
-        await loop_task
+        for task in loops:
+            await task
         await runtime.close()
         api_stop.set()
         await server
