@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--poll-seconds", type=float, default=180.0, help="Git polling fallback (default: 180)"
     )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="the API's port on 127.0.0.1 (default: any free one; platform.json names it)",
+    )
     p.set_defaults(func=_lazy("up"))
     return parser
 

@@ -17,6 +17,8 @@ from console.local.up import WorkspaceBusyError, up
 def run(args: argparse.Namespace) -> int:
     config, _ = load(args)
     workspace = Path(args.workspace).expanduser()
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: not a TCP port (0-65535)")
     if workspace.exists() and not workspace.is_dir():
         raise UsageError(f"{workspace}: not a directory (--workspace)")
     workspace.mkdir(parents=True, exist_ok=True)
@@ -32,7 +34,14 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await up(config, workspace, stop, poll_s=args.poll_seconds, progress=progress)
+        await up(
+            config,
+            workspace,
+            stop,
+            poll_s=args.poll_seconds,
+            port=args.port,
+            progress=progress,
+        )
 
     try:
         asyncio.run(main())

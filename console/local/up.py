@@ -327,6 +327,7 @@ async def up(
     stop: asyncio.Event,
     *,
     poll_s: float = 180.0,
+    port: int = 0,
     progress: Progress = print,
 ) -> None:
     """Run the platform on `workspace` until `stop` is set. Raises WorkspaceBusyError when
@@ -335,7 +336,7 @@ async def up(
     ws.make()
     with ws.lock():
         ws.platform_json.unlink(missing_ok=True)  # a stale one from a killed run
-        await _run(config, ws, stop, poll_s, progress)
+        await _run(config, ws, stop, poll_s=poll_s, port=port, progress=progress)
 
 
 async def _bootstrap_once(
@@ -360,11 +361,13 @@ async def _run(
     config: PlatformConfig,
     ws: Workspace,
     stop: asyncio.Event,
+    *,
     poll_s: float,
+    port: int,
     progress: Progress,
 ) -> None:
+    sock = bind_socket("127.0.0.1", port)  # first: a taken port fails before any work
     token = _token(ws)
-    sock = bind_socket("127.0.0.1", 0)
     api_url = socket_url(sock)
     host = GitHost(ws.remotes, api_url, ws.token_file)
     deploy = config.repos.deploy.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -249,3 +250,34 @@ def _resume_then_kill_mid_rollout(
     assert "resuming the workspace" in err
     assert [pid for pid in killed_pids if alive(pid)], "kill -9 leaves the pods running"
     return commit, killed_pids
+
+
+def test_a_taken_api_port_is_a_clear_error_before_any_work(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "console.cli",
+                "up",
+                "--workspace",
+                str(workspace),
+                "--config",
+                str(ROOT / "repos.yaml"),
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr
+    assert "already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (workspace / "remotes").exists() or not any((workspace / "remotes").iterdir())
