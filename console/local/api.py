@@ -17,6 +17,17 @@ Argo CD REST (conforming to Argo CD's swagger.json):
     POST /api/webhook                             GitHub push (and ping) events
 Errors are Argo CD's (grpc-gateway's) JSON: {"error", "code" (gRPC code), "message", "details"}.
 
+The platform's CI runs (no Argo CD counterpart; when `create_api` is given `ci_runs`, e.g. the
+workspace's `state.State`; otherwise these answer 501 Unimplemented):
+    GET  /api/ci/runs?repo=&commit=&limit=        {"items": [{"id", "repo", "commit", "stage",
+                                                  "result", "startedAt", "durationSeconds",
+                                                  "logPath"}]}, newest first; every query
+                                                  parameter optional (limit: 50, at most 1000)
+    GET  /api/ci/runs/{id}/log                    the run's log, text/plain; 404 when the run or
+                                                  its log does not exist
+`stage` is test, build or promote; `result` running, succeeded, failed or skipped;
+`durationSeconds` and `logPath` are null while unknown.
+
 Kubernetes API (what the official `kubernetes` client and kubectl call):
     GET /api, /api/v1, /apis, /apis/argoproj.io, /apis/argoproj.io/v1alpha1, /version
     GET /apis/argoproj.io/v1alpha1/applications                       (list, watch)
@@ -41,7 +52,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
@@ -58,11 +70,13 @@ from console.local.appstate import (
     FailedPreconditionError,
     InvalidArgumentError,
     Json,
+    NotFoundError,
     UnavailableError,
     format_time,
     format_time_nano,
     to_json,
 )
+from console.local.state import Run
 from console.local.webhook import WebhookError, normalize_url, parse_push, verify_signature
 
 log = logging.getLogger(__name__)
@@ -72,6 +86,8 @@ GROUP_VERSION = "v1alpha1"
 PLURAL = "applications"
 TOKEN_COOKIE = "argocd.token"  # noqa: S105 - a cookie name, not a secret
 DEFAULT_KEEPALIVE_S = 15.0
+DEFAULT_RUNS = 50  # CI runs listed when no `limit` is asked
+MAX_RUNS = 1000
 _EXTENSION = "gitops_api"
 
 # gRPC codes and the HTTP status grpc-gateway maps each to.
@@ -101,6 +117,19 @@ class PortInUseError(OSError):
     """The API's port is taken; the message names it."""
 
 
+class RunStore(Protocol):
+    """Where CI runs are recorded (`console.local.state.State` is one). Called from a worker
+    thread, never on the event loop."""
+
+    def runs(
+        self, repo: str | None = None, limit: int = 50, *, commit: str | None = None
+    ) -> builtins.list[Run]:
+        """The newest runs first, optionally of one repo and/or commit."""
+        ...
+
+    def run(self, run_id: int) -> Run | None: ...
+
+
 @dataclass
 class _Settings:
     source: ApplicationSource
@@ -109,6 +138,7 @@ class _Settings:
     username: str
     keepalive_s: float
     webhook_secret: bytes | None
+    ci_runs: RunStore | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -387,11 +417,12 @@ def create_api(
     username: str = "admin",
     keepalive_seconds: float = DEFAULT_KEEPALIVE_S,
     webhook_secret: bytes | None = None,
+    ci_runs: RunStore | None = None,
 ) -> Quart:
     """The API server as a Quart app. `token` is the only accepted bearer token (compared in
     constant time); `version` is what `/api/version` reports (e.g. "v3.1.0+gitops-local");
     `username` is who user-initiated syncs are recorded as; `webhook_secret`, when set, is
-    required as GitHub's `X-Hub-Signature-256` on webhooks."""
+    required as GitHub's `X-Hub-Signature-256` on webhooks; `ci_runs` serves `/api/ci/runs`."""
     if not token:
         raise ValueError("the API needs a non-empty token")
     app = Quart(__name__)
@@ -399,7 +430,7 @@ def create_api(
     app.url_map.strict_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = 50 * 1024 * 1024  # Argo CD's webhook.maxPayloadSizeMB
     app.extensions[_EXTENSION] = _Settings(
-        source, token, version, username, keepalive_seconds, webhook_secret
+        source, token, version, username, keepalive_seconds, webhook_secret, ci_runs
     )
     _routes(app)
     return app
@@ -627,6 +658,36 @@ def _routes(app: Quart) -> None:  # noqa: PLR0915 - one place lists every route
     async def pod_logs(name: str, pod: str) -> Response:
         return await _logs(name, pod)
 
+    # -- CI runs (the platform's own; Argo CD has no such API) --
+
+    def _run_store() -> RunStore:
+        if settings.ci_runs is None:
+            raise _Unimplemented("CI runs are not recorded by this server")
+        return settings.ci_runs
+
+    @app.get("/api/ci/runs")
+    async def ci_runs() -> Response:
+        store = _run_store()
+        repo = request.args.get("repo") or None
+        commit = request.args.get("commit") or None
+        limit = _int_arg("limit")
+        if limit is not None and not 1 <= limit <= MAX_RUNS:
+            raise InvalidArgumentError(f"limit must be between 1 and {MAX_RUNS}, got {limit}")
+        # SQLite off the event loop: a CI stage may be writing.
+        runs = await asyncio.to_thread(store.runs, repo, limit or DEFAULT_RUNS, commit=commit)
+        return _json({"items": [_run_json(r) for r in runs]})
+
+    @app.get("/api/ci/runs/<int:run_id>/log")
+    async def ci_run_log(run_id: int) -> Response:
+        store = _run_store()
+        run = await asyncio.to_thread(store.run, run_id)
+        if run is None:
+            raise NotFoundError(f"CI run {run_id} not found")
+        text = None if run.log_path is None else await asyncio.to_thread(_read_log, run.log_path)
+        if text is None:
+            raise NotFoundError(f"CI run {run_id} has no log")
+        return Response(text, status=200, mimetype="text/plain")
+
     @app.get("/api/version")
     async def argocd_version() -> Response:
         message: Json = {"Version": settings.version}
@@ -802,6 +863,33 @@ def _text(text: str, status: int) -> Response:
     return Response(text, status=status, mimetype="text/plain")
 
 
+class _Unimplemented(ApiError):
+    grpc_code = UNIMPLEMENTED
+    http_status = 501
+    reason = "NotImplemented"
+
+
+def _run_json(run: Run) -> Json:
+    return {
+        "id": run.id,
+        "repo": run.repo,
+        "commit": run.commit,
+        "stage": run.stage,
+        "result": run.result,
+        "startedAt": format_time(run.started_at),
+        "durationSeconds": run.duration_s,
+        "logPath": None if run.log_path is None else str(run.log_path),
+    }
+
+
+def _read_log(path: Path) -> bytes | None:
+    """A CI log's bytes, None when it is not there (never written, or removed)."""
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
 # --- serving ----------------------------------------------------------------------------------
 
 
@@ -866,6 +954,7 @@ async def serve(
 __all__ = [
     "DEFAULT_KEEPALIVE_S",
     "PortInUseError",
+    "RunStore",
     "bind_socket",
     "create_api",
     "parse_field_selector",

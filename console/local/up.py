@@ -38,6 +38,7 @@ from console.local.githost import GitHost
 from console.local.images import ImageStore
 from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
 from console.local.processes import ProcessRuntime
+from console.local.publish import publish_runtime
 from console.local.reposerver import RepoServer
 from console.local.state import Run, State
 from console.local.webhook import PushEvent
@@ -339,6 +340,14 @@ async def up(
         await _run(config, ws, stop, poll_s=poll_s, port=port, progress=progress)
 
 
+def _repo_server(config: PlatformConfig, ws: Workspace, host: GitHost) -> RepoServer:
+    """The renderer, reading the deploy repo by the URL its Applications name it by."""
+    repos = RepoServer(ws.root / "cache")
+    deploy = config.repos.deploy.name
+    repos.register(_repo_url(config, deploy), host.path(deploy))
+    return repos
+
+
 async def _bootstrap_once(
     config: PlatformConfig,
     ws: Workspace,
@@ -376,11 +385,9 @@ async def _run(
     state.fail_running()  # runs a killed platform left `running`
     ci = CIRunner(ws.root, images, state, host.url(deploy), config.environment_names[0])
     await _bootstrap_once(config, ws, host=host, ci=ci, state=state, progress=progress)
-    host.connect(api_url, ws.token_file)
+    host.connect(api_url, ws.token_file)  # the hooks notify this run's API
     write_kubeconfig(ws.kubeconfig, api_url, token)
-
-    repos = RepoServer(ws.root / "cache")
-    repos.register(_repo_url(config, deploy), host.path(deploy))
+    repos = _repo_server(config, ws, host)
     source = st.InMemorySource()
     runtime = ProcessRuntime(ws.root / "runtime", images, service_ports=ws.load_service_ports())
     controller = Controller(
@@ -393,19 +400,20 @@ async def _run(
     )
     trigger = CITrigger(config, host, ci, state, progress)
     controller.push_listeners.append(trigger.on_push)
-    api = create_api(source, token, VERSION)
+    api = create_api(source, token, VERSION, ci_runs=state)
+    publisher = publish_runtime(runtime, source)  # pod logs and resource trees for the API
     api_stop = asyncio.Event()
     server = asyncio.create_task(serve(api, shutdown_event=api_stop, sock=sock))
     loops: list[asyncio.Task[None]] = []
     try:
+        await publisher.start()
         restored = await controller.restore()
         if restored:
             progress(f"restored {restored} applications; restarting their pods")
         loops.append(asyncio.create_task(controller.run(stop)))
         loops.append(asyncio.create_task(trigger.poll_forever(poll_s, stop)))
         progress(f"Argo CD API on {api_url}; syncing every Application")
-        names = _service_apps(config)
-        waiting = await _wait_healthy(source, names, stop, progress)
+        waiting = await _wait_healthy(source, _service_apps(config), stop, progress)
         if waiting:
             progress(f"not healthy yet: {', '.join(waiting)}; see `gitops status`")
         _write_platform_json(ws, api_url, config, host, runtime)
@@ -419,6 +427,7 @@ async def _run(
         for task in loops:
             await task
         await runtime.close()
+        await publisher.stop()  # after the runtime: its last pass has what stopping pods wrote
         api_stop.set()
         await server
         state.close()

@@ -7,6 +7,7 @@ every Kubernetes object against the Application CRD (when ../shared is present).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import json
@@ -32,6 +33,7 @@ from kubernetes.client.exceptions import ApiException
 
 from console.local.api import (
     PortInUseError,
+    RunStore,
     bind_socket,
     create_api,
     parse_selector,
@@ -63,6 +65,7 @@ from console.local.appstate import (
     to_json,
 )
 from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
+from console.local.state import State
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "deploy-repo" / "argocd" / "apps"
@@ -287,9 +290,16 @@ class Platform:
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
+    with _serve(tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _serve(tmp_path: Path, ci_runs: RunStore | None = None) -> Iterator[Platform]:
+    """The API over the deploy repo's Applications, served on a free port in a thread."""
     source = InMemorySource(records(), clock=lambda: NOW)
     token = new_token()
-    app = create_api(source, token, VERSION, keepalive_seconds=0.2)
+    app = create_api(source, token, VERSION, keepalive_seconds=0.2, ci_runs=ci_runs)
     sock = bind_socket("127.0.0.1", 0)
     url = socket_url(sock)
     loop = asyncio.new_event_loop()
@@ -731,6 +741,148 @@ def test_logs(platform: Platform) -> None:
         assert next(entries)["result"]["content"] == "GET /healthz 200 #4"
         source.append_log("backend-dev", pod_a, "GET /api/orders 200", container="backend")
         assert next(entries)["result"]["content"] == "GET /api/orders 200"
+
+
+# --- CI runs (the platform's own API) ------------------------------------------------------------
+
+APPS_REPO = "platform-apps"  # as ci.repo_name records it
+RUN_KEYS = {
+    "id",
+    "repo",
+    "commit",
+    "stage",
+    "result",
+    "startedAt",
+    "durationSeconds",
+    "logPath",
+}
+
+
+@dataclass
+class CI:
+    platform: Platform
+    ids: dict[str, int]  # test, build (log file missing), promote (no log), other (running)
+    test_log: Path
+    first: str  # the commit of test, build and promote
+    second: str
+
+
+@pytest.fixture
+def ci(tmp_path: Path) -> Iterator[CI]:
+    state = State(tmp_path / "state.db")
+    first, second = _sha("apps", 1), _sha("apps", 2)
+    test_log = tmp_path / "ci" / first / "test.log"
+    test_log.parent.mkdir(parents=True)
+    test_log.write_text("$ uv run pytest\n3 passed in 0.42s\n", encoding="utf-8")
+    minute = timedelta(minutes=1)
+    ids = {
+        "test": state.record_run(
+            APPS_REPO,
+            first,
+            "test",
+            "succeeded",
+            started_at=NOW,
+            duration_s=12.5,
+            log_path=test_log,
+        ).id,
+        "build": state.record_run(
+            APPS_REPO,
+            first,
+            "build",
+            "failed",
+            started_at=NOW + minute,
+            duration_s=3.25,
+            log_path=test_log.with_name("build.log"),
+        ).id,
+        "promote": state.record_run(
+            APPS_REPO, first, "promote", "skipped", started_at=NOW + 2 * minute, duration_s=0.0
+        ).id,
+        "other": state.record_run("other-apps", second, "test", started_at=NOW).id,
+    }
+    try:
+        with _serve(tmp_path, ci_runs=state) as running:
+            yield CI(running, ids, test_log, first, second)
+    finally:
+        state.close()
+
+
+def test_ci_runs(ci: CI) -> None:
+    client = ci.platform.client
+
+    def items(**params: Any) -> list[dict[str, Any]]:
+        response = client.get("/api/ci/runs", params=params)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/json")
+        body = response.json()
+        assert set(body) == {"items"}
+        for item in body["items"]:
+            assert set(item) == RUN_KEYS
+        return list(body["items"])
+
+    everything = items()
+    assert [i["id"] for i in everything] == [
+        ci.ids["other"],
+        ci.ids["promote"],
+        ci.ids["build"],
+        ci.ids["test"],
+    ]
+    assert everything[-1] == {
+        "id": ci.ids["test"],
+        "repo": APPS_REPO,
+        "commit": ci.first,
+        "stage": "test",
+        "result": "succeeded",
+        "startedAt": "2026-08-01T12:00:00Z",
+        "durationSeconds": 12.5,
+        "logPath": str(ci.test_log),
+    }
+    running = everything[0]
+    assert (running["result"], running["durationSeconds"], running["logPath"]) == (
+        "running",
+        None,
+        None,
+    )
+    assert [i["stage"] for i in items(repo=APPS_REPO)] == ["promote", "build", "test"]
+    assert [i["id"] for i in items(commit=ci.second)] == [ci.ids["other"]]
+    assert [i["stage"] for i in items(repo=APPS_REPO, commit=ci.first, limit=2)] == [
+        "promote",
+        "build",
+    ]
+    assert items(repo=APPS_REPO, commit=ci.second) == []
+    _check_error(
+        client.get("/api/ci/runs", params={"limit": 0}),
+        400,
+        3,
+        "limit must be between 1 and 1000, got 0",
+    )
+    _check_error(
+        client.get("/api/ci/runs", params={"limit": "ten"}),
+        400,
+        3,
+        "limit: 'ten' is not an integer",
+    )
+
+
+def test_ci_run_log(ci: CI) -> None:
+    client = ci.platform.client
+    response = client.get(f"/api/ci/runs/{ci.ids['test']}/log")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == ci.test_log.read_text(encoding="utf-8")
+    for stage in ("build", "promote"):  # a log file that is gone, and no log at all
+        run_id = ci.ids[stage]
+        _check_error(
+            client.get(f"/api/ci/runs/{run_id}/log"), 404, 5, f"CI run {run_id} has no log"
+        )
+    _check_error(client.get("/api/ci/runs/999/log"), 404, 5, "CI run 999 not found")
+    _check_error(client.get("/api/ci/runs/latest/log"), 404, 5, "Not Found")
+    for path in ("/api/ci/runs", f"/api/ci/runs/{ci.ids['test']}/log"):
+        _check_error(ci.platform.anon.get(path), 401, 16, "no session information")
+
+
+def test_ci_runs_need_a_store(platform: Platform) -> None:
+    for path in ("/api/ci/runs", "/api/ci/runs/1/log"):
+        _check_error(platform.client.get(path), 501, 12, "CI runs are not recorded by this server")
 
 
 def _fixture(name: str) -> bytes:
