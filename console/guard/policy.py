@@ -1,0 +1,206 @@
+"""The rollback decision, as pure functions: what the guard has seen of one app (`Watch`), the
+app now (`console.fleet.model.App`), its policy annotations, what Git says of its rollbacks
+(`GitFacts`) and the time `now` (seconds since the epoch; the driver passes a clock, tests a
+number). No I/O here: the driver (console.guard.controller) fetches, writes and keeps time.
+
+The rule: an app whose deployed revision R is not Healthy is rolled back to its last known-good
+revision when, on R,
+  - it has been Degraded for the grace period (flapping Degraded <-> Progressing keeps counting:
+    only Healthy resets the clock), or
+  - it is still Progressing past the deadline after R's deployment started, or
+  - its sync failed and stayed failed for the grace period (Argo CD's retries get their chance).
+It never acts when disabled, within the grace period, on a revision Git already records as
+rolled back for this app (whoever wrote that), or on a rollback commit: if a rollback's own
+revision fails, the known-good is not good any more and the guard halts, loudly, once.
+
+The last known-good revision comes from Argo CD's history and Git alone (the newest earlier
+revision in `status.history` that Git does not record as rolled back), so a restarted guard
+decides as the one before it did.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from console.fleet.model import App, Health, Sync
+from console.guard.facts import GitFacts
+
+ENABLED = "gitops.platform/auto-rollback"
+GRACE = "gitops.platform/rollback-grace-seconds"
+DEADLINE = "gitops.platform/progress-deadline-seconds"
+DEFAULT_GRACE_S = 30.0
+DEFAULT_DEADLINE_S = 600.0  # Kubernetes' default progressDeadlineSeconds
+
+
+@dataclass(frozen=True)
+class Policy:
+    enabled: bool = False
+    grace_s: float = DEFAULT_GRACE_S
+    deadline_s: float = DEFAULT_DEADLINE_S
+    problem: str = ""  # a misread annotation: the policy is then disabled, and says why
+
+    @classmethod
+    def from_annotations(cls, annotations: Mapping[str, str]) -> Policy:
+        """The app's policy. Opt-in: without `auto-rollback: "true"` nothing is rolled back, and
+        a value that cannot be read disables it rather than guessing."""
+        raw = str(annotations.get(ENABLED, "false")).strip().lower()
+        if raw not in {"true", "false"}:
+            return cls(problem=f'{ENABLED}: "{raw}" is not "true" or "false"')
+        seconds: dict[str, float] = {}
+        for key, default in ((GRACE, DEFAULT_GRACE_S), (DEADLINE, DEFAULT_DEADLINE_S)):
+            text = annotations.get(key)
+            try:
+                value = float(text) if text is not None else default
+            except ValueError:
+                return cls(problem=f'{key}: "{text}" is not a number of seconds')
+            if not math.isfinite(value) or value < 0:
+                return cls(problem=f'{key}: "{text}" is not a number of seconds >= 0')
+            seconds[key] = value
+        return cls(raw == "true", seconds[GRACE], seconds[DEADLINE])
+
+
+class Action(StrEnum):
+    NONE = "none"
+    ROLLBACK = "rollback"
+    HALT = "halt"  # a rollback revision fails too: stop and say so, never loop
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    bad: str = ""
+    good: str = ""
+    wake_at: float | None = None  # decide again then, even if nothing changes
+    detect_s: float | None = None  # from the bad revision's deployment start to the decision
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What the guard has seen of one app (the driver keeps one per app)."""
+
+    revision: str = ""  # the deployed revision being watched
+    started_at: float | None = None  # when its deployment started
+    degraded_since: float | None = None
+    failed_since: float | None = None
+    healthy: frozenset[str] = field(default_factory=frozenset)  # seen Healthy and Synced
+    acted: frozenset[str] = field(default_factory=frozenset)  # rolled back or halted on
+
+
+def deployed_revision(app: App) -> str:
+    """The revision the app's last (or running) sync deploys; its newest history entry when no
+    operation is recorded."""
+    if app.operation is not None and app.operation.revision:
+        return app.operation.revision
+    return app.history[-1].revision if app.history else ""
+
+
+def _started(app: App, revision: str) -> float | None:
+    op = app.operation
+    if op is not None and op.revision == revision and op.started_at is not None:
+        return op.started_at.timestamp()
+    return None
+
+
+def observe(watch: Watch, app: App, now: float) -> Watch:
+    """`watch` after seeing `app` at `now`."""
+    revision = deployed_revision(app)
+    if revision != watch.revision:
+        watch = Watch(
+            revision=revision,
+            started_at=_started(app, revision) or now,
+            healthy=watch.healthy,
+            acted=watch.acted,
+        )
+    elif watch.started_at is None:
+        watch = replace(watch, started_at=_started(app, revision) or now)
+    op = app.operation
+    failed = op is not None and op.revision == revision and op.phase.failed
+    if app.health is Health.HEALTHY:
+        watch = replace(watch, degraded_since=None)
+        if app.sync is Sync.SYNCED and not failed and revision:
+            watch = replace(watch, healthy=watch.healthy | {revision})
+    elif app.health is Health.DEGRADED and watch.degraded_since is None:
+        watch = replace(watch, degraded_since=now)
+    if not failed:
+        watch = replace(watch, failed_since=None)
+    elif watch.failed_since is None:
+        watch = replace(watch, failed_since=now)
+    return watch
+
+
+def known_good(app: App, facts: GitFacts, bad: str) -> str:
+    """The newest revision in the app's history before `bad` that Git does not record as rolled
+    back; "" when there is none."""
+    for entry in reversed(app.history):
+        revision = entry.revision
+        if revision and revision != bad and not facts.is_bad(revision):
+            return revision
+    return ""
+
+
+def _symptom(app: App) -> str:
+    """What is wrong, in the words of the first unhealthy resource (the failing probe, the
+    exceeded deadline) or of the app."""
+    for resource in app.resources:
+        if resource.health in (Health.DEGRADED, Health.PROGRESSING, Health.MISSING):
+            detail = f": {resource.health_message}" if resource.health_message else ""
+            return f"{resource.ref} {resource.health.value}{detail}"
+    return app.health_message or f"health {app.health.value}"
+
+
+def _trigger(watch: Watch, app: App, policy: Policy, now: float) -> tuple[str, float | None]:
+    """Why the app must be rolled back now ("" when not), and when to look again otherwise."""
+    waits: list[float] = []
+    if watch.failed_since is not None:
+        due = watch.failed_since + policy.grace_s
+        if now >= due:
+            message = app.operation.message if app.operation else ""
+            return f"sync failed for {now - watch.failed_since:.0f}s: {message}", None
+        waits.append(due)
+    if watch.degraded_since is not None and app.health is Health.DEGRADED:
+        due = watch.degraded_since + policy.grace_s
+        if now >= due:
+            return f"Degraded for {now - watch.degraded_since:.0f}s: {_symptom(app)}", None
+        waits.append(due)
+    if app.health is Health.PROGRESSING and watch.started_at is not None:
+        due = watch.started_at + policy.deadline_s
+        if now >= due:
+            return (
+                f"still Progressing {now - watch.started_at:.0f}s after the sync started "
+                f"(deadline {policy.deadline_s:.0f}s): {_symptom(app)}",
+                None,
+            )
+        waits.append(due)
+    return "", min(waits) if waits else None
+
+
+def decide(  # noqa: PLR0911 - one return per rule of the decision table
+    watch: Watch, app: App, policy: Policy, facts: GitFacts, now: float
+) -> Decision:
+    """What to do about `app` now. `watch` must already have observed `app`."""
+    bad = watch.revision
+    if not policy.enabled:
+        return Decision(Action.NONE, policy.problem or "auto-rollback is disabled")
+    if not bad:
+        return Decision(Action.NONE, "nothing deployed yet")
+    if bad in watch.acted or facts.is_bad(bad):
+        return Decision(Action.NONE, f"{bad[:7]} is already rolled back", bad=bad)
+    why, wake_at = _trigger(watch, app, policy, now)
+    if not why:
+        return Decision(Action.NONE, "within policy", bad=bad, wake_at=wake_at)
+    detect_s = now - watch.started_at if watch.started_at is not None else None
+    if facts.is_rollback(bad):
+        return Decision(
+            Action.HALT,
+            f"the rollback revision {bad[:7]} fails too ({why}); not rolling back again",
+            bad=bad,
+            detect_s=detect_s,
+        )
+    good = known_good(app, facts, bad)
+    if not good:
+        return Decision(Action.NONE, f"{why}; but no known-good revision to roll back to", bad=bad)
+    return Decision(Action.ROLLBACK, why, bad=bad, good=good, detect_s=detect_s)
