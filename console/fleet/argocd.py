@@ -1,0 +1,244 @@
+"""Applications from Argo CD's REST API (a real Argo CD or the embedded platform's), with httpx.
+
+    GET /api/v1/applications                list
+    GET /api/v1/applications/{name}         get (`?refresh=normal|hard`, `?appNamespace=`)
+    GET /api/v1/stream/applications         the watch: NDJSON frames
+                                            {"result": {"type", "application"}} or {"error"}
+Events follow `console.fleet.follow`: list, then the stream from the list's resourceVersion
+(the embedded platform replays what changed since; Argo CD skips its initial ADDED burst and
+streams from now on), reconnects with backoff, polling when the stream keeps failing.
+
+The token goes in the Authorization header only: it is never logged, never in a message, never
+in repr(). Streams have no read timeout (a quiet fleet sends nothing); TCP keepalive detects a
+dead peer instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import random
+import socket
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from console.fleet.follow import Pacing, WatchType, follow
+from console.fleet.model import App
+from console.fleet.parse import MalformedError, parse_application, parse_application_list
+from console.fleet.reasons import display_url, os_reason, tls_reason
+from console.fleet.source import Event, SourceError, check_refresh, split_key
+
+WHAT = "Argo CD"
+LIST_PATH = "/api/v1/applications"
+STREAM_PATH = "/api/v1/stream/applications"
+REFRESH_TIMEOUT_S = 60.0  # a refreshing get waits for Argo CD to compare the app again
+_WATCH_TYPES: frozenset[str] = frozenset({"ADDED", "MODIFIED", "DELETED"})
+
+
+def _keepalive_options() -> list[tuple[int, int, int]]:
+    """Probe an idle connection after 30 s, every 10 s, 3 times: a dead server is noticed
+    within a minute even on a stream that carries nothing."""
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, name):
+            options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    return options
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The message of an error answer: Argo CD's (grpc-gateway's) JSON `message`, else the
+    first line of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    text = response.text.strip().splitlines()
+    return text[0][:200] if text else response.reason_phrase
+
+
+class ArgoCDSource:
+    """Applications of one Argo CD (REST API, bearer token). `verify`: True (system CAs),
+    False (no verification: `--insecure`) or a CA bundle's path. `name` (default: the URL's
+    host) is what `App.instance` and messages carry."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        name: str | None = None,
+        verify: bool | str = True,
+        timeout: float = 10.0,
+        poll_s: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        stream_failures: int = 3,
+        stream_retry_s: float = 300.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"Argo CD URL {url!r} is not http(s)://HOST[:PORT]")
+        if not token or any(c in token for c in "\r\n"):
+            raise ValueError("the Argo CD token is empty or spans lines")  # never quoted
+        self.url = display_url(url)
+        self.name = name or parts.netloc.rpartition("@")[2]
+        self.pacing = Pacing(
+            poll_s=poll_s,
+            stream_failures=stream_failures,
+            stream_retry_s=stream_retry_s,
+            sleep=sleep,
+            rng=rng,
+        )
+        self._timeout = timeout
+        transport = httpx.AsyncHTTPTransport(
+            verify=_ssl_context(verify), socket_options=_keepalive_options()
+        )
+        self._client = httpx.AsyncClient(
+            base_url=url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"ArgoCDSource({self.url!r}, name={self.name!r})"
+
+    # -- AppSource --
+
+    async def list(self) -> list[App]:
+        apps, _ = await self.snapshot()
+        return apps
+
+    async def get(self, name: str, *, refresh: str | None = None) -> App:
+        check_refresh(refresh)
+        namespace, bare = split_key(name, "")
+        params = {"refresh": refresh} if refresh else {}
+        if namespace:
+            params["appNamespace"] = namespace
+        timeout = max(self._timeout, REFRESH_TIMEOUT_S) if refresh else self._timeout
+        body = await self._get_json(
+            f"{LIST_PATH}/{quote(bare, safe='')}", params, timeout, app=name
+        )
+        try:
+            return parse_application(body, self.name)
+        except MalformedError as exc:
+            raise SourceError.malformed(self.url, str(exc)) from None
+
+    def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:
+        return follow(self, stop, self.pacing)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- follow.Feed --
+
+    async def snapshot(self) -> tuple[builtins.list[App], str]:
+        body = await self._get_json(LIST_PATH, {}, self._timeout)
+        try:
+            return parse_application_list(body, self.name)
+        except MalformedError as exc:
+            raise SourceError.malformed(self.url, str(exc)) from None
+
+    async def watch(self, resource_version: str) -> AsyncGenerator[tuple[WatchType, App], None]:
+        params = {"resourceVersion": resource_version} if resource_version else {}
+        # No read timeout: a stream is quiet while nothing changes.
+        timeout = httpx.Timeout(self._timeout, read=None)
+        try:
+            async with self._client.stream(
+                "GET", STREAM_PATH, params=params, timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._status_error(response)
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        event = self._frame(line)
+                        if event is not None:
+                            yield event
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        raise SourceError(f"{WHAT} at {self.url} ended the application stream", "unreachable")
+
+    # -- internals --
+
+    async def _get_json(
+        self, path: str, params: Mapping[str, str], timeout: float, *, app: str = ""
+    ) -> Any:
+        try:
+            response = await self._client.get(path, params=params, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code != 200:
+            raise self._status_error(response, app=app)
+        try:
+            return response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise SourceError.malformed(self.url, f"not JSON ({kind})") from None
+
+    def _frame(self, line: str) -> tuple[WatchType, App] | None:
+        try:
+            frame = json.loads(line)
+        except ValueError:
+            raise SourceError.malformed(self.url, "a stream frame is not JSON") from None
+        if not isinstance(frame, Mapping):
+            raise SourceError.malformed(self.url, "a stream frame is not an object")
+        error = frame.get("error")
+        if isinstance(error, Mapping):  # grpc-gateway's runtimeStreamError ends the stream
+            code = error.get("http_code")
+            status = code if isinstance(code, int) else 500
+            if status in (401, 403):
+                raise SourceError.auth(WHAT, self.url)
+            raise SourceError.status(WHAT, self.url, status, str(error.get("message") or ""))
+        result = frame.get("result")
+        if not isinstance(result, Mapping):
+            raise SourceError.malformed(self.url, "result: expected an object")
+        kind, application = result.get("type"), result.get("application")
+        if kind not in _WATCH_TYPES:
+            return None  # a type this client does not know: nothing to tell
+        if not isinstance(application, Mapping):
+            raise SourceError.malformed(self.url, "result.application: expected an object")
+        try:
+            app = parse_application(application, self.name, path="result.application")
+        except MalformedError as exc:
+            raise SourceError.malformed(self.url, str(exc)) from None
+        watch_type: WatchType = kind
+        return watch_type, app
+
+    def _status_error(self, response: httpx.Response, *, app: str = "") -> SourceError:
+        status = response.status_code
+        if status in (401, 403):
+            return SourceError.auth(WHAT, self.url)
+        if status == 404 and app:
+            return SourceError.not_found(WHAT, self.url, app)
+        return SourceError.status(WHAT, self.url, status, _error_message(response))
+
+    def _transport_error(self, exc: httpx.HTTPError) -> SourceError:
+        tls = tls_reason(exc)
+        if tls is not None:
+            return SourceError.tls(WHAT, self.url, tls)
+        if isinstance(exc, httpx.TimeoutException):
+            return SourceError.unreachable(WHAT, self.url, f"no answer within {self._timeout:g}s")
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return SourceError.unreachable(WHAT, self.url, "the connection was closed")
+        reason = os_reason(exc) or str(exc).strip() or type(exc).__name__
+        return SourceError.unreachable(WHAT, self.url, reason)
+
+
+def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """httpx's verify: a context for a CA bundle (httpx deprecates passing a path)."""
+    if not isinstance(verify, str):
+        return verify
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SourceError(f"cannot load the CA bundle {verify}: {reason}", "config") from None
