@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from console.commands.common import EXIT_FAILED, EXIT_USAGE, UsageError
 from console.config import ConfigError
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_lazy("check"))
 
+    _add_up(sub)
+    _add_guard(sub)
+    return parser
+
+
+def _add_up(sub: Any) -> None:
     p = sub.add_parser(
         "up",
         help="run the embedded platform (Git host, CI, registry, Argo CD, pods) in the foreground",
@@ -120,8 +127,39 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="the API's port on 127.0.0.1 (default: any free one; platform.json names it)",
     )
+    p.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="do not start the rollback controller (run `gitops guard --workspace` yourself)",
+    )
     p.set_defaults(func=_lazy("up"))
-    return parser
+
+
+def _add_guard(sub: Any) -> None:
+    p = sub.add_parser(
+        "guard",
+        help="the rollback controller: roll an unhealthy app back by a commit to the deploy repo",
+    )
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--workspace", help="guard the embedded platform `gitops up` runs on this workspace"
+    )
+    target.add_argument("--argocd", metavar="URL", help="the Argo CD API server to watch")
+    p.add_argument("--token-file", help="a file holding the Argo CD API token (with --argocd)")
+    p.add_argument("--deploy-repo", metavar="URL", help="the deploy repo to write rollbacks to")
+    p.add_argument("--ssh-key", help="the deploy key to push with (an SSH private key file)")
+    tls = p.add_mutually_exclusive_group()
+    tls.add_argument("--ca", help="a CA bundle to verify Argo CD's certificate with")
+    tls.add_argument("--insecure", action="store_true", help="do not verify Argo CD's certificate")
+    p.add_argument(
+        "--listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="where /metrics, /healthz, /readyz and /events answer "
+        "(default: 0.0.0.0:9090; with --workspace 127.0.0.1 on any free port)",
+    )
+    p.add_argument("--workdir", help="where the guard keeps its clone (default: a temp dir)")
+    p.set_defaults(func=_lazy("guard"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
             stop,
             poll_s=args.poll_seconds,
             port=args.port,
+            guard=not args.no_guard,
             progress=progress,
         )
 

@@ -76,6 +76,7 @@ class Decision:
     good: str = ""
     wake_at: float | None = None  # decide again then, even if nothing changes
     detect_s: float | None = None  # from the bad revision's deployment start to the decision
+    kind: str = ""  # degraded | progress-deadline | sync-failed: the metric's reason label
 
 
 @dataclass(frozen=True)
@@ -152,30 +153,36 @@ def _symptom(app: App) -> str:
     return app.health_message or f"health {app.health.value}"
 
 
-def _trigger(watch: Watch, app: App, policy: Policy, now: float) -> tuple[str, float | None]:
-    """Why the app must be rolled back now ("" when not), and when to look again otherwise."""
+def _trigger(watch: Watch, app: App, policy: Policy, now: float) -> tuple[str, str, float | None]:
+    """Which rule fires and why ("", "" when none), and when to look again otherwise."""
     waits: list[float] = []
     if watch.failed_since is not None:
         due = watch.failed_since + policy.grace_s
         if now >= due:
             message = app.operation.message if app.operation else ""
-            return f"sync failed for {now - watch.failed_since:.0f}s: {message}", None
+            return (
+                "sync-failed",
+                f"sync failed for {now - watch.failed_since:.0f}s: {message}",
+                None,
+            )
         waits.append(due)
     if watch.degraded_since is not None and app.health is Health.DEGRADED:
         due = watch.degraded_since + policy.grace_s
         if now >= due:
-            return f"Degraded for {now - watch.degraded_since:.0f}s: {_symptom(app)}", None
+            why = f"Degraded for {now - watch.degraded_since:.0f}s: {_symptom(app)}"
+            return "degraded", why, None
         waits.append(due)
     if app.health is Health.PROGRESSING and watch.started_at is not None:
         due = watch.started_at + policy.deadline_s
         if now >= due:
             return (
+                "progress-deadline",
                 f"still Progressing {now - watch.started_at:.0f}s after the sync started "
                 f"(deadline {policy.deadline_s:.0f}s): {_symptom(app)}",
                 None,
             )
         waits.append(due)
-    return "", min(waits) if waits else None
+    return "", "", min(waits) if waits else None
 
 
 def decide(  # noqa: PLR0911 - one return per rule of the decision table
@@ -189,7 +196,7 @@ def decide(  # noqa: PLR0911 - one return per rule of the decision table
         return Decision(Action.NONE, "nothing deployed yet")
     if bad in watch.acted or facts.is_bad(bad):
         return Decision(Action.NONE, f"{bad[:7]} is already rolled back", bad=bad)
-    why, wake_at = _trigger(watch, app, policy, now)
+    kind, why, wake_at = _trigger(watch, app, policy, now)
     if not why:
         return Decision(Action.NONE, "within policy", bad=bad, wake_at=wake_at)
     detect_s = now - watch.started_at if watch.started_at is not None else None
@@ -199,8 +206,9 @@ def decide(  # noqa: PLR0911 - one return per rule of the decision table
             f"the rollback revision {bad[:7]} fails too ({why}); not rolling back again",
             bad=bad,
             detect_s=detect_s,
+            kind=kind,
         )
     good = known_good(app, facts, bad)
     if not good:
         return Decision(Action.NONE, f"{why}; but no known-good revision to roll back to", bad=bad)
-    return Decision(Action.ROLLBACK, why, bad=bad, good=good, detect_s=detect_s)
+    return Decision(Action.ROLLBACK, why, bad=bad, good=good, detect_s=detect_s, kind=kind)

@@ -29,6 +29,7 @@ from ruamel.yaml import YAML
 
 from console.config import PlatformConfig
 from console.git import git
+from console.guard.run import Target, run_guard
 from console.local import appstate as st
 from console.local.api import bind_socket, create_api, serve, socket_url
 from console.local.appstore import SqliteAppStore
@@ -38,7 +39,7 @@ from console.local.githost import GitHost
 from console.local.images import ImageStore
 from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
 from console.local.processes import ProcessRuntime
-from console.local.publish import publish_runtime
+from console.local.publish import RuntimePublisher, publish_runtime
 from console.local.reposerver import RepoServer
 from console.local.state import Run, State
 from console.local.webhook import PushEvent
@@ -71,6 +72,10 @@ class Workspace:
     @property
     def platform_json(self) -> Path:
         return self.root / "platform.json"
+
+    @property
+    def guard_events(self) -> Path:
+        return self.root / "guard" / "events.jsonl"
 
     @property
     def bootstrapped(self) -> Path:
@@ -241,14 +246,15 @@ class CITrigger:
 
     def poll(self) -> None:
         head = self.host.head(self.apps)
-        repo = repo_name(self.host.url(self.apps))
-        if (
-            head is not None
-            and head not in self._started
-            and not self.state.runs(repo, 1, commit=head)
-        ):
+        if head is not None and not self._seen(head):
             self.progress(f"poll: {self.apps} is at {head[:7]}, which CI has not run")
             self._start(head)
+
+    def _seen(self, sha: str) -> bool:
+        """Started by this trigger, or run before (the bootstrap's CI, a run before a restart:
+        the pushes of a bootstrap reach the webhook only once the API serves)."""
+        repo = repo_name(self.host.url(self.apps))
+        return sha in self._started or bool(self.state.runs(repo, 1, commit=sha))
 
     async def poll_forever(self, every_s: float, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -262,7 +268,7 @@ class CITrigger:
             await asyncio.wait(set(self._tasks))
 
     def _start(self, sha: str) -> None:
-        if sha in self._started:
+        if self._seen(sha):
             return
         self._started.add(sha)
         task = asyncio.get_running_loop().create_task(self._run(sha))
@@ -305,9 +311,34 @@ async def _wait_healthy(
     return waiting
 
 
-def _write_platform_json(
-    ws: Workspace, api_url: str, config: PlatformConfig, host: GitHost, runtime: ProcessRuntime
+def _guard_target(ws: Workspace, api_url: str, token: str, deploy_url: str) -> Target:
+    """The rollback controller watches this platform's API as it would any Argo CD's, and writes
+    to the deploy remote."""
+    return Target(
+        argocd_url=api_url,
+        token=token,
+        deploy_repo=deploy_url,
+        workdir=ws.root / "guard",
+        events_path=ws.guard_events,
+    )
+
+
+async def _guard(target: Target, stop: asyncio.Event, urls: list[str]) -> None:
+    """Run the guard; its endpoint's URL is appended to `urls` once it listens."""
+    await run_guard(target, stop, progress=lambda m: log.info("%s", m), on_ready=urls.append)
+
+
+def _ready(
+    ws: Workspace,
+    api_url: str,
+    config: PlatformConfig,
+    host: GitHost,
+    *,
+    runtime: ProcessRuntime,
+    guard_urls: list[str],
 ) -> None:
+    """Write platform.json (what clients read to find the platform) and the Service ports."""
+    ws.save_service_ports(runtime.service_ports())
     services = {f"{svc}-{ns}": url for (ns, svc), url in sorted(runtime.service_urls().items())}
     doc = {
         "argocd_url": api_url,
@@ -317,6 +348,9 @@ def _write_platform_json(
         "services": services,
         "pid": os.getpid(),
     }
+    if guard_urls:
+        doc["guard_url"] = guard_urls[0]
+        doc["guard_events"] = str(ws.guard_events)
     tmp = ws.platform_json.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, ws.platform_json)
@@ -329,6 +363,7 @@ async def up(
     *,
     poll_s: float = 180.0,
     port: int = 0,
+    guard: bool = True,
     progress: Progress = print,
 ) -> None:
     """Run the platform on `workspace` until `stop` is set. Raises WorkspaceBusyError when
@@ -337,7 +372,7 @@ async def up(
     ws.make()
     with ws.lock():
         ws.platform_json.unlink(missing_ok=True)  # a stale one from a killed run
-        await _run(config, ws, stop, poll_s=poll_s, port=port, progress=progress)
+        await _run(config, ws, stop, poll_s=poll_s, port=port, guard=guard, progress=progress)
 
 
 def _repo_server(config: PlatformConfig, ws: Workspace, host: GitHost) -> RepoServer:
@@ -366,6 +401,43 @@ async def _bootstrap_once(
     ws.bootstrapped.write_text(f"{os.getpid()}\n", encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class _Parts:
+    source: st.InMemorySource
+    runtime: ProcessRuntime
+    controller: Controller
+    trigger: CITrigger
+    publisher: RuntimePublisher
+
+
+def _assemble(
+    config: PlatformConfig,
+    ws: Workspace,
+    host: GitHost,
+    *,
+    images: ImageStore,
+    state: State,
+    ci: CIRunner,
+    poll_s: float,
+    progress: Progress,
+) -> _Parts:
+    """The read model, the runtime, the controller over them, CI's trigger and the publisher."""
+    source = st.InMemorySource()
+    runtime = ProcessRuntime(ws.root / "runtime", images, service_ports=ws.load_service_ports())
+    controller = Controller(
+        _repo_server(config, ws, host),
+        runtime,
+        source,
+        _root_application(host, config.repos.deploy.name),
+        poll_s=poll_s,
+        store=SqliteAppStore(state),
+    )
+    trigger = CITrigger(config, host, ci, state, progress)
+    controller.push_listeners.append(trigger.on_push)
+    # Pod logs and resource trees for the API.
+    return _Parts(source, runtime, controller, trigger, publish_runtime(runtime, source))
+
+
 async def _run(
     config: PlatformConfig,
     ws: Workspace,
@@ -373,6 +445,7 @@ async def _run(
     *,
     poll_s: float,
     port: int,
+    guard: bool,
     progress: Progress,
 ) -> None:
     sock = bind_socket("127.0.0.1", port)  # first: a taken port fails before any work
@@ -387,21 +460,17 @@ async def _run(
     await _bootstrap_once(config, ws, host=host, ci=ci, state=state, progress=progress)
     host.connect(api_url, ws.token_file)  # the hooks notify this run's API
     write_kubeconfig(ws.kubeconfig, api_url, token)
-    repos = _repo_server(config, ws, host)
-    source = st.InMemorySource()
-    runtime = ProcessRuntime(ws.root / "runtime", images, service_ports=ws.load_service_ports())
-    controller = Controller(
-        repos,
-        runtime,
-        source,
-        _root_application(host, deploy),
-        poll_s=poll_s,
-        store=SqliteAppStore(state),
+    parts = _assemble(
+        config, ws, host, images=images, state=state, ci=ci, poll_s=poll_s, progress=progress
     )
-    trigger = CITrigger(config, host, ci, state, progress)
-    controller.push_listeners.append(trigger.on_push)
+    source, runtime, controller, trigger, publisher = (
+        parts.source,
+        parts.runtime,
+        parts.controller,
+        parts.trigger,
+        parts.publisher,
+    )
     api = create_api(source, token, VERSION, ci_runs=state)
-    publisher = publish_runtime(runtime, source)  # pod logs and resource trees for the API
     api_stop = asyncio.Event()
     server = asyncio.create_task(serve(api, shutdown_event=api_stop, sock=sock))
     loops: list[asyncio.Task[None]] = []
@@ -412,12 +481,15 @@ async def _run(
             progress(f"restored {restored} applications; restarting their pods")
         loops.append(asyncio.create_task(controller.run(stop)))
         loops.append(asyncio.create_task(trigger.poll_forever(poll_s, stop)))
+        guard_urls: list[str] = []
+        if guard:
+            target = _guard_target(ws, api_url, token, host.url(deploy))
+            loops.append(asyncio.create_task(_guard(target, stop, guard_urls)))
         progress(f"Argo CD API on {api_url}; syncing every Application")
         waiting = await _wait_healthy(source, _service_apps(config), stop, progress)
         if waiting:
             progress(f"not healthy yet: {', '.join(waiting)}; see `gitops status`")
-        _write_platform_json(ws, api_url, config, host, runtime)
-        ws.save_service_ports(runtime.service_ports())
+        _ready(ws, api_url, config, host, runtime=runtime, guard_urls=guard_urls)
         progress(f"ready: {ws.platform_json}")
         await stop.wait()
     finally:

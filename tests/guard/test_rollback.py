@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from console import kustomize
-from console.fleet.history import Commit, log, rollbacks
+from console.fleet.history import log, rollbacks
 from console.gitpush import PushRejectedError
 from console.guard.facts import GitFacts
 from console.guard.rollback import (
@@ -29,122 +26,19 @@ from console.guard.rollback import (
     RollbackWriter,
     sanitize_reason,
 )
-from console.local.githost import GitHost
-from console.promote.overlay import overlay_path, read_tag, set_tag
-from console.promote.promote import PromoteRequest, promote
-
-ROOT = Path(__file__).resolve().parents[2]
-DEADLINE = 120.0  # seconds a child writer may take; it normally finishes in a few
-TAG_GOOD, TAG_BAD, TAG_LATER = "a" * 40, "b" * 40, "c" * 40
-REASON = "Degraded for 30s: readiness probe failed\n(HTTP 503 on /readyz)"
-BACKEND, FRONTEND = "overlays/dev/backend", "overlays/dev/frontend"
-
-
-def run(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
-    ).stdout
-
-
-@dataclass
-class Deploy:
-    """The deploy repository of one test, and the history the rollbacks work on."""
-
-    bare: Path
-    url: str
-    tmp: Path
-    good: str = ""  # both dev apps on TAG_GOOD, backend with a NOTES.md
-    bad: str = ""  # both dev apps on TAG_BAD; NOTES.md removed, patch.yaml added
-    later: str = ""  # after bad: backend promoted in prod (must survive every rollback)
-
-    def tip(self) -> str:
-        return run(self.bare, "rev-parse", "main").strip()
-
-    def commits(self) -> list[Commit]:
-        return log(self.bare, "main")
-
-    def show(self, rev: str, path: str) -> str:
-        return run(self.bare, "show", f"{rev}:{path}")
-
-    def tag(self, rev: str, env: str, service: str) -> str:
-        return read_tag(self.show(rev, str(overlay_path(env, service))), service)
-
-    def changed(self, sha: str) -> list[str]:
-        return run(self.bare, "diff-tree", "--no-commit-id", "--name-only", "-r", sha).split()
-
-    def clone(self, name: str) -> Path:
-        run(self.tmp, "clone", "--quiet", self.url, name)
-        return self.tmp / name
-
-    def promote(self, service: str, env: str, tag: str) -> str:
-        outcome = promote(self.url, PromoteRequest(service=service, env=env, tag=tag), push=True)
-        assert outcome.sha is not None
-        return outcome.sha
-
-    def request(self, app: str = "backend-dev", path: str = BACKEND) -> RollbackRequest:
-        return RollbackRequest(app=app, path=path, bad=self.bad, good=self.good, reason=REASON)
-
-
-def _retag(clone: Path, tag: str) -> None:
-    for service in ("backend", "frontend"):
-        file = clone / overlay_path("dev", service)
-        file.write_text(set_tag(file.read_text(), service, tag))
-
-
-def _commit_and_push(clone: Path, message: str) -> str:
-    run(clone, "add", "--all")
-    run(clone, "commit", "--quiet", "--message", message)
-    run(clone, "push", "--quiet", "origin", "HEAD:refs/heads/main")
-    return run(clone, "rev-parse", "HEAD").strip()
-
-
-@dataclass(frozen=True)
-class Seeded:
-    bare: Path
-    good: str
-    bad: str
-    later: str
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
-    """A bare deploy repository seeded, through its gate, from the committed deploy-repo, and
-    the history every test rolls back: made once (each gated push renders every overlay)."""
-    try:
-        kustomize.renderer()
-    except kustomize.KustomizeError as exc:
-        pytest.skip(str(exc))
-    tmp = tmp_path_factory.mktemp("seed")
-    work = tmp / "deploy-work"
-    shutil.copytree(ROOT / "deploy-repo", work)
-    run(work, "init", "--quiet", "--initial-branch", "main")
-    run(work, "add", "--all")
-    run(work, "commit", "--quiet", "--message", "chore: scaffold platform-deploy")
-    host = GitHost(tmp / "git")
-    host.seed("platform-deploy", None, work)
-    repo = Deploy(host.path("platform-deploy"), host.url("platform-deploy"), tmp)
-    work = repo.clone("author")
-    _retag(work, TAG_GOOD)
-    (work / BACKEND / "NOTES.md").write_text("backend in dev: owned by the platform team\n")
-    good = _commit_and_push(work, "chore(deploy): promote backend and frontend to dev")
-    # The bad revision touches both apps, and more than the image tag of one of them.
-    _retag(work, TAG_BAD)
-    (work / BACKEND / "NOTES.md").unlink()
-    (work / BACKEND / "patch.yaml").write_text("# an experiment nobody references\n")
-    bad = _commit_and_push(work, "chore(deploy): promote backend and frontend to dev")
-    later = repo.promote("backend", "prod", TAG_LATER)
-    return Seeded(repo.bare, good, bad, later)
-
-
-@pytest.fixture
-def deploy(seeded: Seeded, tmp_path: Path) -> Deploy:
-    """A copy of the seeded repository for one test, its hooks wired afresh."""
-    host = GitHost(tmp_path / "git")
-    shutil.copytree(seeded.bare, host.path("platform-deploy"))
-    bare = host.create("platform-deploy", "deploy")
-    return Deploy(
-        bare, host.url("platform-deploy"), tmp_path, seeded.good, seeded.bad, seeded.later
-    )
+from console.promote.overlay import overlay_path, set_tag
+from tests.guard.conftest import (
+    BACKEND,
+    DEADLINE,
+    FRONTEND,
+    ROOT,
+    TAG_BAD,
+    TAG_GOOD,
+    TAG_LATER,
+    Deploy,
+    commit_and_push,
+    run,
+)
 
 
 def writer(repo: Deploy, workdir: Path | None = None, **kwargs: object) -> RollbackWriter:
@@ -229,7 +123,7 @@ def test_a_path_that_already_has_the_good_content_is_left_alone(deploy: Deploy) 
     work = deploy.clone("operator")
     run(work, "checkout", deploy.good, "--", BACKEND)
     run(work, "rm", "--quiet", f"{BACKEND}/patch.yaml")
-    _commit_and_push(work, "fix(deploy): put backend back by hand")
+    commit_and_push(work, "fix(deploy): put backend back by hand")
     tip = deploy.tip()
     outcome = writer(deploy).write(deploy.request())
     assert (outcome.sha, outcome.already, outcome.unchanged) == (None, None, True)
@@ -334,7 +228,7 @@ def test_someone_already_rolled_back_nothing_is_written(deploy: Deploy) -> None:
     work = deploy.clone("operator")
     run(work, "checkout", deploy.good, "--", BACKEND)
     run(work, "rm", "--quiet", f"{BACKEND}/patch.yaml")
-    manual = _commit_and_push(
+    manual = commit_and_push(
         work,
         "revert(backend-dev): roll back by hand\n\n"
         f"Rollback-Of: {deploy.bad}\nRollback-To: {deploy.good}\nRollback-App: backend-dev\n"
@@ -422,7 +316,7 @@ def test_a_rollback_the_gate_refuses_surfaces_the_hooks_reason(deploy: Deploy) -
     for env in ("dev", "prod"):
         file = work / overlay_path(env, "backend")
         file.write_text(file.read_text().replace("base/backend", "base/api"))
-    _commit_and_push(work, "refactor(deploy): rename the backend base")
+    commit_and_push(work, "refactor(deploy): rename the backend base")
     tip = deploy.tip()
     with pytest.raises(PushRejectedError) as caught:
         writer(deploy).write(deploy.request())

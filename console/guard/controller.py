@@ -1,0 +1,368 @@
+"""The guard's driver: feeds the Application events of a fleet source through the pure policy
+(console.guard.policy) and carries out its decisions by writing commits to the deploy repo.
+
+Safety rules the driver adds around the policy:
+  - No decision on stale data: while the source is down nothing is decided, and before acting
+    the app is read again from the source (a fresh GET), the deploy repo fetched and the Git
+    facts re-read; the decision must still stand on that fresh state.
+  - At most one rollback in flight per app; a failed write is retried with jittered backoff and
+    an event, never given up silently; a refused push or a failing rollback revision halts that
+    app (a RollbackFailed event) instead of looping.
+  - After a push, Argo CD is asked to refresh the app so recovery does not wait for polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from console.fleet.model import App, Health, Sync
+from console.fleet.source import AppSource, Changed, Deleted, Down, Snapshot, SourceError
+from console.gitpush import PushRejectedError, backoff_delay
+from console.guard import events as ev
+from console.guard.events import EventLog
+from console.guard.facts import GitFacts
+from console.guard.metrics import GuardMetrics
+from console.guard.policy import Action, Decision, Policy, Watch, decide, observe
+from console.guard.rollback import RollbackOutcome, RollbackRequest, RollbackRequestError
+
+log = logging.getLogger("gitops.guard")
+
+
+class Writer(Protocol):
+    """The deploy repo, as console.guard.rollback.RollbackWriter offers it (blocking calls: the
+    guard runs them in a worker thread)."""
+
+    def facts(self, app: str) -> GitFacts:
+        """The app's rollback facts on the remote's main, read after a fetch."""
+        ...
+
+    def write(self, req: RollbackRequest) -> RollbackOutcome: ...
+
+
+@dataclass
+class _Tracked:
+    app: App
+    watch: Watch = field(default_factory=Watch)
+    facts: GitFacts = field(default_factory=GitFacts)
+    wake_at: float | None = None
+    busy: bool = False
+    retries: int = 0
+    told: set[str] = field(default_factory=set)  # events already emitted (once per revision)
+    recovering: tuple[str, float] | None = None  # (rollback sha, bad revision's start)
+
+
+class Guard:
+    def __init__(
+        self,
+        source: AppSource,
+        writer: Writer,
+        *,
+        events: EventLog | None = None,
+        metrics: GuardMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+        retry_base_s: float = 1.0,
+        retry_cap_s: float = 60.0,
+    ) -> None:
+        self.source = source
+        self.writer = writer
+        self.events = events or EventLog()
+        self.metrics = metrics or GuardMetrics()
+        self._clock = clock
+        self._rng = rng
+        self._retry = (retry_base_s, retry_cap_s)
+        self._apps: dict[str, _Tracked] = {}
+        self._fresh = False
+        self._down_told = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.changed = asyncio.Event()  # set after each turn of the loop (tests wait on it)
+        self._poked = asyncio.Event()
+        # Seconds per observed change (observe + decide), newest last: for benchmarks/guard_scale.
+        self.decision_samples: deque[float] = deque(maxlen=100_000)
+
+    @property
+    def ready(self) -> bool:
+        """True once the fleet was read and while the source answers."""
+        return self._fresh
+
+    def poke(self) -> None:
+        """Look at the timers now (after an injected clock moved)."""
+        self._poked.set()
+
+    def watch_of(self, name: str) -> Watch | None:
+        tracked = self._apps.get(name)
+        return tracked.watch if tracked else None
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        queue: asyncio.Queue[Snapshot | Changed | Deleted | Down] = asyncio.Queue()
+
+        async def pump() -> None:
+            async for event in self.source.events(stop):
+                queue.put_nowait(event)
+
+        pumping = asyncio.create_task(pump())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                getting = asyncio.create_task(queue.get())
+                poked = asyncio.create_task(self._poked.wait())
+                timeout = self._next_wake()
+                done, _ = await asyncio.wait(
+                    {getting, stopping, pumping, poked},
+                    timeout=timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                self._poked.clear()
+                poked.cancel()
+                if getting in done:
+                    await self._handle(getting.result())
+                else:
+                    getting.cancel()
+                if pumping in done and not stop.is_set():
+                    pumping.result()  # the source gave up: raise its error
+                    return
+                await self._wake_due()
+                self.changed.set()
+        finally:
+            for task in (pumping, stopping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for task in list(self._tasks):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _next_wake(self) -> float | None:
+        wakes = [t.wake_at for t in self._apps.values() if t.wake_at is not None and not t.busy]
+        return max(0.0, min(wakes) - self._clock()) if wakes else None
+
+    async def _wake_due(self) -> None:
+        now = self._clock()
+        for name, tracked in list(self._apps.items()):
+            if tracked.wake_at is not None and tracked.wake_at <= now and not tracked.busy:
+                tracked.wake_at = None
+                self._consider(name, tracked, now)
+
+    async def _handle(self, event: Snapshot | Changed | Deleted | Down) -> None:
+        now = self._clock()
+        if isinstance(event, Down):
+            self._fresh = False
+            self.metrics.source_up.set(0)
+            if not self._down_told:
+                self._down_told = True
+                self.events.emit(
+                    ev.SOURCE_DOWN, "", f"no decisions until the source is back: {event.error}"
+                )
+            return
+        if isinstance(event, Snapshot):
+            if self._down_told:
+                self.events.emit(ev.SOURCE_UP, "", f"{self.source.name} answers again")
+            elif not self._fresh:
+                self.events.emit(
+                    ev.WATCHING,
+                    "",
+                    f"watching {len(event.apps)} applications on {self.source.name}",
+                )
+            self._fresh, self._down_told = True, False
+            self.metrics.source_up.set(1)
+            names = {app.name for app in event.apps}
+            for gone in set(self._apps) - names:
+                self._apps.pop(gone)
+            for app in event.apps:
+                self._observe(app, now)
+        elif isinstance(event, Changed):
+            self._observe(event.app, now)
+        elif isinstance(event, Deleted):
+            self._apps.pop(event.app.name, None)
+        self.metrics.apps.set(len(self._apps))
+
+    def _observe(self, app: App, now: float) -> None:
+        started = time.perf_counter()
+        tracked = self._apps.get(app.name)
+        if tracked is None:
+            tracked = self._apps[app.name] = _Tracked(app)
+        tracked.app = app
+        tracked.watch = observe(tracked.watch, app, now)
+        self._recovered(app.name, tracked, now)
+        self._consider(app.name, tracked, now)
+        elapsed = time.perf_counter() - started
+        self.metrics.decision.observe(elapsed)
+        self.decision_samples.append(elapsed)
+
+    # ---- deciding ------------------------------------------------------------------------
+
+    def _consider(self, name: str, tracked: _Tracked, now: float) -> None:
+        if not self._fresh or tracked.busy:
+            return
+        policy = Policy.from_annotations(tracked.app.annotations)
+        decision = decide(tracked.watch, tracked.app, policy, tracked.facts, now)
+        tracked.wake_at = decision.wake_at
+        if decision.action is Action.NONE:
+            self._tell_waiting(name, tracked, decision)
+            return
+        tracked.busy = True
+        task = asyncio.get_running_loop().create_task(self._act(name, tracked, policy))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _tell_waiting(self, name: str, tracked: _Tracked, decision: Decision) -> None:
+        """Events for what the policy is waiting on, once per revision."""
+        watch, rev = tracked.watch, tracked.watch.revision
+        if "no known-good" in decision.reason and f"nogood:{rev}" not in tracked.told:
+            tracked.told.add(f"nogood:{rev}")
+            self.events.emit(ev.NO_KNOWN_GOOD, name, decision.reason, revision=rev)
+        counting = watch.degraded_since is not None or watch.failed_since is not None
+        if counting and decision.wake_at is not None and f"unhealthy:{rev}" not in tracked.told:
+            tracked.told.add(f"unhealthy:{rev}")
+            self.events.emit(
+                ev.UNHEALTHY,
+                name,
+                f"{rev[:7]} is {tracked.app.health.value}; rolled back in "
+                f"{max(0.0, decision.wake_at - self._clock()):.0f}s unless it recovers",
+                revision=rev,
+                health=tracked.app.health.value,
+                message=tracked.app.health_message,
+            )
+
+    async def _act(self, name: str, tracked: _Tracked, policy: Policy) -> None:
+        try:
+            decision = await self._confirm(name, tracked, policy)
+            if decision is None or decision.action is Action.NONE:
+                return
+            if decision.action is Action.HALT:
+                self._halt(name, tracked, decision)
+                return
+            await self._rollback(name, tracked, decision)
+        finally:
+            tracked.busy = False
+            self._poked.set()  # the loop's timers left this app out while it was busy
+
+    async def _confirm(self, name: str, tracked: _Tracked, policy: Policy) -> Decision | None:
+        """The decision again on fresh state: the app read again, Git fetched."""
+        try:
+            app = await self.source.get(name)
+        except SourceError as exc:
+            log.warning("not acting on %s: %s", name, exc)
+            tracked.wake_at = self._clock() + self._retry[0]
+            return None
+        try:
+            facts = await asyncio.to_thread(self._fresh_facts, name)
+        except Exception as exc:
+            self._retry_later(name, tracked, f"cannot read the deploy repo: {exc}")
+            return None
+        now = self._clock()
+        tracked.app, tracked.facts = app, facts
+        tracked.watch = observe(tracked.watch, app, now)
+        decision = decide(tracked.watch, app, policy, facts, now)
+        if decision.action is Action.NONE and facts.is_bad(tracked.watch.revision):
+            tracked.watch = replace(tracked.watch, acted=tracked.watch.acted | {decision.bad})
+        tracked.wake_at = decision.wake_at
+        return decision
+
+    def _fresh_facts(self, name: str) -> GitFacts:
+        return self.writer.facts(name)  # fetches first
+
+    def _halt(self, name: str, tracked: _Tracked, decision: Decision) -> None:
+        tracked.watch = replace(tracked.watch, acted=tracked.watch.acted | {decision.bad})
+        self.metrics.failures.labels(app=name, kind="halted").inc()
+        self.events.emit(ev.FAILED, name, decision.reason, revision=decision.bad)
+
+    async def _rollback(self, name: str, tracked: _Tracked, decision: Decision) -> None:
+        source = tracked.app.source
+        request = RollbackRequest(
+            app=name,
+            path=source.path if source else "",
+            bad=decision.bad,
+            good=decision.good,
+            reason=decision.reason,
+        )
+        try:
+            outcome = await asyncio.to_thread(self.writer.write, request)
+        except (PushRejectedError, RollbackRequestError) as exc:
+            # Retrying cannot help: the remote's checks refuse it, or it cannot be written.
+            tracked.watch = replace(tracked.watch, acted=tracked.watch.acted | {decision.bad})
+            self.metrics.failures.labels(app=name, kind="refused").inc()
+            detail = exc.stderr.strip() if isinstance(exc, PushRejectedError) else str(exc)
+            self.events.emit(
+                ev.FAILED,
+                name,
+                f"the rollback of {decision.bad[:7]} cannot be written: {detail}",
+                revision=decision.bad,
+            )
+            return
+        except Exception as exc:
+            self._retry_later(name, tracked, f"rollback of {decision.bad[:7]} not written: {exc}")
+            return
+        tracked.retries = 0
+        tracked.watch = replace(tracked.watch, acted=tracked.watch.acted | {decision.bad})
+        written = outcome.sha or outcome.already
+        tracked.facts = GitFacts(
+            tracked.facts.rolled_back | {decision.bad},
+            tracked.facts.rollback_commits | ({written} if written else set()),
+        )
+        if outcome.sha is None:
+            self.events.emit(
+                ev.ALREADY,
+                name,
+                f"{decision.bad[:7]} is already rolled back"
+                + (f" by {outcome.already[:7]}" if outcome.already else " (path unchanged)"),
+                revision=decision.bad,
+                commit=outcome.already or "",
+            )
+            return
+        self.metrics.rollbacks.labels(app=name, reason=decision.kind).inc()
+        if decision.detect_s is not None:
+            self.metrics.detection.observe(decision.detect_s)
+        started = tracked.watch.started_at or self._clock()
+        tracked.recovering = (outcome.sha, started)
+        self.events.emit(
+            ev.ROLLBACK,
+            name,
+            f"rolled back {decision.bad[:7]} to {decision.good[:7]}: {decision.reason}",
+            bad=decision.bad,
+            good=decision.good,
+            commit=outcome.sha,
+            reason=decision.reason,
+            kind=decision.kind,
+            detect_s=round(decision.detect_s or 0.0, 3),
+            attempts=outcome.attempts,
+        )
+        try:
+            await self.source.get(name, refresh="normal")
+        except SourceError as exc:
+            log.warning(
+                "refresh of %s after the rollback failed (polling will see it): %s", name, exc
+            )
+
+    def _retry_later(self, name: str, tracked: _Tracked, message: str) -> None:
+        tracked.retries += 1
+        delay = backoff_delay(tracked.retries, self._rng, *self._retry)
+        tracked.wake_at = self._clock() + delay
+        self.metrics.failures.labels(app=name, kind="retry").inc()
+        self.events.emit(ev.RETRY, name, f"{message}; retry {tracked.retries} in {delay:.1f}s")
+
+    def _recovered(self, name: str, tracked: _Tracked, now: float) -> None:
+        if tracked.recovering is None:
+            return
+        sha, started = tracked.recovering
+        app = tracked.app
+        on_it = tracked.watch.revision == sha
+        if on_it and app.health is Health.HEALTHY and app.sync is Sync.SYNCED:
+            tracked.recovering = None
+            self.events.emit(
+                ev.RECOVERED,
+                name,
+                f"Healthy and Synced on the rollback {sha[:7]}",
+                commit=sha,
+                mttr_s=round(now - started, 3),
+            )

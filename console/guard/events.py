@@ -1,0 +1,120 @@
+"""The guard's events: what it saw and did, for operators (the console's events pane, `/events`)
+and for the record. Each event is also one structured (JSON) log line, and appended to a JSON
+Lines file when one is given, so a console can follow it and a post-mortem can be written from
+it. The Git history alone is enough to rebuild the rollback timeline; events add what Git cannot
+know (detection times, retries, halts)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("gitops.guard")
+
+# Event types, in the words the console shows.
+WATCHING = "Watching"  # the guard (re)started and read the fleet
+SOURCE_DOWN = "SourceDown"  # Argo CD unreachable: no decisions until it is back
+SOURCE_UP = "SourceUp"
+UNHEALTHY = "Unhealthy"  # a rule started counting (Degraded, failed sync, Progressing)
+ROLLBACK = "Rollback"  # a rollback commit was pushed
+ALREADY = "AlreadyRolledBack"  # someone else rolled this revision back first
+RETRY = "RollbackRetry"  # writing or pushing failed for now; retrying with backoff
+FAILED = "RollbackFailed"  # stopped: the known-good fails too, or the push was refused
+NO_KNOWN_GOOD = "NoKnownGood"  # unhealthy, but nothing to roll back to
+RECOVERED = "Recovered"  # Healthy and Synced again on the rollback revision
+
+WARNINGS = frozenset({SOURCE_DOWN, RETRY, FAILED, NO_KNOWN_GOOD, UNHEALTHY})
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    type: str
+    app: str
+    message: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def warning(self) -> bool:
+        return self.type in WARNINGS
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "type": self.type,
+            "app": self.app,
+            "message": self.message,
+            **({"fields": dict(self.fields)} if self.fields else {}),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        return cls(
+            at=datetime.fromisoformat(str(data["at"]).replace("Z", "+00:00")),
+            type=str(data["type"]),
+            app=str(data.get("app", "")),
+            message=str(data.get("message", "")),
+            fields=dict(data.get("fields") or {}),
+        )
+
+
+class EventLog:
+    """The newest `keep` events in memory, each logged and optionally appended to `path`."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        keep: int = 1000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.path = path
+        self._events: deque[Event] = deque(maxlen=keep)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.listeners: list[Callable[[Event], None]] = []
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def emit(self, type_: str, app: str, message: str, /, **fields: Any) -> Event:
+        event = Event(self._clock(), type_, app, message, fields)
+        line = json.dumps(event.to_json(), separators=(",", ":"), default=str)
+        log.log(logging.WARNING if event.warning else logging.INFO, "%s", line)
+        with self._lock:
+            self._events.append(event)
+            if self.path is not None:
+                # O_APPEND: whole lines even if a reader follows the file meanwhile.
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                try:
+                    os.write(fd, (line + "\n").encode())
+                finally:
+                    os.close(fd)
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    def recent(self, limit: int | None = None, app: str | None = None) -> list[Event]:
+        with self._lock:
+            events = [e for e in self._events if app is None or e.app == app]
+        return events[-limit:] if limit else events
+
+
+def read_events(path: Path) -> list[Event]:
+    """Events from a JSON Lines file; a torn last line (a crash mid-write) is skipped."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(Event.from_json(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out

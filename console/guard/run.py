@@ -1,0 +1,155 @@
+"""Assembling a guard: where it watches (Argo CD, or the embedded platform of a workspace),
+where it writes (the deploy repo), where it reports (events, /metrics), until `stop` is set."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.fleet.argocd import ArgoCDSource
+from console.guard.controller import Guard
+from console.guard.events import EventLog
+from console.guard.http import create_guard_api
+from console.guard.rollback import RollbackWriter
+from console.local.api import bind_socket, serve, socket_url
+
+Progress = Callable[[str], None]
+
+
+class GuardConfigError(ValueError):
+    """Bad flags or files: the message names which."""
+
+
+@dataclass(frozen=True)
+class Target:
+    argocd_url: str
+    token: str
+    deploy_repo: str
+    workdir: Path
+    events_path: Path | None = None
+    verify: bool | str = True
+    ssh_key: Path | None = None
+
+
+def _read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise GuardConfigError(f"{path}: cannot read the token file: {exc.strerror}") from None
+    if not token:
+        raise GuardConfigError(f"{path}: the token file is empty")
+    return token
+
+
+def from_workspace(workspace: Path) -> Target:
+    """The embedded platform `gitops up` runs on `workspace`, from its platform.json."""
+    doc_path = workspace / "platform.json"
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        url, token_file = str(doc["argocd_url"]), Path(doc["token_file"])
+        deploy = str(doc["remotes"]["deploy"])
+    except FileNotFoundError:
+        raise GuardConfigError(
+            f"{doc_path}: not found; start the platform with `gitops up --workspace {workspace}`"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GuardConfigError(f"{doc_path}: not a platform.json ({exc})") from None
+    return Target(
+        argocd_url=url,
+        token=_read_token(token_file),
+        deploy_repo=deploy,
+        workdir=workspace / "guard",
+        events_path=workspace / "guard" / "events.jsonl",
+    )
+
+
+def from_flags(
+    argocd: str,
+    token_file: str | None,
+    deploy_repo: str | None,
+    *,
+    ssh_key: str | None = None,
+    ca: str | None = None,
+    insecure: bool = False,
+    workdir: str | None = None,
+) -> Target:
+    if not token_file:
+        raise GuardConfigError("--token-file is required with --argocd")
+    if not deploy_repo:
+        raise GuardConfigError("--deploy-repo is required with --argocd")
+    key = Path(ssh_key) if ssh_key else None
+    if key is not None and not key.is_file():
+        raise GuardConfigError(f"{key}: no such SSH key file (--ssh-key)")
+    if ca and not Path(ca).is_file():
+        raise GuardConfigError(f"{ca}: no such CA bundle (--ca)")
+    return Target(
+        argocd_url=argocd.rstrip("/"),
+        token=_read_token(Path(token_file)),
+        deploy_repo=deploy_repo,
+        workdir=Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="gitops-guard-")),
+        verify=False if insecure else (ca or True),
+        ssh_key=key,
+    )
+
+
+def git_env(ssh_key: Path | None) -> dict[str, str]:
+    """Git's environment for pushing with a deploy key: that key only, the host key learnt on
+    first use (a cluster's known_hosts can be mounted instead), never a prompt."""
+    if ssh_key is None:
+        return {"GIT_TERMINAL_PROMPT": "0"}
+    ssh = [
+        "ssh",
+        "-i",
+        str(ssh_key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-o",
+        "BatchMode=yes",
+    ]
+    return {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": shlex.join(ssh)}
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise GuardConfigError(f"--listen {text}: expected HOST:PORT, e.g. 0.0.0.0:9090")
+    return host or "0.0.0.0", int(port)  # noqa: S104 - the metrics port of a pod
+
+
+async def run_guard(
+    target: Target,
+    stop: asyncio.Event,
+    *,
+    listen: tuple[str, int] = ("127.0.0.1", 0),
+    progress: Progress = print,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run a guard on `target` until `stop` is set. `on_ready` gets the URL of its endpoint."""
+    target.workdir.mkdir(parents=True, exist_ok=True)
+    source = ArgoCDSource(
+        target.argocd_url, target.token, name=target.argocd_url, verify=target.verify
+    )
+    writer = RollbackWriter(target.deploy_repo, target.workdir, env=git_env(target.ssh_key))
+    guard = Guard(source, writer, events=EventLog(target.events_path))
+    sock = bind_socket(*listen)
+    url = socket_url(sock)
+    server_stop = asyncio.Event()
+    server = asyncio.create_task(
+        serve(create_guard_api(guard), shutdown_event=server_stop, sock=sock)
+    )
+    progress(f"guard: watching {target.argocd_url}; metrics and events on {url}")
+    if on_ready is not None:
+        on_ready(url)
+    try:
+        await guard.run(stop)
+    finally:
+        server_stop.set()
+        await server
+        await source.aclose()

@@ -1,0 +1,239 @@
+"""The guard's driver against the embedded platform's Argo CD-compatible API (real HTTP on
+127.0.0.1, served over an in-memory read model the test publishes into, as the controller
+would) and a real deploy repository behind the real gate. The faults of issue 5 that concern the
+driver: Argo CD down (no decision on stale data), the deploy remote unreachable (retries with
+backoff and an event), health flapping (one rollback at most)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from console.fleet.argocd import ArgoCDSource
+from console.fleet.history import log, rollbacks
+from console.guard import events as ev
+from console.guard.controller import Guard
+from console.guard.events import EventLog
+from console.guard.policy import DEADLINE, ENABLED, GRACE
+from console.guard.rollback import RollbackWriter
+from console.local import appstate as st
+from console.local.api import bind_socket, create_api, serve, socket_url
+from console.local.kubeconfig import new_token
+from tests.guard.conftest import BACKEND, Deploy
+
+APP = "backend-dev"
+REPO_URL = "https://github.com/acme/platform-deploy.git"
+WAIT_S = 60.0
+
+
+def application(
+    revision: str, health: str, history: list[str], *, grace: str = "0", phase: str = "Succeeded"
+) -> st.ApplicationRecord:
+    source = {"repoURL": REPO_URL, "path": BACKEND, "targetRevision": "main"}
+    return st.from_json(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {
+                "name": APP,
+                "namespace": "argocd",
+                "annotations": {ENABLED: "true", GRACE: grace, DEADLINE: "600"},
+            },
+            "spec": {
+                "project": "default",
+                "source": source,
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "dev"},
+            },
+            "status": {
+                "sync": {"status": "Synced", "revision": revision},
+                "health": {"status": health},
+                "history": [
+                    {"id": i, "revision": r, "deployedAt": "2026-11-26T08:00:00Z", "source": source}
+                    for i, r in enumerate(history)
+                ],
+                "operationState": {
+                    "operation": {"sync": {"revision": revision}},
+                    "phase": phase,
+                    "startedAt": "2026-11-26T08:00:00Z",
+                    "syncResult": {"revision": revision},
+                },
+            },
+        }
+    )
+
+
+@dataclass
+class Rig:
+    deploy: Deploy
+    store: st.InMemorySource
+    guard: Guard
+    events: EventLog
+    restart_api: Callable[[], Any]
+    stop_api: Callable[[], Any]
+
+    def rollbacks(self, bad: str) -> list[str]:
+        return [rb.sha for rb in rollbacks(log(self.deploy.bare, "main")) if rb.of == bad]
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.events.recent() if e.app in (APP, "")]
+
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        """Wait, turn by turn of the guard's loop, until `condition` holds (or fail)."""
+        deadline = asyncio.get_running_loop().time() + WAIT_S
+        while not condition():
+            self.guard.changed.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out waiting for {what}; events: {self.types()}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.guard.changed.wait(), min(remaining, 1.0))
+
+
+@contextlib.asynccontextmanager
+async def rig(
+    deploy: Deploy,
+    first: st.ApplicationRecord,
+    *,
+    remote: str | None = None,
+    clock: Callable[[], float] | None = None,
+) -> AsyncIterator[Rig]:
+    store = st.InMemorySource([first])
+    token = new_token()
+    api = create_api(store, token, "v3.1.0+test", keepalive_seconds=0.2)
+    sock = bind_socket("127.0.0.1", 0)
+    url, port = socket_url(sock), sock.getsockname()[1]
+    running: dict[str, Any] = {}
+
+    def start_api(sock_: Any) -> None:
+        running["stop"] = asyncio.Event()
+        running["task"] = asyncio.create_task(
+            serve(api, shutdown_event=running["stop"], sock=sock_)
+        )
+
+    async def stop_api() -> None:
+        running["stop"].set()
+        await running["task"]
+
+    def restart_api() -> None:
+        start_api(bind_socket("127.0.0.1", port))
+
+    start_api(sock)
+    source = ArgoCDSource(url, token, name="embedded")
+    events = EventLog()
+    writer = RollbackWriter(remote or deploy.url, deploy.tmp / "guard")
+    extra = {"clock": clock} if clock else {}
+    guard = Guard(source, writer, events=events, retry_base_s=0.05, retry_cap_s=0.2, **extra)
+    stop = asyncio.Event()
+    task = asyncio.create_task(guard.run(stop))
+    r = Rig(deploy, store, guard, events, restart_api, stop_api)
+    try:
+        yield r
+    finally:
+        stop.set()
+        await task
+        await source.aclose()
+        if not running["stop"].is_set():
+            await stop_api()
+
+
+def test_a_degraded_app_is_rolled_back_once_and_argo_cd_asked_to_refresh(deploy: Deploy) -> None:
+    async def scenario() -> None:
+        bad = application(deploy.bad, "Degraded", [deploy.good, deploy.bad])
+        async with rig(deploy, bad) as r:
+            await r.until(lambda: len(r.rollbacks(deploy.bad)) == 1, "the rollback commit")
+            await r.until(lambda: ev.ROLLBACK in r.types(), "the Rollback event")
+            requests = r.store.take_requests()
+            assert any(isinstance(q, st.RefreshRequest) and q.app == APP for q in requests), (
+                requests
+            )
+            # The record still says Degraded on the bad revision (nothing synced here): the
+            # guard must not act again.
+            r.store.put(application(deploy.bad, "Progressing", [deploy.good, deploy.bad]))
+            r.store.put(application(deploy.bad, "Degraded", [deploy.good, deploy.bad]))
+            await r.until(lambda: r.guard.watch_of(APP) is not None, "the guard's watch")
+        assert len(r.rollbacks(deploy.bad)) == 1
+        rollback = next(rb for rb in rollbacks(log(deploy.bare, "main")) if rb.of == deploy.bad)
+        assert (rollback.app, rollback.to) == (APP, deploy.good)
+        assert rollback.reason.startswith("Degraded for 0s")
+        assert r.guard.metrics.rollbacks.labels(app=APP, reason="degraded")._value.get() == 1
+
+    asyncio.run(scenario())
+
+
+def test_flapping_health_rolls_back_at_most_once(deploy: Deploy) -> None:
+    async def scenario() -> None:
+        history = [deploy.good, deploy.bad]
+        async with rig(deploy, application(deploy.bad, "Progressing", history)) as r:
+            for _ in range(5):
+                r.store.put(application(deploy.bad, "Degraded", history))
+                r.store.put(application(deploy.bad, "Progressing", history))
+            await r.until(lambda: ev.ROLLBACK in r.types(), "the rollback")
+            for _ in range(5):
+                r.store.put(application(deploy.bad, "Degraded", history))
+                r.store.put(application(deploy.bad, "Progressing", history))
+            r.store.put(application(deploy.bad, "Degraded", history, grace="0"))
+            await r.until(lambda: r.guard.watch_of(APP) is not None, "the last change seen")
+        assert len(r.rollbacks(deploy.bad)) == 1
+        assert r.types().count(ev.ROLLBACK) == 1
+
+    asyncio.run(scenario())
+
+
+def test_argo_cd_down_means_no_decision_on_stale_data(deploy: Deploy) -> None:
+    """Degraded is seen, then Argo CD goes away and the grace period passes: the guard must not
+    act on what it saw last. When Argo CD answers again the app has recovered: no rollback."""
+    now = [1_800_000_000.0]
+
+    async def scenario() -> None:
+        history = [deploy.good, deploy.bad]
+        first = application(deploy.bad, "Degraded", history, grace="30")
+        async with rig(deploy, first, clock=lambda: now[0]) as r:
+            await r.until(lambda: ev.UNHEALTHY in r.types(), "the guard counting")
+            await r.stop_api()
+            await r.until(lambda: ev.SOURCE_DOWN in r.types(), "the source down")
+            assert not r.guard.ready
+            now[0] += 120  # far past the grace period
+            r.guard.poke()
+            await r.until(lambda: True, "one more turn")
+            r.guard.changed.clear()
+            await asyncio.wait_for(r.guard.changed.wait(), WAIT_S)
+            assert r.rollbacks(deploy.bad) == []
+            r.store.put(application(deploy.bad, "Healthy", history, grace="30"))
+            r.restart_api()
+            await r.until(lambda: ev.SOURCE_UP in r.types(), "the source back")
+            await r.until(lambda: r.guard.ready, "fresh data")
+            r.guard.poke()
+            r.guard.changed.clear()
+            await asyncio.wait_for(r.guard.changed.wait(), WAIT_S)
+        assert r.rollbacks(deploy.bad) == []
+        assert ev.ROLLBACK not in r.types()
+
+    asyncio.run(scenario())
+
+
+def test_an_unreachable_deploy_remote_is_retried_with_backoff_and_events(
+    deploy: Deploy, tmp_path: Path
+) -> None:
+    """The remote is missing at first (a network outage, as git sees it); the guard retries with
+    backoff and says so, and the rollback lands once the remote is back."""
+    away = tmp_path / "away.git"
+
+    async def scenario() -> None:
+        shutil.move(deploy.bare, away)
+        bad = application(deploy.bad, "Degraded", [deploy.good, deploy.bad])
+        async with rig(deploy, bad) as r:
+            await r.until(lambda: r.types().count(ev.RETRY) >= 2, "two retries")
+            assert ev.ROLLBACK not in r.types()
+            shutil.move(away, deploy.bare)
+            await r.until(lambda: ev.ROLLBACK in r.types(), "the rollback after the outage")
+        assert len(r.rollbacks(deploy.bad)) == 1
+        retries = [e for e in r.events.recent() if e.type == ev.RETRY]
+        assert all("retry" in e.message for e in retries)
+        assert r.guard.metrics.failures.labels(app=APP, kind="retry")._value.get() >= 2
+
+    asyncio.run(scenario())
