@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_up(sub)
     _add_guard(sub)
+    _add_status(sub)
     return parser
 
 
@@ -160,6 +161,35 @@ def _add_guard(sub: Any) -> None:
     )
     p.add_argument("--workdir", help="where the guard keeps its clone (default: a temp dir)")
     p.set_defaults(func=_lazy("guard"))
+
+
+def _add_status(sub: Any) -> None:
+    p = sub.add_parser(
+        "status",
+        help="every Application: sync, health, Git revision, image, live version, rollbacks",
+        description="Reads one target: the embedded platform of a workspace (default: the last "
+        "one `gitops up` used), an Argo CD API server, or a kubeconfig context. Exit 2, with one "
+        "line, when it cannot be read.",
+    )
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--workspace", metavar="DIR", help="the embedded platform on DIR")
+    target.add_argument("--argocd", metavar="URL", help="an Argo CD API server")
+    target.add_argument("--context", metavar="NAME", help="a kubeconfig context")
+    p.add_argument("--token-file", metavar="F", help="the Argo CD API token (with --argocd)")
+    tls = p.add_mutually_exclusive_group()
+    tls.add_argument("--ca", metavar="FILE", help="a CA bundle for Argo CD's certificate")
+    tls.add_argument("--insecure", action="store_true", help="do not verify Argo CD's certificate")
+    p.add_argument("--kubeconfig", metavar="F", help="with --context (default: $KUBECONFIG)")
+    p.add_argument(
+        "--namespace", metavar="NS", help="with --context: read this namespace only (default: all)"
+    )
+    p.add_argument(
+        "--deploy-repo",
+        metavar="PATH_OR_URL",
+        help="count rollback commits in this deploy repo (default: the workspace's)",
+    )
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(func=_lazy("status"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,15 @@ def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(var, value)
 
 
+@pytest.fixture(autouse=True)
+def _state_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # `gitops up` records its workspace under $XDG_STATE_HOME (console.local.last_workspace);
+    # tests, and the `gitops up` processes they start, must not touch the machine's.
+    state = tmp_path_factory.mktemp("xdg-state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

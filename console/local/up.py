@@ -38,6 +38,7 @@ from console.local.controller import Controller
 from console.local.githost import GitHost
 from console.local.images import ImageStore
 from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
+from console.local.last_workspace import remember
 from console.local.processes import ProcessRuntime
 from console.local.publish import RuntimePublisher, publish_runtime
 from console.local.reposerver import RepoServer
@@ -371,6 +372,7 @@ async def up(
     ws = Workspace(workspace.resolve())
     ws.make()
     with ws.lock():
+        remember(ws.root)  # `gitops status` defaults to this workspace
         ws.platform_json.unlink(missing_ok=True)  # a stale one from a killed run
         await _run(config, ws, stop, poll_s=poll_s, port=port, guard=guard, progress=progress)
 

@@ -1,0 +1,126 @@
+"""Where the fleet is read from, as `gitops status` (and later the console) is told: the embedded
+platform of a workspace (its platform.json), an Argo CD API server, or a kubeconfig context.
+
+A Target says how to open its AppSource, which service URLs answer `/version`, and which deploy
+repo holds its rollback commits. Problems with what the user gave (a missing platform.json, an
+unreadable token file) are TargetErrors: one line that says what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from console.fleet.argocd import ArgoCDSource
+from console.fleet.kube import KubeSource
+from console.fleet.model import App
+from console.fleet.source import AppSource
+
+
+class TargetError(ValueError):
+    """A target that cannot be set up; the message names the flag or file."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # what messages call it: a URL, a context, a workspace
+    open: Callable[[], AppSource]  # raises SourceError (a CA bundle that does not load, ...)
+    services: Mapping[str, str] = field(default_factory=dict)  # "<service>-<env>" -> base URL
+    deploy_repo: str | None = None  # a path or URL; None: rollbacks are not counted
+
+
+def _check_url(url: str, what: str) -> None:
+    """Checked before anything is read: a bad URL is a usage error, not a failed read."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetError(f"{what} {url}: not an http(s)://HOST[:PORT] URL")
+
+
+def read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise TargetError(f"{path}: cannot read the token file: {reason}") from None
+    if not token or any(c in token for c in "\r\n"):
+        raise TargetError(f"{path}: the token file must hold one non-empty line")
+    return token
+
+
+def from_workspace(root: Path, *, deploy_repo: str | None = None) -> Target:
+    """The embedded platform `gitops up --workspace root` runs, from its platform.json."""
+    doc_path = root / "platform.json"
+    if not root.is_dir():
+        raise TargetError(f"{root}: no such workspace directory")
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        url, token_file = str(doc["argocd_url"]), Path(str(doc["token_file"]))
+        services = {str(k): str(v) for k, v in dict(doc.get("services") or {}).items()}
+        deploy = deploy_repo or str(doc["remotes"]["deploy"])
+    except FileNotFoundError:
+        raise TargetError(
+            f"{doc_path}: not found; is `gitops up --workspace {root}` running?"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TargetError(
+            f"{doc_path}: not a platform.json ({type(exc).__name__}: {exc})"
+        ) from None
+    _check_url(url, f"{doc_path}: argocd_url")
+    token = read_token(token_file)
+    return Target(
+        name=url,
+        open=lambda: ArgoCDSource(url, token, name=root.name or str(root)),
+        services=services,
+        deploy_repo=deploy,
+    )
+
+
+def from_argocd(
+    url: str,
+    token_file: Path,
+    *,
+    ca: Path | None = None,
+    insecure: bool = False,
+    deploy_repo: str | None = None,
+) -> Target:
+    """An Argo CD API server, with a bearer token from `token_file`."""
+    token = read_token(token_file)
+    verify: bool | str = False if insecure else (str(ca) if ca else True)
+    _check_url(url, "--argocd")
+    return Target(
+        name=url,
+        open=lambda: ArgoCDSource(url, token, verify=verify),
+        deploy_repo=deploy_repo,
+    )
+
+
+def from_context(
+    context: str,
+    kubeconfig: Path | None = None,
+    *,
+    namespace: str | None = None,
+    deploy_repo: str | None = None,
+) -> Target:
+    """The Applications a kubeconfig context can read (every namespace unless `namespace`)."""
+    return Target(
+        name=f"context {context}",
+        open=lambda: KubeSource(kubeconfig, context, namespace),
+        deploy_repo=deploy_repo,
+    )
+
+
+def probe_urls(apps: list[App], services: Mapping[str, str]) -> dict[str, str]:
+    """App name -> the base URL of the Service its `/version` answers on. platform.json keys
+    Services `<service>-<namespace>`; an app's namespace is its destination (the env, here)."""
+    urls: dict[str, str] = {}
+    for app in apps:
+        keys = [app.name]
+        if app.service:
+            keys[:0] = [f"{app.service}-{app.dest_namespace}", f"{app.service}-{app.env}"]
+        url = next((services[k] for k in keys if k in services), None)
+        if url is not None:
+            urls[app.name] = url
+    return urls
