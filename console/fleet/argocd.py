@@ -132,6 +132,17 @@ class ArgoCDSource:
         except MalformedError as exc:
             raise SourceError.malformed(self.url, str(exc)) from None
 
+    async def resource_tree(self, name: str) -> dict[str, Any]:
+        """The app's `v1alpha1ApplicationTree` (its live objects down to the pods)."""
+        namespace, bare = split_key(name, "")
+        params = {"appNamespace": namespace} if namespace else {}
+        body = await self._get_json(
+            f"{LIST_PATH}/{quote(bare, safe='')}/resource-tree", params, self._timeout, app=name
+        )
+        if not isinstance(body, dict):
+            raise SourceError.malformed(self.url, "resource-tree: expected an object")
+        return body
+
     def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:
         return follow(self, stop, self.pacing)
 

@@ -142,6 +142,13 @@ class KubeSource:
         apps, _ = await self.snapshot()
         return apps
 
+    async def resource_tree(self, name: str) -> dict[str, Any]:
+        """Not served: the tree is Argo CD's view, computed by its API server."""
+        raise SourceError(
+            f"{self.name}: resource trees are read from Argo CD's API, not the Kubernetes API",
+            "config",
+        )
+
     async def get(self, name: str, *, refresh: str | None = None) -> App:
         check_refresh(refresh)
         if refresh is not None:

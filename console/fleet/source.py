@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 from console.fleet.model import App
 
@@ -113,6 +113,11 @@ class AppSource(Protocol):
         or to drop its manifest cache too ("hard"). Raises SourceError (kind "not_found" when
         there is no such app; ValueError for another `refresh`). `name` may be
         `namespace/name` (`App.key`) for an app outside the default namespace."""
+        ...
+
+    async def resource_tree(self, name: str) -> dict[str, Any]:
+        """The app's live resource tree (`v1alpha1ApplicationTree`). Raises SourceError (kind
+        "config" where the source cannot serve trees)."""
         ...
 
     def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:

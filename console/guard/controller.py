@@ -25,15 +25,17 @@ from typing import Protocol
 
 from console.fleet.model import App, Health, Sync
 from console.fleet.source import AppSource, Changed, Deleted, Down, Snapshot, SourceError
+from console.fleet.tree import failing_pods
 from console.gitpush import PushRejectedError, backoff_delay
 from console.guard import events as ev
 from console.guard.events import EventLog
 from console.guard.facts import GitFacts
 from console.guard.metrics import GuardMetrics
-from console.guard.policy import Action, Decision, Policy, Watch, decide, observe
+from console.guard.policy import Action, Decision, Policy, Watch, decide, observe, observe_pods
 from console.guard.rollback import RollbackOutcome, RollbackRequest, RollbackRequestError
 
 log = logging.getLogger("gitops.guard")
+TREE_EVERY_S = 1.0  # how often the tree of a Progressing app is read for failing pods
 
 
 class Writer(Protocol):
@@ -57,6 +59,8 @@ class _Tracked:
     retries: int = 0
     told: set[str] = field(default_factory=set)  # events already emitted (once per revision)
     recovering: tuple[str, float] | None = None  # (rollback sha, bad revision's start)
+    tree_at: float = 0.0  # when its resource tree was last read
+    tree_busy: bool = False
 
 
 class Guard:
@@ -83,6 +87,7 @@ class Guard:
         self._fresh = False
         self._down_told = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._trees = True  # False once the source says it cannot serve resource trees
         self.changed = asyncio.Event()  # set after each turn of the loop (tests wait on it)
         self._poked = asyncio.Event()
         # Seconds per observed change (observe + decide), newest last: for benchmarks/guard_scale.
@@ -206,7 +211,9 @@ class Guard:
             return
         policy = Policy.from_annotations(tracked.app.annotations)
         decision = decide(tracked.watch, tracked.app, policy, tracked.facts, now)
-        tracked.wake_at = decision.wake_at
+        tree_due = self._check_pods(name, tracked, policy, now)
+        wakes = [t for t in (decision.wake_at, tree_due) if t is not None]
+        tracked.wake_at = min(wakes) if wakes else None
         if decision.action is Action.NONE:
             self._tell_waiting(name, tracked, decision)
             return
@@ -214,6 +221,44 @@ class Guard:
         task = asyncio.get_running_loop().create_task(self._act(name, tracked, policy))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _check_pods(self, name: str, tracked: _Tracked, policy: Policy, now: float) -> float | None:
+        """While an app is Progressing on a revision under watch, read its resource tree every
+        TREE_EVERY_S for pods that cannot run; when to look again (None: no need)."""
+        watch = tracked.watch
+        if (
+            not self._trees
+            or not policy.enabled
+            or tracked.app.health is not Health.PROGRESSING
+            or not watch.revision
+            or watch.revision in watch.acted
+        ):
+            return None
+        due = tracked.tree_at + TREE_EVERY_S
+        if now < due or tracked.tree_busy:
+            return max(due, now + TREE_EVERY_S) if tracked.tree_busy else due
+        tracked.tree_at, tracked.tree_busy = now, True
+        task = asyncio.get_running_loop().create_task(self._read_tree(name, tracked))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return now + TREE_EVERY_S
+
+    async def _read_tree(self, name: str, tracked: _Tracked) -> None:
+        revision = tracked.watch.revision
+        try:
+            tree = await self.source.resource_tree(name)
+        except SourceError as exc:
+            if exc.kind == "config":
+                self._trees = False
+            log.debug("no resource tree for %s: %s", name, exc)
+            return
+        finally:
+            tracked.tree_busy = False
+        now = self._clock()
+        tracked.watch = observe_pods(tracked.watch, revision, failing_pods(tree), now)
+        if not tracked.busy:
+            self._consider(name, tracked, now)
+        self._poked.set()  # the loop's next timeout may have changed
 
     def _tell_waiting(self, name: str, tracked: _Tracked, decision: Decision) -> None:
         """Events for what the policy is waiting on, once per revision."""

@@ -8,6 +8,8 @@ revision when, on R,
   - it has been Degraded for the grace period (flapping Degraded <-> Progressing keeps counting:
     only Healthy resets the clock), or
   - it is still Progressing past the deadline after R's deployment started, or
+  - its new pods cannot run (an image pull failure, CrashLoopBackOff: what Argo CD's resource
+    tree shows Degraded while the app is still Progressing) for the grace period, or
   - its sync failed and stayed failed for the grace period (Argo CD's retries get their chance).
 It never acts when disabled, within the grace period, on a revision Git already records as
 rolled back for this app (whoever wrote that), or on a rollback commit: if a rollback's own
@@ -21,7 +23,7 @@ decides as the one before it did.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -76,7 +78,7 @@ class Decision:
     good: str = ""
     wake_at: float | None = None  # decide again then, even if nothing changes
     detect_s: float | None = None  # from the bad revision's deployment start to the decision
-    kind: str = ""  # degraded | progress-deadline | sync-failed: the metric's reason label
+    kind: str = ""  # degraded | pods-failing | progress-deadline | sync-failed (metric label)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Watch:
     started_at: float | None = None  # when its deployment started
     degraded_since: float | None = None
     failed_since: float | None = None
+    pods_failing_since: float | None = None
+    pods_problem: str = ""  # what the failing pods say, for the reason
     healthy: frozenset[str] = field(default_factory=frozenset)  # seen Healthy and Synced
     acted: frozenset[str] = field(default_factory=frozenset)  # rolled back or halted on
 
@@ -121,7 +125,7 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
     op = app.operation
     failed = op is not None and op.revision == revision and op.phase.failed
     if app.health is Health.HEALTHY:
-        watch = replace(watch, degraded_since=None)
+        watch = replace(watch, degraded_since=None, pods_failing_since=None, pods_problem="")
         if app.sync is Sync.SYNCED and not failed and revision:
             watch = replace(watch, healthy=watch.healthy | {revision})
     elif app.health is Health.DEGRADED and watch.degraded_since is None:
@@ -131,6 +135,17 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
     elif watch.failed_since is None:
         watch = replace(watch, failed_since=now)
     return watch
+
+
+def observe_pods(watch: Watch, revision: str, problems: Sequence[object], now: float) -> Watch:
+    """`watch` after reading the resource tree of the app on `revision`: the failing pods (as
+    console.fleet.tree.PodProblem, whose str() says what fails) or none."""
+    if revision != watch.revision:
+        return watch  # the tree of a revision no longer watched
+    if not problems:
+        return replace(watch, pods_failing_since=None, pods_problem="")
+    since = watch.pods_failing_since if watch.pods_failing_since is not None else now
+    return replace(watch, pods_failing_since=since, pods_problem=str(problems[0]))
 
 
 def known_good(app: App, facts: GitFacts, bad: str) -> str:
@@ -171,6 +186,15 @@ def _trigger(watch: Watch, app: App, policy: Policy, now: float) -> tuple[str, s
         if now >= due:
             why = f"Degraded for {now - watch.degraded_since:.0f}s: {_symptom(app)}"
             return "degraded", why, None
+        waits.append(due)
+    if watch.pods_failing_since is not None and app.health is not Health.HEALTHY:
+        due = watch.pods_failing_since + policy.grace_s
+        if now >= due:
+            return (
+                "pods-failing",
+                f"new pods failing for {now - watch.pods_failing_since:.0f}s: {watch.pods_problem}",
+                None,
+            )
         waits.append(due)
     if app.health is Health.PROGRESSING and watch.started_at is not None:
         due = watch.started_at + policy.deadline_s

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from console.fleet.model import App, Health, HistoryEntry, Operation, OperationPhase, Resource, Sync
+from console.fleet.tree import PodProblem, failing_pods
 from console.guard.facts import GitFacts
 from console.guard.policy import (
     DEADLINE,
@@ -24,6 +25,7 @@ from console.guard.policy import (
     decide,
     known_good,
     observe,
+    observe_pods,
 )
 
 G, B, R, X = "g" * 40, "b" * 40, "r" * 40, "x" * 40  # good, bad, a rollback commit, another
@@ -314,6 +316,8 @@ def test_guarantees_hold_for_any_sequence(
     for gap, seen in steps:
         now += gap
         watch = observe(watch, seen, now)
+        if seen.health is Health.PROGRESSING and int(now) % 3 == 0:
+            watch = observe_pods(watch, watch.revision, [PULL], now)
         decision = decide(watch, seen, policy, facts, now)
         if decision.action is Action.NONE:
             continue
@@ -329,7 +333,7 @@ def test_guarantees_hold_for_any_sequence(
             facts = GitFacts(facts.rolled_back | {decision.bad}, facts.rollback_commits)
         grace_over = any(
             since is not None and now >= since + policy.grace_s
-            for since in (watch.degraded_since, watch.failed_since)
+            for since in (watch.degraded_since, watch.failed_since, watch.pods_failing_since)
         )
         deadline_over = watch.started_at is not None and now >= watch.started_at + policy.deadline_s
         assert grace_over or deadline_over, "never within grace (or before the deadline)"
@@ -337,3 +341,51 @@ def test_guarantees_hold_for_any_sequence(
     bads = [bad for bad, _ in ledger.rollbacks]
     assert len(bads) == len(set(bads)), "never two rollbacks for one bad revision"
     assert len(ledger.halts) == len(set(ledger.halts)), "halts once"
+
+
+# ---- failing pods (from the resource tree) --------------------------------------------------
+
+PULL = PodProblem("frontend-7d4b9-x2k", "ImagePullBackOff", 'image "frontend:fff" not found')
+
+
+def test_failing_pods_roll_back_after_the_grace_period_while_still_progressing() -> None:
+    progressing = app(health=Health.PROGRESSING)
+    watch = observe(Watch(), progressing, T0)
+    watch = observe_pods(watch, B, [PULL], T0 + 1)
+    assert decide(watch, progressing, ON, GitFacts(), T0 + 5).action is Action.NONE
+    assert decide(watch, progressing, ON, GitFacts(), T0 + 5).wake_at == T0 + 11
+    decision = decide(watch, progressing, ON, GitFacts(), T0 + 11)
+    assert (decision.action, decision.kind) == (Action.ROLLBACK, "pods-failing")
+    assert decision.reason == (
+        "new pods failing for 10s: pod frontend-7d4b9-x2k ImagePullBackOff: "
+        'image "frontend:fff" not found'
+    )
+
+
+def test_pods_that_recover_reset_the_clock_and_old_trees_are_ignored() -> None:
+    progressing = app(health=Health.PROGRESSING)
+    watch = observe_pods(observe(Watch(), progressing, T0), B, [PULL], T0)
+    watch = observe_pods(watch, B, [], T0 + 5)
+    assert watch.pods_failing_since is None
+    assert observe_pods(watch, G, [PULL], T0 + 6) == watch, "a tree of another revision"
+    healthy = observe(observe_pods(watch, B, [PULL], T0 + 7), app(health=Health.HEALTHY), T0 + 8)
+    assert healthy.pods_failing_since is None
+
+
+def test_failing_pods_read_from_a_tree() -> None:
+    tree = {
+        "nodes": [
+            {"kind": "Deployment", "name": "frontend", "health": {"status": "Progressing"}},
+            {
+                "kind": "Pod",
+                "name": "frontend-7d4b9-x2k",
+                "health": {"status": "Degraded", "message": 'image "frontend:fff" not found'},
+                "info": [{"name": "Status Reason", "value": "ImagePullBackOff"}],
+            },
+            {"kind": "Pod", "name": "frontend-6c8f-abc", "health": {"status": "Healthy"}},
+            {"kind": "Pod", "name": "odd", "health": "Degraded"},
+            "not a node",
+        ]
+    }
+    assert failing_pods(tree) == (PULL,)
+    assert failing_pods({}) == ()
