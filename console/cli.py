@@ -80,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--deploy-repo", required=True, help="a deploy repo work tree, path or URL")
     p.add_argument("--env", required=True, help="the environment to promote into")
-    p.add_argument("--service", required=True, help="the service whose image to pin")
+    p.add_argument(
+        "--service",
+        required=True,
+        action="append",
+        help="the service whose image to pin; repeat it to promote several in one commit",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--tag", help="the image tag (the full commit SHA CI built)")
     src.add_argument("--from-env", help="take the tag that environment runs")

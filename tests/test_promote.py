@@ -143,6 +143,98 @@ def test_bad_requests_exit_2_and_change_nothing(
     assert run_git(remote, "rev-parse", "main") == before
 
 
+def test_several_services_are_promoted_in_one_commit(
+    remote: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--service` repeated: one commit (one push, one check by the remote) with a group of
+    trailers per service; a service already at the tag is left out of it."""
+    base = ["promote", "--deploy-repo", str(remote), "--env", "dev", "--push"]
+    assert main([*base, "--service", "frontend", "--tag", BAD]) == 0
+    before = run_git(remote, "rev-parse", "main").strip()
+    capsys.readouterr()
+
+    assert main([*base, "--service", "backend", "--service", "frontend", "--tag", GOOD]) == 0
+    out = capsys.readouterr().out
+    assert f"promoted backend unreleased -> {GOOD} in dev" in out
+    assert f"promoted frontend {BAD} -> {GOOD} in dev" in out
+    assert run_git(remote, "rev-parse", "main~1").strip() == before, "one commit"
+    head = log(remote, "main")[0]
+    assert head.subject == "chore(deploy): promote backend, frontend 1111111 to dev"
+    assert head.trailers == (
+        ("Promoted-Service", "backend"),
+        ("Promoted-Tag", GOOD),
+        ("Source-Commit", GOOD),
+        ("Promoted-Service", "frontend"),
+        ("Promoted-Tag", GOOD),
+        ("Source-Commit", GOOD),
+    )
+    changed = run_git(remote, "show", "--name-only", "--format=", "main").split()
+    assert changed == [
+        "overlays/dev/backend/kustomization.yaml",
+        "overlays/dev/frontend/kustomization.yaml",
+    ]
+
+    # backend is there already: the commit promotes frontend alone.
+    assert main([*base, "--service", "frontend", "--tag", BAD]) == 0
+    capsys.readouterr()
+    assert main([*base, "--service", "backend", "--service", "frontend", "--tag", GOOD]) == 0
+    out = capsys.readouterr().out
+    assert f"backend in dev is already at {GOOD}: nothing to do" in out
+    assert f"promoted frontend {BAD} -> {GOOD} in dev" in out
+    head = log(remote, "main")[0]
+    assert head.subject == "chore(deploy): promote frontend 1111111 to dev"
+    assert [v for k, v in head.trailers if k == "Promoted-Service"] == ["frontend"]
+
+
+def test_several_services_from_an_environment_name_each_tag(
+    remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = clone(remote, tmp_path / "work")
+    base = ["promote", "--deploy-repo", str(work)]
+    assert main([*base, "--env", "dev", "--service", "backend", "--tag", GOOD]) == 0
+    assert main([*base, "--env", "dev", "--service", "frontend", "--tag", BAD]) == 0
+    both = ["--service", "backend", "--service", "frontend"]
+    assert main([*base, "--env", "prod", *both, "--from-env", "dev"]) == 0
+    head = log(work)[0]
+    assert head.subject == "chore(deploy): promote backend 1111111, frontend 2222222 to prod"
+    assert head.trailers == (
+        ("Promoted-Service", "backend"),
+        ("Promoted-Tag", GOOD),
+        ("Promoted-From", "dev"),
+        ("Source-Commit", GOOD),
+        ("Promoted-Service", "frontend"),
+        ("Promoted-Tag", BAD),
+        ("Promoted-From", "dev"),
+        ("Source-Commit", BAD),
+    )
+    assert (
+        tag_in(work / ".git", "prod", "backend"),
+        tag_in(work / ".git", "prod", "frontend"),
+    ) == (
+        GOOD,
+        BAD,
+    )
+
+
+@pytest.mark.parametrize(
+    ("services", "message"),
+    [
+        (["backend", "db"], "unknown service 'db' in dev"),
+        (["backend", "backend"], "service 'backend' is named more than once"),
+    ],
+)
+def test_a_bad_service_among_several_changes_nothing(
+    remote: Path, capsys: pytest.CaptureFixture[str], services: list[str], message: str
+) -> None:
+    before = run_git(remote, "rev-parse", "main")
+    args = [arg for service in services for arg in ("--service", service)]
+    cmd = ["promote", "--deploy-repo", str(remote), "--env", "dev", *args, "--tag", GOOD]
+    assert main([*cmd, "--push"]) == 2
+    assert message in capsys.readouterr().err
+    assert run_git(remote, "rev-parse", "main") == before
+    assert tag_in(remote, "dev", "backend") == "unreleased"
+
+
 def test_from_env_promotes_what_the_previous_environment_runs(
     remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from support import ProbeProcess, StubBackend, probe_env
+from support import ProbeProcess, StubBackend, probe_env, wait_until
 
 StartProbe = Callable[..., ProbeProcess]
 
@@ -71,7 +71,8 @@ def test_backend_process_serves_and_stops_cleanly(
 
 
 def test_in_flight_request_finishes_during_graceful_shutdown(probe_process: StartProbe) -> None:
-    with StubBackend(hold_s=1.0) as slow:
+    # The stub holds the request until it is released below (10 s at most).
+    with StubBackend(hold_s=10.0) as slow:
         proc = probe_process(SERVICE_KIND="frontend", BACKEND_URL=slow.url, BACKEND_TIMEOUT_S="5")
         proc.wait_healthy()
         answers: list[httpx.Response] = []
@@ -81,8 +82,13 @@ def test_in_flight_request_finishes_during_graceful_shutdown(probe_process: Star
         caller.start()
         assert slow.received.wait(5), "the frontend never called the backend"
 
-        # The request is now in flight, held by the slow backend.
-        assert proc.stop(signal.SIGTERM) == 0
+        # The request is now in flight, held by the slow backend. Shutdown begins: the server
+        # stops listening. Only then does the backend answer, so the request must be drained.
+        proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: not proc.listening(), 5, "the server to stop listening")
+        assert proc.proc.poll() is None, "exited with a request in flight"
+        slow.release.set()
+        assert proc.wait() == 0
         caller.join(5)
 
     assert len(answers) == 1

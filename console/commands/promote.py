@@ -8,29 +8,34 @@ import sys
 from console.commands.common import EXIT_FAILED, EXIT_OK, UsageError
 from console.gitpush import PushRejectedError, RetriesExhaustedError
 from console.promote.overlay import OverlayError
-from console.promote.promote import PromoteError, PromoteRequest, promote
+from console.promote.promote import PromoteError, PromoteRequest, promote_all
 
 
 def run(args: argparse.Namespace) -> int:
-    req = PromoteRequest(
-        service=args.service,
-        env=args.env,
-        tag=args.tag,
-        from_env=args.from_env,
-        source_commit=args.source_commit,
-        force=args.force,
-    )
+    services: list[str] = args.service
+    reqs = [
+        PromoteRequest(
+            service=service,
+            env=args.env,
+            tag=args.tag,
+            from_env=args.from_env,
+            source_commit=args.source_commit,
+            force=args.force,
+        )
+        for service in services
+    ]
     try:
-        out = promote(args.deploy_repo, req, push=args.push, attempts=args.attempts)
+        outcomes = promote_all(args.deploy_repo, reqs, push=args.push, attempts=args.attempts)
     except (PromoteError, OverlayError) as exc:
         raise UsageError(str(exc)) from None
     except (PushRejectedError, RetriesExhaustedError) as exc:
         print(f"gitops: promotion not pushed: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if out.sha is None:
-        print(f"{out.service} in {out.env} is already at {out.tag}: nothing to do")
-        return EXIT_OK
-    where = f"pushed after {out.attempts} attempt(s)" if out.pushed else "committed locally"
-    change = f"{out.service} {out.previous} -> {out.tag} in {out.env}"
-    print(f"promoted {change}: {out.sha[:12]} ({where})")
+    for out in outcomes:
+        if out.sha is None:
+            print(f"{out.service} in {out.env} is already at {out.tag}: nothing to do")
+            continue
+        where = f"pushed after {out.attempts} attempt(s)" if out.pushed else "committed locally"
+        change = f"{out.service} {out.previous} -> {out.tag} in {out.env}"
+        print(f"promoted {change}: {out.sha[:12]} ({where})")
     return EXIT_OK

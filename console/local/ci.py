@@ -1,18 +1,28 @@
 """The embedded platform's CI runner: what the apps repo's `.github/workflows/ci.yml` does on a
 push to main, run locally. test (the repo's own suite, in its own environment) -> build (one
 image per service in services.yaml, tagged with the commit) -> promote (the tag into the first
-environment with `gitops promote --push`'s own code). A failed stage skips the ones after it.
+environment with `gitops promote --push`'s own code, every service in one commit). A failed
+stage skips the ones after it.
 
 Per commit, under `workspace/ci/<sha>/`: `src/` (a plain clone checked out at the commit),
-`venv/` (the test environment), `test.log`, `build.log` (and `build-<service>.log`),
-`promote.log`. Every stage is a row in State. Running a commit again is idempotent: the images
-exist with the same digest and the overlays already pin the tag.
+`test.log`, `build.log` (and `build-<service>.log`), `promote.log`. Every stage is a row in State.
+Running a commit again is idempotent: the images exist with the same digest and the overlays
+already pin the tag.
+
+The tests run in a test environment kept between runs, as a CI cache keyed by the lockfile would
+be: `workspace/ci/envs/<uv.lock hash>-<slot>/` holds `venv/` and `src/`, a work tree checked out
+at the commit and cleaned (`git clean -ffdx`) before each run. `uv sync --locked` makes the venv
+exactly the lockfile's (and compiles its bytecode once), so reuse changes only how long it takes;
+the stable work tree spares rebuilding the editable project when pyproject.toml did not change.
+A slot is held for the whole test run; when every slot of the lockfile is busy, the run uses a
+fresh `venv/` next to its own `src/`, as without the cache.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -22,12 +32,12 @@ import tempfile
 import time
 import tomllib
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -36,11 +46,16 @@ from console.git import GitError, git, redact
 from console.local.images import ImageError, ImageStore, clean_env
 from console.local.state import Result, Run, Stage, State
 from console.promote.overlay import list_overlays
-from console.promote.promote import PromoteError, PromoteRequest, promote
+from console.promote.promote import PromoteError, PromoteRequest, promote_all
 from console.tools import find
 
-TEST_COMMAND = ("run", "--locked", "pytest", "-q")  # after `uv`
+# After `uv`: the environment exactly as locked (dev group included, bytecode compiled), then the
+# suite in it.
+SYNC_COMMAND = ("sync", "--locked", "--compile-bytecode")
+TEST_COMMAND = ("run", "--no-sync", "pytest", "-q")
 TEST_TIMEOUT_S = 1800.0
+ENV_SLOTS = 2  # kept test environments per lockfile: commits may test side by side
+KEPT_LOCKFILES = 3  # the environments of this many most recently used lockfiles are kept
 _SAFE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")
 
 
@@ -109,6 +124,54 @@ def project_version(src: Path) -> str:
 
 
 @contextlib.contextmanager
+def _try_locked(path: Path) -> Iterator[bool]:
+    """An exclusive lock on `path` if it is free right now: yields whether it was taken."""
+    with path.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def lock_key(src: Path) -> str:
+    """What a kept test environment is keyed by: a hash of the checkout's uv.lock."""
+    try:
+        data = (src / "uv.lock").read_bytes()
+    except FileNotFoundError:
+        data = b""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def prune_envs(envs: Path, keep: str) -> None:
+    """Remove the kept test environments (`<key>-<slot>` directories) of all but the
+    KEPT_LOCKFILES most recently used lockfiles, `keep` among them; each only while no run
+    holds it. Lock files stay: another run may have one open, and must lock that same file."""
+
+    def used(d: Path) -> float:
+        try:
+            return d.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    slots = [d for d in envs.iterdir() if d.is_dir()]
+    recent = [keep]
+    for d in sorted(slots, key=used, reverse=True):
+        key = d.name.rsplit("-", 1)[0]
+        if key not in recent and len(recent) < KEPT_LOCKFILES:
+            recent.append(key)
+    for d in slots:
+        if d.name.rsplit("-", 1)[0] not in recent:
+            with _try_locked(envs / f"{d.name}.lock") as taken:
+                if taken:
+                    shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock on `path` (one run per commit at a time, across processes)."""
     with path.open("a") as fh:
@@ -122,6 +185,20 @@ def _locked(path: Path) -> Iterator[None]:
 def _write(log: Path, text: str) -> None:
     with log.open("a", encoding="utf-8") as fh:
         fh.write(text if text.endswith("\n") else text + "\n")
+
+
+def _checkout(src: Path, tree: Path) -> None:
+    """Make `tree` a clean work tree of the commit `src` has checked out: only files that differ
+    are rewritten, and nothing untracked or ignored survives from an earlier run."""
+    sha = git(["rev-parse", "HEAD"], src).strip()
+    if not (tree / ".git").is_dir():
+        shutil.rmtree(tree, ignore_errors=True)
+        git(["init", "--quiet", str(tree)], tree.parent)
+    git(["fetch", "--quiet", "--no-tags", str(src), "HEAD"], tree)
+    git(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", sha], tree)
+    git(["clean", "-ffdxq"], tree)
+    if git(["rev-parse", "HEAD"], tree).strip() != sha:
+        raise CIError(f"the test work tree is not at {sha}")
 
 
 class CIRunner:
@@ -230,28 +307,85 @@ class CIRunner:
         uv = find("uv")
         if uv is None:
             raise CIError("uv not found on PATH")
-        env = clean_env(UV_PROJECT_ENVIRONMENT=str(run_dir / "venv"))
-        _write(log, f"$ uv {' '.join(TEST_COMMAND)}   (in {src})")
-        with log.open("a", encoding="utf-8") as fh:
-            proc = subprocess.Popen(
-                [uv, *TEST_COMMAND],
-                cwd=src,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # so a timeout can stop everything the tests started
-            )
-            try:
-                code = proc.wait(timeout=TEST_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                raise CIError(f"tests timed out after {TEST_TIMEOUT_S:g}s") from None
+        deadline = time.monotonic() + TEST_TIMEOUT_S
+        with self._test_env(src, run_dir, log) as (tree, venv, kept):
+            env = clean_env(UV_PROJECT_ENVIRONMENT=str(venv))
+            # A CI runner's environment, not this process's: Python may cache bytecode (in the
+            # kept venv, and in the work tree, which the next run cleans).
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            with log.open("a", encoding="utf-8") as fh:
+                code = self._uv(uv, SYNC_COMMAND, cwd=tree, env=env, fh=fh, deadline=deadline)
+                if code != 0 and kept:
+                    # A kept environment that uv cannot sync (a run killed mid-install): start it
+                    # afresh once. A lockfile that is really out of date fails again, below.
+                    fh.write(f"uv sync failed (exit {code}) in a kept environment: recreating\n")
+                    shutil.rmtree(venv, ignore_errors=True)
+                    code = self._uv(uv, SYNC_COMMAND, cwd=tree, env=env, fh=fh, deadline=deadline)
+                if code != 0:
+                    raise CIError(f"uv sync failed (exit {code})")
+                code = self._uv(uv, TEST_COMMAND, cwd=tree, env=env, fh=fh, deadline=deadline)
         if code != 0:
             raise CIError(f"tests failed (exit {code})")
         _write(log, "tests passed")
+
+    @contextlib.contextmanager
+    def _test_env(self, src: Path, run_dir: Path, log: Path) -> Iterator[tuple[Path, Path, bool]]:
+        """(work tree, venv, whether kept) to test `src`'s commit in: a free slot of the kept
+        environments of its lockfile, its work tree checked out at the commit and cleaned; or,
+        when every slot is busy, `src` itself with a fresh venv beside it."""
+        envs = self.root / "envs"
+        envs.mkdir(exist_ok=True)
+        key = lock_key(src)
+        for n in range(ENV_SLOTS):
+            slot = envs / f"{key}-{n}"
+            with _try_locked(envs / f"{slot.name}.lock") as taken:
+                if not taken:
+                    continue
+                slot.mkdir(exist_ok=True)
+                os.utime(slot)  # most recently used: kept by prune_envs
+                tree = slot / "src"
+                try:
+                    _checkout(src, tree)
+                except (GitError, CIError):  # a damaged work tree: start it afresh, once
+                    shutil.rmtree(tree, ignore_errors=True)
+                    _checkout(src, tree)
+                _write(log, f"test environment {slot.name} (uv.lock {key})")
+                prune_envs(envs, keep=key)
+                yield tree, slot / "venv", True
+                return
+        _write(log, f"every test environment of uv.lock {key} is busy: a fresh one")
+        yield src, run_dir / "venv", False
+
+    @staticmethod
+    def _uv(
+        uv: str,
+        args: Sequence[str],
+        *,
+        cwd: Path,
+        env: dict[str, str],
+        fh: IO[str],
+        deadline: float,
+    ) -> int:
+        """Run `uv <args>` with its output in `fh`; the exit code. Past `deadline`, everything
+        it started is killed and CIError raised."""
+        fh.write(f"$ uv {' '.join(args)}   (in {cwd})\n")
+        fh.flush()
+        proc = subprocess.Popen(
+            [uv, *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so a timeout can stop everything the tests started
+        )
+        try:
+            return proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise CIError(f"tests timed out after {TEST_TIMEOUT_S:g}s") from None
 
     def _build(self, src: Path, sha: str, run_dir: Path, log: Path) -> list[Service]:
         services = read_services(src)
@@ -306,16 +440,19 @@ class CIRunner:
         for service in services:
             if service.name not in deployed:
                 _write(log, f"{service.name}: no overlay in {self.first_env}, not promoted")
-        for service in targets:
-            request = PromoteRequest(
-                service=service.name, env=self.first_env, tag=sha, source_commit=sha
-            )
-            outcome = promote(self.deploy_remote, request, push=True)
+        if not targets:
+            return
+        # One commit for every service: one push, one check by the deploy repo's gate, one sync.
+        requests = [
+            PromoteRequest(service=s.name, env=self.first_env, tag=sha, source_commit=sha)
+            for s in targets
+        ]
+        for outcome in promote_all(self.deploy_remote, requests, push=True):
             if outcome.sha is None:
-                _write(log, f"{service.name}: {self.first_env} already at {sha}")
+                _write(log, f"{outcome.service}: {self.first_env} already at {sha}")
             else:
                 _write(
                     log,
-                    f"{service.name}: {self.first_env} {outcome.previous} -> {outcome.tag} "
+                    f"{outcome.service}: {self.first_env} {outcome.previous} -> {outcome.tag} "
                     f"({outcome.sha[:12]}, {outcome.attempts} attempt(s))",
                 )

@@ -4,8 +4,12 @@ the way a registry holds what `docker build` made from the same Dockerfile.
 
 Layout under the store's root:
 
-    blobs/sha256/<hex>/        one build: src/ (the commit's tree), venv/ (uv, relocatable),
-                               config.json (what the digest covers and the Dockerfile's config)
+    blobs/sha256/<hex>/        one build: src/ (the commit's tree), venv/ (uv, relocatable,
+                               bytecode compiled), config.json (what the digest covers and the
+                               Dockerfile's config)
+    layers/<hex>/venv/         the locked dependencies without the project, per uv.lock: the
+                               Dockerfile's dependency layer. A build starts its venv as hard
+                               links to it, then `uv sync --locked` adds the project
     tags/<quoted name>/<tag>.json   name:tag -> digest + metadata; the name is percent-encoded
                                into one path segment, so `registry.example/team/app` is safe
     tmp/                       staging; a build is rendered here, then renamed into blobs/
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -46,6 +51,9 @@ from console.tools import find
 
 FORMAT = "gitops-local-image/v1"
 UV_TIMEOUT_S = 900.0
+# After `uv`. Bytecode is compiled at build time, as the Dockerfile's builder does
+# (UV_COMPILE_BYTECODE=1): pods start without compiling their dependencies.
+SYNC = ("sync", "--locked", "--no-dev", "--compile-bytecode")
 
 # Docker's reference grammar (github.com/distribution/reference).
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -221,6 +229,46 @@ def _append(log: Path | None, text: str) -> None:
             fh.write(text if text.endswith("\n") else text + "\n")
 
 
+def _uv(argv: list[str], cwd: Path, venv: Path, log: Path | None) -> None:
+    """Run uv for the project in `cwd` with `venv` as its environment; BuildError unless it
+    succeeds. Its output goes to `log`."""
+    _append(log, "$ " + " ".join(argv[1:]))
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=clean_env(UV_PROJECT_ENVIRONMENT=str(venv)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=UV_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"uv {argv[1]} timed out after {UV_TIMEOUT_S:g}s") from None
+    _append(log, proc.stdout)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-5:])
+        raise BuildError(f"uv {argv[1]} failed ({proc.returncode}): {tail}")
+
+
+def _link_tree(venv: Path, dest: Path) -> None:
+    """The venv `venv` copied to `dest`, what lies under its directories as hard links (symlinks
+    stay symlinks): nothing writes an installed file in place (installs and bytecode replace
+    files), so the two never affect each other. The venv's own top-level files are copies, and
+    uv's `.lock` is left out: sharing its inode would make every build's uv wait for the others.
+    """
+    dest.mkdir()
+    for entry in venv.iterdir():
+        target = dest / entry.name
+        if entry.is_symlink():
+            target.symlink_to(os.readlink(entry))
+        elif entry.is_dir():
+            shutil.copytree(entry, target, symlinks=True, copy_function=os.link)
+        elif entry.name != ".lock":
+            shutil.copy2(entry, target)
+
+
 class ImageStore:
     """Immutable tags over content-addressed builds, kept under `root`."""
 
@@ -229,7 +277,8 @@ class ImageStore:
         self.blobs = self.root / "blobs" / "sha256"
         self.tags_dir = self.root / "tags"
         self.tmp = self.root / "tmp"
-        for d in (self.blobs, self.tags_dir, self.tmp):
+        self.layers = self.root / "layers"
+        for d in (self.blobs, self.tags_dir, self.tmp, self.layers):
             d.mkdir(parents=True, exist_ok=True)
         self._sweep_staging()
 
@@ -392,31 +441,10 @@ class ImageStore:
                 else:  # Python < 3.11.4; the archive is git's own output of a commit
                     tar.extractall(src)  # noqa: S202
             archive.unlink()
-            # A relocatable venv: its scripts find their interpreter relative to themselves, so
-            # the finished build can be renamed from staging into blobs/.
-            env = clean_env(UV_PROJECT_ENVIRONMENT=str(venv))
-            for argv in (
-                [uv, "venv", "--relocatable", "--quiet", str(venv)],
-                [uv, "sync", "--locked", "--no-dev", "--no-editable"],
-            ):
-                _append(log, "$ " + " ".join(argv[1:]))
-                try:
-                    proc = subprocess.run(
-                        argv,
-                        cwd=src,
-                        env=env,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT,
-                        text=True,
-                        timeout=UV_TIMEOUT_S,
-                        check=False,
-                    )
-                except subprocess.TimeoutExpired:
-                    raise BuildError(f"uv {argv[1]} timed out after {UV_TIMEOUT_S:g}s") from None
-                _append(log, proc.stdout)
-                if proc.returncode != 0:
-                    tail = "\n".join(proc.stdout.strip().splitlines()[-5:])
-                    raise BuildError(f"uv {argv[1]} failed ({proc.returncode}): {tail}")
+            # The dependencies first, from their layer (built once per uv.lock), then the
+            # project: `uv sync --locked` leaves the venv exactly as locked either way.
+            _link_tree(self._deps_layer(uv, src, log), venv)
+            _uv([uv, *SYNC, "--no-editable"], src, venv, log)
             (staging / "config.json").write_text(
                 json.dumps(inputs, indent=2, sort_keys=True) + "\n", encoding="utf-8"
             )
@@ -429,6 +457,34 @@ class ImageStore:
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def _deps_layer(self, uv: str, src: Path, log: Path | None) -> Path:
+        """The venv of `src`'s locked dependencies without the project, as the Dockerfile's
+        first `uv sync` layer: built once per uv.lock (and .python-version) under layers/, and
+        never changed after. Builds hard-link it into their own venv, then add the project."""
+        key = hashlib.sha256(
+            b"\0".join(
+                (src / name).read_bytes() if (src / name).is_file() else b""
+                for name in ("uv.lock", ".python-version")
+            )
+        ).hexdigest()
+        layer = self.layers / key
+        with (self.layers / f"{key}.lock").open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # one build makes it, the others wait and reuse it
+            if (layer / "venv" / "pyvenv.cfg").is_file():
+                _append(log, f"dependencies: layer {key[:12]}")
+                return layer / "venv"
+            staging = Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-layer-", dir=self.tmp))
+            try:
+                venv = staging / "venv"
+                # Relocatable: its scripts find their interpreter relative to themselves, so it
+                # can be renamed into layers/ and linked into blobs/.
+                _uv([uv, "venv", "--relocatable", "--quiet", str(venv)], src, venv, log)
+                _uv([uv, *SYNC, "--no-install-project"], src, venv, log)
+                staging.rename(layer)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            return layer / "venv"
 
     def _tag(self, name: str, tag: str, digest: str, blob: Path, log: Path | None) -> Image:
         inputs = json.loads((blob / "config.json").read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,15 +81,36 @@ def bad_tags(repo: Path, service: str) -> dict[str, Rollback]:
     return out
 
 
-def _message(req: PromoteRequest, tag: str) -> str:
-    short = tag[:7] if FULL_SHA.match(tag) else tag
+def _short(tag: str) -> str:
+    return tag[:7] if FULL_SHA.match(tag) else tag
+
+
+def _trailers(req: PromoteRequest, tag: str) -> list[str]:
     trailers = [f"{PROMOTED_SERVICE}: {req.service}", f"{PROMOTED_TAG}: {tag}"]
     if req.from_env:
         trailers.append(f"{PROMOTED_FROM}: {req.from_env}")
     source = req.source_commit or (tag if FULL_SHA.match(tag) else None)
     if source:
         trailers.append(f"{SOURCE_COMMIT}: {source}")
-    return f"chore(deploy): promote {req.service} {short} to {req.env}\n\n" + "\n".join(trailers)
+    return trailers
+
+
+def _message(req: PromoteRequest, tag: str) -> str:
+    return _combined_message([(req, tag)])
+
+
+def _combined_message(changes: Sequence[tuple[PromoteRequest, str]]) -> str:
+    """One commit message for promotions into one environment: the subject names every service
+    (`promote backend, frontend 1a2b3c4 to dev`, or each with its tag when they differ), and each
+    service has its own group of trailers, in order, starting with Promoted-Service."""
+    env = changes[0][0].env
+    tags = {tag for _, tag in changes}
+    if len(tags) == 1:
+        what = f"{', '.join(req.service for req, _ in changes)} {_short(next(iter(tags)))}"
+    else:
+        what = ", ".join(f"{req.service} {_short(tag)}" for req, tag in changes)
+    trailers = [line for req, tag in changes for line in _trailers(req, tag)]
+    return f"chore(deploy): promote {what} to {env}\n\n" + "\n".join(trailers)
 
 
 def plan(repo: Path, req: PromoteRequest) -> tuple[str, str, str | None]:
@@ -124,21 +145,53 @@ def plan(repo: Path, req: PromoteRequest) -> tuple[str, str, str | None]:
 
 
 class _Change:
-    """The promotion as a re-appliable change; remembers what it decided last time."""
+    """The promotions as one re-appliable change; remembers what it decided last time."""
 
-    def __init__(self, req: PromoteRequest) -> None:
-        self.req = req
-        self.tag = ""
-        self.previous = ""
+    def __init__(self, reqs: Sequence[PromoteRequest]) -> None:
+        self.reqs = list(reqs)
+        self.tags = [""] * len(self.reqs)
+        self.previous = [""] * len(self.reqs)
+        self.changed = [False] * len(self.reqs)
 
     def __call__(self, repo: Path) -> str | None:
-        req = self.req
-        self.tag, self.previous, message = plan(repo, req)
-        if message is not None:
-            target = repo / overlay_path(req.env, req.service)
-            text = target.read_text(encoding="utf-8")
-            target.write_text(set_tag(text, req.service, self.tag, str(target)), encoding="utf-8")
-        return message
+        # Every request is planned before any file is written: one bad request changes nothing.
+        plans = [plan(repo, req) for req in self.reqs]
+        changes: list[tuple[PromoteRequest, str]] = []
+        for i, (req, (tag, previous, message)) in enumerate(zip(self.reqs, plans, strict=True)):
+            self.tags[i], self.previous[i], self.changed[i] = tag, previous, message is not None
+            if message is not None:
+                target = repo / overlay_path(req.env, req.service)
+                text = target.read_text(encoding="utf-8")
+                target.write_text(set_tag(text, req.service, tag, str(target)), encoding="utf-8")
+                changes.append((req, tag))
+        return _combined_message(changes) if changes else None
+
+    def outcomes(self, sha: str | None, pushed: bool, attempts: int) -> list[Outcome]:
+        return [
+            Outcome(
+                req.service,
+                req.env,
+                self.tags[i],
+                self.previous[i],
+                sha if self.changed[i] else None,
+                pushed and self.changed[i],
+                attempts,
+            )
+            for i, req in enumerate(self.reqs)
+        ]
+
+
+def _check_batch(reqs: Sequence[PromoteRequest]) -> None:
+    if not reqs:
+        raise PromoteError("nothing to promote: name at least one service")
+    envs = {req.env for req in reqs}
+    if len(envs) > 1:
+        raise PromoteError(f"one commit promotes into one environment, not {sorted(envs)}")
+    seen: set[str] = set()
+    for req in reqs:
+        if req.service in seen:
+            raise PromoteError(f"service {req.service!r} is named more than once")
+        seen.add(req.service)
 
 
 def _work_tree(path: Path) -> bool:
@@ -156,6 +209,21 @@ def promote(
 ) -> Outcome:
     """Promote in a local clone (commit only), or on the remote with `push` (from a fresh clone,
     so the user's work tree is never reset)."""
+    return promote_all(deploy_repo, [req], push=push, attempts=attempts, sleep=sleep)[0]
+
+
+def promote_all(
+    deploy_repo: str,
+    reqs: Sequence[PromoteRequest],
+    *,
+    push: bool,
+    attempts: int = 5,
+    sleep: Callable[[float], None] | None = None,
+) -> list[Outcome]:
+    """`promote` for several services of one environment in one commit (one push, one check by
+    the remote): all or nothing. One outcome per request, in order; a service already at its tag
+    has no commit (`sha` None) and is left out of the commit message."""
+    _check_batch(reqs)
     local = Path(deploy_repo).expanduser()
     is_tree = local.is_dir() and _work_tree(local)
     if not push:
@@ -165,14 +233,14 @@ def promote(
             )
         if git(["status", "--porcelain"], local).strip():
             raise PromoteError(f"{local}: the work tree has uncommitted changes")
-        change = _Change(req)
+        change = _Change(reqs)
         message = change(local)
         sha = None
         if message is not None:
             git(["add", "--all"], local)
             git(["commit", "--quiet", "--no-verify", "-m", message], local, env=identity_env(local))
             sha = git(["rev-parse", "HEAD"], local).strip()
-        return Outcome(req.service, req.env, change.tag, change.previous, sha, False, 1)
+        return change.outcomes(sha, False, 1)
 
     url = deploy_repo
     if is_tree:
@@ -189,18 +257,10 @@ def promote(
             git(["clone", "--quiet", url, str(tmp / "repo")], tmp, env=env)
         except GitError as exc:
             raise PromoteError(f"cannot clone {redact(url)}: {exc.stderr}") from None
-        change = _Change(req)
+        change = _Change(reqs)
         result: PushResult = commit_and_push(
             tmp / "repo", change, attempts=attempts, env=env, sleep=sleep or time.sleep
         )
-        return Outcome(
-            req.service,
-            req.env,
-            change.tag,
-            change.previous,
-            result.sha,
-            result.sha is not None,
-            result.attempts,
-        )
+        return change.outcomes(result.sha, result.sha is not None, result.attempts)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -4,11 +4,15 @@ built image started as a real process. No mocks."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import signal
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +24,15 @@ from typing import Any
 import pytest
 
 from console.cli import main
-from console.local.ci import CIRunner, read_services, repo_name
+from console.local.ci import (
+    ENV_SLOTS,
+    KEPT_LOCKFILES,
+    CIRunner,
+    lock_key,
+    prune_envs,
+    read_services,
+    repo_name,
+)
 from console.local.images import Image, ImageStore
 from console.local.state import SCHEMA_VERSION, Run, State
 from console.promote.overlay import read_tag
@@ -130,6 +142,10 @@ def test_a_green_commit_is_tested_built_and_promoted_into_dev(platform: Platform
         assert overlay_tag(platform.deploy, "prod", service) == "unreleased"
     message = run_git(platform.deploy, "log", "-1", "--format=%B", "main")
     assert f"Source-Commit: {platform.first}" in message
+    # Every service in one promotion commit: one push, one check by the gate, one sync.
+    changed = run_git(platform.deploy, "show", "--name-only", "--format=", "main").split()
+    assert changed == [f"overlays/dev/{s}/kustomization.yaml" for s in SERVICES]
+    assert message.startswith(f"chore(deploy): promote backend, frontend {platform.first[:7]}")
 
 
 def test_the_built_images_run_and_report_their_build(platform: Platform, tmp_path: Path) -> None:
@@ -181,6 +197,66 @@ def test_running_the_same_commit_again_changes_nothing(platform: Platform) -> No
     assert {s: image_of(platform, s, platform.first) for s in SERVICES} == before
     assert run_git(platform.deploy, "rev-parse", "main") == deploy_head
     assert "already" in (platform.runner.root / platform.first / "promote.log").read_text()
+
+
+def push_change(p: Platform, path: str, text: str, message: str) -> str:
+    """Commit `text` to `path` in a fresh clone of the apps remote, push it; the new commit."""
+    work = Path(tempfile.mkdtemp(prefix="apps-", dir=p.base))
+    run_git(p.base, "clone", "--quiet", str(p.apps), str(work))
+    (work / path).write_text(text, encoding="utf-8")
+    run_git(work, "add", "--all")
+    run_git(work, "commit", "--quiet", "-m", message)
+    run_git(work, "push", "--quiet", "origin", "HEAD:main")
+    return run_git(work, "rev-parse", "HEAD").strip()
+
+
+def test_tests_run_in_a_kept_environment_on_a_clean_tree_of_the_commit(
+    platform: Platform,
+) -> None:
+    envs = platform.runner.root / "envs"
+    key = lock_key(platform.base / "apps-repo")
+    slot = envs / f"{key}-0"
+    assert (slot / "venv" / "pyvenv.cfg").is_file()
+    assert (
+        f"test environment {key}-0"
+        in (platform.runner.root / platform.first / "test.log").read_text()
+    )
+    site = next((slot / "venv" / "lib").glob("python3*/site-packages"))
+    assert any((site / "quart" / "__pycache__").glob("*.pyc")), "bytecode compiled once, kept"
+    metadata = next(site.glob("probe_services-*.dist-info")) / "METADATA"
+    installed = metadata.stat().st_mtime_ns
+    # Left by an earlier run in the kept work tree: a failing test that must not be collected.
+    leftover = slot / "src" / "tests" / "test_leftover.py"
+    leftover.write_text("def test_leftover() -> None:\n    assert False\n", encoding="utf-8")
+
+    sha = push_change(platform, "CHANGELOG.md", "a change\n", "docs: a changelog")
+    runs = platform.runner.run(str(platform.apps), sha)
+
+    assert [(r.stage, r.result) for r in runs] == [
+        ("test", "succeeded"),
+        ("build", "succeeded"),
+        ("promote", "succeeded"),
+    ]
+    assert not leftover.exists()
+    assert run_git(slot / "src", "rev-parse", "HEAD").strip() == sha
+    assert (slot / "src" / "CHANGELOG.md").read_text() == "a change\n"
+    assert metadata.stat().st_mtime_ns == installed, "pyproject.toml unchanged: not rebuilt"
+    assert not (platform.runner.root / sha / "venv").exists()
+
+
+def test_when_every_kept_environment_is_busy_a_fresh_one_is_used(platform: Platform) -> None:
+    envs = platform.runner.root / "envs"
+    key = lock_key(platform.base / "apps-repo")
+    sha = push_change(platform, "CHANGELOG.md", "another change\n", "docs: another")
+    with contextlib.ExitStack() as held:
+        for n in range(ENV_SLOTS):
+            fh = held.enter_context((envs / f"{key}-{n}.lock").open("a"))
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        runs = platform.runner.run(str(platform.apps), sha)
+    assert runs[0].result == "succeeded"
+    assert runs[0].log_path is not None
+    assert "busy" in runs[0].log_path.read_text()
+    assert (platform.runner.root / sha / "venv" / "pyvenv.cfg").is_file()
 
 
 def test_a_failing_unit_test_means_no_image_and_no_promotion(platform: Platform) -> None:
@@ -281,6 +357,23 @@ def test_state_finishes_and_fails_abandoned_runs(tmp_path: Path) -> None:
             state.finish_run(run.id, "running")
     finally:
         state.close()
+
+
+def test_kept_environments_of_old_lockfiles_are_pruned_unless_held(tmp_path: Path) -> None:
+    assert KEPT_LOCKFILES == 3
+    envs = tmp_path / "envs"
+    keys = [f"{n:016x}" for n in range(6)]  # keys[0] used longest ago
+    for age, key in enumerate(reversed(keys)):
+        for slot in (0, 1):
+            d = envs / f"{key}-{slot}"
+            (d / "venv").mkdir(parents=True)
+            os.utime(d, (time.time() - 100 * age, time.time() - 100 * age))
+    with (envs / f"{keys[1]}-1.lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a run is testing in it
+        prune_envs(envs, keep=keys[0])  # the oldest, in use again now
+    left = sorted(d.name for d in envs.iterdir() if d.is_dir())
+    recent = sorted(f"{k}-{n}" for k in (keys[0], keys[-1], keys[-2]) for n in (0, 1))
+    assert left == sorted([*recent, f"{keys[1]}-1"])
 
 
 def test_services_and_repo_names(platform: Platform) -> None:

@@ -89,6 +89,9 @@ def test_build_makes_a_runnable_content_addressed_image(built: Built) -> None:
     assert (site / "quart").is_dir()
     assert (site / "hypercorn").is_dir()
     assert not any(p.name.startswith("pytest") for p in site.iterdir())  # --no-dev
+    # Bytecode compiled at build time, as the Dockerfile's builder does (UV_COMPILE_BYTECODE=1).
+    assert any((site / "quart" / "__pycache__").glob("app.*.pyc"))
+    assert any((site / "probe" / "__pycache__").glob("server.*.pyc"))
     # ENV from the Dockerfile's final stage, build args substituted, PATH led by the venv.
     env = image.env
     assert env["PATH"].split(":")[0] == str(image.path / "venv" / "bin")
@@ -230,6 +233,37 @@ def test_concurrent_builds_of_different_and_equal_tags(built: Built) -> None:
     assert b.path.is_dir()
     assert built.store.resolve(f"{NAME}:a-{sha}") == built.store.get(NAME, f"a-{sha}")
     assert list((built.store.root / "tmp").iterdir()) == []  # no staging left behind
+
+
+def test_builds_share_one_dependency_layer_per_lockfile(built: Built, tmp_path: Path) -> None:
+    """The locked dependencies are installed once per uv.lock (the Dockerfile's dependency
+    layer); each build links them into its own venv and adds the project, leaving the layer
+    as it was."""
+    layers = [d for d in (built.store.root / "layers").iterdir() if d.is_dir()]
+    assert len(layers) == 1, "one uv.lock, one layer"
+    layer_site = next((layers[0] / "venv" / "lib").glob("python3*/site-packages"))
+    assert (layer_site / "quart").is_dir()
+    assert not (layer_site / "probe").exists(), "the layer holds no project"
+    before = sorted(p.relative_to(layers[0]) for p in layers[0].rglob("*"))
+    log = tmp_path / "build.log"
+    image = built.store.build(
+        built.apps,
+        built.second,
+        NAME,
+        f"layer-{built.second}",
+        args_for(built.second, "layer"),
+        log=log,
+    )
+    assert f"dependencies: layer {layers[0].name[:12]}" in log.read_text()
+    site = next((image.venv / "lib").glob("python3*/site-packages"))
+    assert (site / "quart" / "app.py").samefile(layer_site / "quart" / "app.py")
+    # The venv's own files are its own: uv's lock shared by every build would serialise them.
+    for name in (".lock", "pyvenv.cfg"):
+        mine, layer_file = image.venv / name, layers[0] / "venv" / name
+        assert not (mine.exists() and layer_file.exists() and mine.samefile(layer_file)), name
+    assert (site / "probe" / "server.py").is_file()
+    assert sorted(p.relative_to(layers[0]) for p in layers[0].rglob("*")) == before
+    assert not (layer_site / "probe").exists()
 
 
 # ---- the Dockerfile reader ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -70,9 +71,14 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         pause.wait(0.02)
 
 
+# Every httpx client builds a TLS context, loading the CA bundle (tens of milliseconds of CPU):
+# the polls below share one, though they only ever speak plain HTTP to loopback servers.
+TLS = ssl.create_default_context()
+
+
 def answers_healthz(base_url: str) -> bool:
     try:
-        return httpx.get(f"{base_url}/healthz", timeout=0.5).status_code == 200
+        return httpx.get(f"{base_url}/healthz", timeout=0.5, verify=TLS).status_code == 200
     except httpx.TransportError:
         return False
 
@@ -232,11 +238,26 @@ class ProbeProcess:
             self.stdout, self.stderr = self.proc.communicate()
             raise AssertionError(f"probe exited early ({self.proc.returncode}): {self.stderr}")
 
-    def stop(self, signum: signal.Signals = signal.SIGTERM, timeout: float = 15) -> int:
-        """Send ``signum`` and wait for the exit; returns the exit code."""
+    def send_signal(self, signum: signal.Signals) -> None:
         self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 15) -> int:
+        """Wait for the exit, collecting the output; returns the exit code."""
         self.stdout, self.stderr = self.proc.communicate(timeout=timeout)
         return self.proc.returncode
+
+    def stop(self, signum: signal.Signals = signal.SIGTERM, timeout: float = 15) -> int:
+        """Send ``signum`` and wait for the exit; returns the exit code."""
+        self.send_signal(signum)
+        return self.wait(timeout)
+
+    def listening(self) -> bool:
+        """Whether the server still accepts connections (it stops as soon as shutdown begins)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def kill(self) -> None:
         if self.proc.poll() is None:
