@@ -44,7 +44,7 @@ from console.local.publish import RuntimePublisher, publish_runtime
 from console.local.reposerver import RepoServer
 from console.local.state import Run, State
 from console.local.webhook import PushEvent
-from console.promote.promote import PromoteRequest, promote
+from console.promote.promote import PromoteRequest, promote_all
 from console.scaffold.render import scaffold
 from console.scaffold.template_source import resolve
 
@@ -182,12 +182,16 @@ def _first_ci_and_promotions(
             progress(f"CI {run.stage}: {run.result} ({run.duration_s or 0:.1f}s)")
     envs = config.environment_names
     for previous, env in itertools.pairwise(envs):
-        for svc in config.services:
-            if env in (svc.environments or envs) and previous in (svc.environments or envs):
-                out = promote(
-                    host.url(deploy), PromoteRequest(svc.name, env, from_env=previous), push=True
-                )
-                progress(f"promoted {svc.name} {out.tag[:7]} to {env}")
+        requests = [
+            PromoteRequest(svc.name, env, from_env=previous)
+            for svc in config.services
+            if env in (svc.environments or envs) and previous in (svc.environments or envs)
+        ]
+        if not requests:
+            continue
+        # One commit per environment: one push, one check by the deploy repo's gate.
+        for out in promote_all(host.url(deploy), requests, push=True):
+            progress(f"promoted {out.service} {out.tag[:7]} to {env}")
 
 
 def _root_application(host: GitHost, deploy: str) -> dict[str, Any]:

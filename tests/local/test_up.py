@@ -124,14 +124,14 @@ def histories(platform: dict[str, object], token: str) -> dict[str, list[tuple[i
 
 
 def slow_down_frontend_dev(deploy_remote: str, clone: Path) -> str:
-    """Push a deploy commit that rolls frontend-dev out slowly (new pods, minReadySeconds 8), so
-    the test can kill the platform mid-rollout; returns the commit."""
+    """Push a deploy commit that rolls frontend-dev out slowly (new pods, minReadySeconds 5,
+    inside dev's 12 s deadline), so the test can kill the platform mid-rollout; returns it."""
     run_git(clone.parent, "clone", "--quiet", deploy_remote, str(clone))
     overlay = clone / "overlays" / "dev" / "frontend" / "kustomization.yaml"
     text = overlay.read_text()
     assert "minReadySeconds: 2" in text
     assert "value: dev\n" in text
-    text = text.replace("minReadySeconds: 2", "minReadySeconds: 8").replace(
+    text = text.replace("minReadySeconds: 2", "minReadySeconds: 5").replace(
         "value: dev\n",
         'value: dev\n                  - name: ROLLOUT_MARK\n                    value: "slow"\n',
     )
