@@ -36,6 +36,8 @@ from console.guard.rollback import RollbackOutcome, RollbackRequest, RollbackReq
 
 log = logging.getLogger("gitops.guard")
 TREE_EVERY_S = 1.0  # how often the tree of a Progressing app is read for failing pods
+TREE_RATE = 20.0  # tree reads per second at most, across the fleet: a mass rollout must not
+# turn the guard into a load generator for Argo CD (the deadline rule still covers the rest)
 
 
 class Writer(Protocol):
@@ -88,6 +90,7 @@ class Guard:
         self._down_told = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._trees = True  # False once the source says it cannot serve resource trees
+        self._tree_tokens, self._tree_refilled = TREE_RATE, clock()
         self.changed = asyncio.Event()  # set after each turn of the loop (tests wait on it)
         self._poked = asyncio.Event()
         # Seconds per observed change (observe + decide), newest last: for benchmarks/guard_scale.
@@ -237,11 +240,22 @@ class Guard:
         due = tracked.tree_at + TREE_EVERY_S
         if now < due or tracked.tree_busy:
             return max(due, now + TREE_EVERY_S) if tracked.tree_busy else due
+        if not self._take_tree_token(now):
+            return now + TREE_EVERY_S * (0.5 + self._rng())  # spread the waiting apps out
         tracked.tree_at, tracked.tree_busy = now, True
         task = asyncio.get_running_loop().create_task(self._read_tree(name, tracked))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return now + TREE_EVERY_S
+
+    def _take_tree_token(self, now: float) -> bool:
+        elapsed = max(0.0, now - self._tree_refilled)
+        self._tree_tokens = min(TREE_RATE, self._tree_tokens + elapsed * TREE_RATE)
+        self._tree_refilled = now
+        if self._tree_tokens < 1.0:
+            return False
+        self._tree_tokens -= 1.0
+        return True
 
     async def _read_tree(self, name: str, tracked: _Tracked) -> None:
         revision = tracked.watch.revision
