@@ -13,12 +13,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Self
 
 SERVICE_LABEL = "gitops.platform/service"
 ENV_LABEL = "gitops.platform/env"
 
 
-class Health(StrEnum):
+class _Lenient(StrEnum):
+    """An enum that reads any value: an unknown one (a newer Argo CD's) is "Unknown"."""
+
+    @classmethod
+    def parse(cls, value: object) -> Self:
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls("Unknown")
+
+
+class Health(_Lenient):
     """Argo CD's health statuses, worst last but one (Argo CD ranks Unknown between)."""
 
     HEALTHY = "Healthy"
@@ -28,41 +40,20 @@ class Health(StrEnum):
     DEGRADED = "Degraded"
     UNKNOWN = "Unknown"
 
-    @classmethod
-    def parse(cls, value: object) -> Health:
-        try:
-            return cls(str(value))
-        except ValueError:
-            return cls.UNKNOWN
 
-
-class Sync(StrEnum):
+class Sync(_Lenient):
     SYNCED = "Synced"
     OUT_OF_SYNC = "OutOfSync"
     UNKNOWN = "Unknown"
 
-    @classmethod
-    def parse(cls, value: object) -> Sync:
-        try:
-            return cls(str(value))
-        except ValueError:
-            return cls.UNKNOWN
 
-
-class OperationPhase(StrEnum):
+class OperationPhase(_Lenient):
     RUNNING = "Running"
     TERMINATING = "Terminating"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     ERROR = "Error"
     UNKNOWN = "Unknown"
-
-    @classmethod
-    def parse(cls, value: object) -> OperationPhase:
-        try:
-            return cls(str(value))
-        except ValueError:
-            return cls.UNKNOWN
 
     @property
     def failed(self) -> bool:
