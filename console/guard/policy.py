@@ -114,9 +114,13 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
     """`watch` after seeing `app` at `now`."""
     revision = deployed_revision(app)
     if revision != watch.revision:
+        # A rollout seen from its start counts from the sync's start. One found under way (the
+        # guard or, on the embedded platform, the pods just restarted) counts from now: its
+        # history before this moment is not known, and acting on a guess is what must not happen.
+        first_sight = not watch.revision
         watch = Watch(
             revision=revision,
-            started_at=_started(app, revision) or now,
+            started_at=now if first_sight else (_started(app, revision) or now),
             healthy=watch.healthy,
             acted=watch.acted,
         )

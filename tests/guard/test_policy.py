@@ -151,7 +151,11 @@ DEGRADED = app(message="Deployment dev/frontend exceeded its progress deadline")
             id="progressing-before-deadline",
         ),
         pytest.param(
-            [(T0 + 30, app(health=Health.PROGRESSING, message="waiting for rollout"))],
+            [
+                (T0, app(G, Health.HEALTHY, history=(G,))),
+                (T0 + 1, app(health=Health.PROGRESSING, started=T0)),
+                (T0 + 30, app(health=Health.PROGRESSING, message="waiting for rollout")),
+            ],
             None,
             Action.ROLLBACK,
             "still Progressing 30s after the sync started (deadline 30s): waiting for rollout",
@@ -389,3 +393,13 @@ def test_failing_pods_read_from_a_tree() -> None:
     }
     assert failing_pods(tree) == (PULL,)
     assert failing_pods({}) == ()
+
+
+def test_a_rollout_found_under_way_counts_its_deadline_from_first_sight() -> None:
+    """After a restart (of the guard, or of the embedded platform's pods) the sync's start time
+    is old news: the rollout gets a whole deadline from when the guard first sees it."""
+    late = app(health=Health.PROGRESSING, started=T0 - 300)
+    watch = observe(Watch(), late, T0)
+    assert watch.started_at == T0
+    assert decide(watch, late, ON, GitFacts(), T0 + 29).action is Action.NONE
+    assert decide(watch, late, ON, GitFacts(), T0 + 30).action is Action.ROLLBACK
