@@ -105,6 +105,11 @@ class Guard:
         """Look at the timers now (after an injected clock moved)."""
         self._poked.set()
 
+    def app_of(self, name: str) -> App | None:
+        """The app as the guard last saw it."""
+        tracked = self._apps.get(name)
+        return tracked.app if tracked else None
+
     def watch_of(self, name: str) -> Watch | None:
         tracked = self._apps.get(name)
         return tracked.watch if tracked else None
