@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from console.fleet.argocd import ArgoCDSource
 from console.guard.controller import Guard
@@ -78,6 +79,9 @@ def from_flags(
     insecure: bool = False,
     workdir: str | None = None,
 ) -> Target:
+    parts = urlsplit(argocd)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GuardConfigError(f"--argocd {argocd}: expected http(s)://HOST[:PORT]")
     if not token_file:
         raise GuardConfigError("--token-file is required with --argocd")
     if not deploy_repo:

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from console.cli import main
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.history import log, rollbacks
 from console.guard import events as ev
@@ -243,3 +246,15 @@ def test_an_unreachable_deploy_remote_is_retried_with_backoff_and_events(
         assert r.guard.metrics.failures.labels(app=APP, kind="retry")._value.get() >= 2
 
     asyncio.run(scenario())
+
+
+def test_a_bad_argocd_url_is_a_usage_error_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("secret\n")
+    code = main(["guard", "--argocd", "notaurl", "--token-file", str(token), "--deploy-repo", "x"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--argocd notaurl: expected http(s)://HOST[:PORT]" in err
+    assert "Traceback" not in err
