@@ -1,6 +1,7 @@
 """The embedded platform's CI runner: what the apps repo's `.github/workflows/ci.yml` does on a
 push to main, run locally. test (the repo's own suite, in its own environment) -> build (one
-image per service in services.yaml, tagged with the commit) -> promote (the tag into the first
+image per service in services.yaml, tagged with the commit; its content is rendered while the
+tests run, and tagged only once they pass) -> promote (the tag into the first
 environment with `gitops promote --push`'s own code, every service in one commit). A failed
 stage skips the ones after it.
 
@@ -250,11 +251,20 @@ class CIRunner:
     # ---- stages ----------------------------------------------------------------------------
 
     def _pipeline(self, repo: str, sha: str, run_dir: Path, src: Path) -> list[Run]:
-        runs = [
-            self._stage(
-                repo, sha, "test", run_dir / "test.log", lambda log: self._test(src, run_dir, log)
-            )
-        ]
+        # The images' content is rendered while the tests run (most of a build's time) but
+        # tagged only by the build stage, after they passed: a failed test still leaves no image.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            prepared = pool.submit(self._prepare, src, sha, run_dir)
+            runs = [
+                self._stage(
+                    repo,
+                    sha,
+                    "test",
+                    run_dir / "test.log",
+                    lambda log: self._test(src, run_dir, log),
+                )
+            ]
+            prepared.result()  # never raises: the build stage reports what went wrong
         services: list[Service] = []
 
         def build(log: Path) -> None:
@@ -387,23 +397,48 @@ class CIRunner:
             proc.wait()
             raise CIError(f"tests timed out after {TEST_TIMEOUT_S:g}s") from None
 
-    def _build(self, src: Path, sha: str, run_dir: Path, log: Path) -> list[Service]:
-        services = read_services(src)
+    @staticmethod
+    def _build_args(src: Path, sha: str) -> Callable[[Service], dict[str, str]]:
         common = {
             "SERVICE_VERSION": project_version(src),
             "GIT_SHA": sha,
             "BUILT_AT": built_at(src, sha),
         }
 
-        def one(service: Service) -> str:
-            service_log = run_dir / f"build-{service.name}.log"
-            service_log.write_text("", encoding="utf-8")
-            args = {
+        def args(service: Service) -> dict[str, str]:
+            return {
                 **common,
                 "SERVICE_NAME": service.name,
                 "SERVICE_KIND": service.kind,
                 "IMAGE": f"{service.image}:{sha}",
             }
+
+        return args
+
+    def _prepare(self, src: Path, sha: str, run_dir: Path) -> None:
+        """Render every service's image content ahead of the build stage, which then only tags.
+        Failures are left for the build stage to meet again and report."""
+        try:
+            services, args = read_services(src), self._build_args(src, sha)
+            for service in services:
+                service_log = run_dir / f"build-{service.name}.log"
+                service_log.write_text("", encoding="utf-8")
+                self.images.prepare(
+                    src, sha, args(service), log=service_log, tag=(service.image, sha)
+                )
+        except Exception as exc:  # reported by the build stage, which meets it again
+            with contextlib.suppress(OSError):
+                _write(run_dir / "prepare.log", f"prepare failed: {exc}")
+
+    def _build(self, src: Path, sha: str, run_dir: Path, log: Path) -> list[Service]:
+        services = read_services(src)
+        build_args = self._build_args(src, sha)
+
+        def one(service: Service) -> str:
+            service_log = run_dir / f"build-{service.name}.log"
+            if not service_log.exists():
+                service_log.write_text("", encoding="utf-8")
+            args = build_args(service)
             image = self.images.build(src, sha, service.image, sha, args, log=service_log)
             return f"{service.name}: {image.ref} {image.digest}"
 

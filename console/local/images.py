@@ -371,6 +371,28 @@ class ImageStore:
             raise BuildError(f"invalid image name {name!r}")
         if not TAG.match(tag):
             raise BuildError(f"invalid image tag {tag!r}")
+        digest, blob = self.prepare(
+            source_repo, commit, build_args, dockerfile=dockerfile, log=log, tag=(name, tag)
+        )
+        existing = self.get(name, tag)
+        if existing is not None:
+            return existing
+        return self._tag(name, tag, digest, blob, log)
+
+    def prepare(
+        self,
+        source_repo: Path,
+        commit: str,
+        build_args: Mapping[str, str],
+        *,
+        dockerfile: str = "Dockerfile",
+        log: Path | None = None,
+        tag: tuple[str, str] | None = None,
+    ) -> tuple[str, Path]:
+        """Render the content-addressed blob of `commit` with `build_args` (its digest, its
+        directory) without tagging it: no `name:tag` exists afterwards, so nothing can run it.
+        CI prepares while the tests run and tags only when they pass. With `tag`, an existing
+        `name:tag` of other content raises ImmutableTagError before anything is built."""
         repo = Path(source_repo)
         try:
             sha = git(["rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], repo).strip()
@@ -386,14 +408,14 @@ class ImageStore:
         args = dict(build_args)
         digest = image_digest(tree, docker_bytes, lock_bytes, args)
 
-        existing = self.get(name, tag)
-        if existing is not None:
-            if existing.digest != digest:
-                raise ImmutableTagError(f"{name}:{tag}", existing.digest, digest)
-            _append(log, f"{name}:{tag} is already {digest}: nothing to build")
-            return existing
-
         blob = self.blobs / digest.removeprefix("sha256:")
+        existing = self.get(*tag) if tag is not None else None
+        if existing is not None and tag is not None:
+            if existing.digest != digest:
+                raise ImmutableTagError(":".join(tag), existing.digest, digest)
+            _append(log, f"{':'.join(tag)} is already {digest}: nothing to build")
+            return digest, blob
+
         if not (blob / "config.json").is_file():
             try:
                 config = final_stage(docker_bytes.decode("utf-8"), args)
@@ -418,7 +440,7 @@ class ImageStore:
                 },
             }
             self._render(repo, sha, blob, inputs, log)
-        return self._tag(name, tag, digest, blob, log)
+        return digest, blob
 
     def _render(
         self, repo: Path, sha: str, blob: Path, inputs: dict[str, Any], log: Path | None

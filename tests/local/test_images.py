@@ -147,6 +147,24 @@ def test_same_tag_same_content_is_a_no_op(built: Built) -> None:
     assert again == built.image  # same digest, same record (created unchanged)
 
 
+def test_prepared_content_is_no_image_until_a_build_tags_it(built: Built, tmp_path: Path) -> None:
+    """CI prepares while the tests run: the blob exists, but no name:tag resolves to it; the
+    build afterwards only tags it (uv is not run again)."""
+    name = f"{REGISTRY}/prepared"  # its own name: other tests count the images of NAME
+    args = args_for(built.second, "prepared", name)
+    digest, blob = built.store.prepare(built.apps, built.second, args, tag=(name, "prepared"))
+    assert (blob / "config.json").is_file()
+    assert built.store.get(name, "prepared") is None
+    assert built.store.resolve(f"{name}:prepared") is None
+    log = tmp_path / "build.log"
+    image = built.store.build(built.apps, built.second, name, "prepared", args, log=log)
+    assert image.digest == digest
+    assert log.read_text(encoding="utf-8").strip() == f"tagged {name}:prepared -> {digest}"
+    # A prepare for a tag that holds other content is refused before anything is built.
+    with pytest.raises(ImmutableTagError):
+        built.store.prepare(built.apps, built.first, args, tag=(name, "prepared"))
+
+
 def test_a_tag_is_immutable(built: Built) -> None:
     with pytest.raises(ImmutableTagError) as info:
         built.store.build(
