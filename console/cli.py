@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_up(sub)
     _add_guard(sub)
     _add_status(sub)
+    _add_console(sub)
     return parser
 
 
@@ -195,6 +196,21 @@ def _add_status(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=_lazy("status"))
+
+
+def _add_console(sub: Any) -> None:
+    from console.commands.console import add_arguments  # noqa: PLC0415 - light; keeps cli small
+
+    p = sub.add_parser(
+        "console",
+        help="the operator console: the fleet, app details, rollbacks, events; sync, rollback, "
+        "promote",
+        description="A terminal UI over one or several targets: embedded platforms (--workspace, "
+        "default: the last one `gitops up` used), Argo CD API servers (--argocd URL --token-file "
+        "F) and kubeconfig contexts (--context NAME). Repeat them to see one fleet.",
+    )
+    add_arguments(p)
+    p.set_defaults(func=_lazy("console"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@
     GET /api/v1/applications/{name}         get (`?refresh=normal|hard`, `?appNamespace=`)
     GET /api/v1/stream/applications         the watch: NDJSON frames
                                             {"result": {"type", "application"}} or {"error"}
+    POST /api/v1/applications/{name}/sync   sync (the console's `s`)
 Events follow `console.fleet.follow`: list, then the stream from the list's resourceVersion
 (the embedded platform replays what changed since; Argo CD skips its initial ADDED burst and
 streams from now on), reconnects with backoff, polling when the stream keeps failing.
@@ -143,6 +144,26 @@ class ArgoCDSource:
             raise SourceError.malformed(self.url, "resource-tree: expected an object")
         return body
 
+    async def sync(self, name: str, *, prune: bool = False) -> App:
+        """Ask Argo CD to sync the app to its target now (`POST .../sync`, the body
+        `sync_body` returns); the app comes back with the requested operation set. Raises
+        SourceError: kind "auth" for a token that may not sync, "http" for a refused sync (an
+        operation already running, ...)."""
+        namespace, bare = split_key(name, "")
+        try:
+            response = await self._client.post(
+                f"{LIST_PATH}/{quote(bare, safe='')}/sync",
+                json=sync_body(namespace, prune=prune),
+            )
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        if response.status_code != 200:
+            raise self._status_error(response, app=name)
+        try:
+            return parse_application(response.json(), self.name)
+        except (ValueError, MalformedError) as exc:
+            raise SourceError.malformed(self.url, str(exc)) from None
+
     def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:
         return follow(self, stop, self.pacing)
 
@@ -242,6 +263,15 @@ class ArgoCDSource:
             return SourceError.unreachable(WHAT, self.url, "the connection was closed")
         reason = os_reason(exc) or str(exc).strip() or type(exc).__name__
         return SourceError.unreachable(WHAT, self.url, reason)
+
+
+def sync_body(namespace: str = "", *, prune: bool = False) -> dict[str, Any]:
+    """The `ApplicationSyncRequest` ArgoCDSource.sync sends: the app's target revision (no
+    `revision`: auto-sync would refuse any other), no dry run."""
+    body: dict[str, Any] = {"prune": prune, "dryRun": False}
+    if namespace:
+        body["appNamespace"] = namespace
+    return body
 
 
 def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:

@@ -1,0 +1,226 @@
+"""What the console knows, in one place: the apps of every target, their live versions, the
+deploy repos' commits and pins, the guard's events and each target's freshness.
+
+The app updates the store from the adapter's messages and renders from it; nothing here does
+I/O or knows about Textual, so every rule (what a change is, when data is stale, which events
+an operator sees) is tested without a terminal.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from console.fleet.history import Commit
+from console.fleet.model import App, Health
+from console.fleet.source import Down
+from console.guard import events as guard_events
+
+AppId = tuple[str, str]  # (target name, App.key): unique across the fleet
+PinKey = tuple[str, str, str]  # (deploy repo location, revision, app source path)
+MAX_EVENTS = 500  # the events pane is a recent history, not an archive
+
+# Events that are warnings; the rest are information.
+WARNING_KINDS = guard_events.WARNINGS | {"Down", "ActionFailed", "Degraded", "Missing"}
+
+
+@dataclass(frozen=True)
+class ConsoleEvent:
+    """One line of the events pane: the guard's (read from its JSONL file) or the console's
+    own (a target went down, an app's health changed, an action ran)."""
+
+    at: datetime
+    kind: str
+    app: str  # "" for the fleet or a whole target
+    message: str
+    target: str = ""
+    origin: str = "console"  # "console" or "guard"
+
+    @property
+    def warning(self) -> bool:
+        return self.kind in WARNING_KINDS
+
+
+@dataclass
+class TargetState:
+    """How fresh a target's data is. `read_at` is the last time its source said anything
+    (what the data's age counts from); `down` is the outage in progress, if any."""
+
+    name: str
+    read_at: datetime | None = None
+    down: Down | None = None
+    failed: str | None = None  # a configuration error that ended its events (token, TLS)
+
+    @property
+    def stale(self) -> bool:
+        return self.down is not None or self.failed is not None
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a read is a snapshot
+class RepoFacts:
+    """A deploy repo as last read: its head and its commits, newest first."""
+
+    head: str
+    commits: tuple[Commit, ...]
+    by_sha: Mapping[str, Commit] = field(default_factory=dict)
+    position: Mapping[str, int] = field(default_factory=dict)  # sha -> index in `commits`
+
+    @classmethod
+    def of(cls, head: str, commits: Sequence[Commit]) -> RepoFacts:
+        return cls(
+            head,
+            tuple(commits),
+            {c.sha: c for c in commits},
+            {c.sha: i for i, c in enumerate(commits)},
+        )
+
+
+class Store:
+    """The console's state. Mutated only by the app's message handlers (one thread)."""
+
+    def __init__(self, targets: Iterable[str], repo_of: Mapping[str, str] | None = None) -> None:
+        self.targets: dict[str, TargetState] = {name: TargetState(name) for name in targets}
+        self.repo_of: dict[str, str] = dict(repo_of or {})  # target -> deploy repo location
+        self.apps: dict[AppId, App] = {}
+        self.versions: dict[AppId, str | None] = {}
+        self.repos: dict[str, RepoFacts] = {}
+        self.pins: dict[PinKey, str | None] = {}
+        self.guard: list[guard_events.Event] = []
+        self.events: deque[ConsoleEvent] = deque(maxlen=MAX_EVENTS)
+        self.total_events = 0  # ever stored: how the events pane knows what is new
+        self.repo_errors: dict[str, str] = {}  # location -> why it cannot be read
+        self.read_only: dict[str, str] = {}  # target -> why its token cannot sync
+
+    # --- the sources' events ----------------------------------------------------------------
+
+    def snapshot(self, target: str, apps: Sequence[App], at: datetime) -> None:
+        """Replace the target's apps (deletions included) and mark it fresh."""
+        state = self.targets[target]
+        if state.down is not None:
+            self._tell(at, "Up", "", f"{target} answers again", target)
+        state.read_at, state.down, state.failed = at, None, None
+        fresh = {(target, app.key): app for app in apps}
+        for app_id in [i for i in self.apps if i[0] == target and i not in fresh]:
+            del self.apps[app_id]
+        for app_id, app in fresh.items():
+            self._transition(app_id, app, at)
+            self.apps[app_id] = app
+
+    def changed(self, target: str, app: App, at: datetime) -> None:
+        self.targets[target].read_at = at
+        app_id = (target, app.key)
+        self._transition(app_id, app, at)
+        self.apps[app_id] = app
+
+    def deleted(self, target: str, app: App, at: datetime) -> None:
+        self.targets[target].read_at = at
+        if self.apps.pop((target, app.key), None) is not None:
+            self._tell(at, "Deleted", app.name, "the Application is gone", target)
+
+    def down(self, target: str, down: Down) -> None:
+        state = self.targets[target]
+        if state.down is None or state.down.error != down.error:
+            self._tell(down.since, "Down", "", down.error, target)
+        state.down = down
+
+    def failed(self, target: str, message: str, at: datetime) -> None:
+        self.targets[target].failed = message
+        self._tell(at, "Down", "", message, target)
+
+    def _transition(self, app_id: AppId, app: App, at: datetime) -> None:
+        """An event for a health or sync change of an app already known (not the first read:
+        a console that starts must not flood the pane with the whole fleet)."""
+        old = self.apps.get(app_id)
+        if old is None:
+            return
+        if old.health is not app.health:
+            kind = app.health.value if app.health in (Health.DEGRADED, Health.MISSING) else "Health"
+            detail = f": {app.health_message}" if app.health_message else ""
+            message = f"{old.health.value} → {app.health.value}{detail}"
+            self._tell(at, kind, app.name, message, app_id[0])
+        if old.sync is not app.sync:
+            self._tell(at, "Sync", app.name, f"{old.sync.value} → {app.sync.value}", app_id[0])
+
+    # --- the other readers ------------------------------------------------------------------
+
+    def set_versions(self, target: str, versions: Mapping[str, str | None]) -> None:
+        """Live versions by app name for one target (a full probe round)."""
+        by_name = {app.name: app_id for app_id, app in self.apps.items() if app_id[0] == target}
+        for old in [i for i in self.versions if i[0] == target]:
+            del self.versions[old]
+        for name, version in versions.items():
+            app_id = by_name.get(name)
+            if app_id is not None:
+                self.versions[app_id] = version
+
+    def set_repo(self, location: str, facts: RepoFacts) -> None:
+        self.repos[location] = facts
+        self.repo_errors.pop(location, None)
+
+    def repo_failed(self, location: str, message: str, at: datetime) -> None:
+        self.repo_errors[location] = message
+        self._tell(at, "Down", "", message, "")
+
+    def set_pins(self, pins: Mapping[PinKey, str | None]) -> None:
+        self.pins.update(pins)
+
+    def set_guard_events(self, found: Sequence[guard_events.Event]) -> None:
+        """The guard's whole event file as read now; new events go to the pane too."""
+        # A file that shrank was rotated or rewritten: everything in it is new.
+        new = found[len(self.guard) :] if len(found) >= len(self.guard) else found
+        for event in new:
+            self._append(
+                ConsoleEvent(event.at, event.type, event.app, event.message, origin="guard")
+            )
+        self.guard = list(found)
+
+    def note(self, at: datetime, kind: str, app: str, message: str, target: str = "") -> None:
+        """An event of the console's own (an action requested, done or failed)."""
+        self._tell(at, kind, app, message, target)
+
+    def _tell(self, at: datetime, kind: str, app: str, message: str, target: str) -> None:
+        self._append(ConsoleEvent(at, kind, app, message, target))
+
+    def _append(self, event: ConsoleEvent) -> None:
+        self.events.append(event)
+        self.total_events += 1
+
+    # --- questions --------------------------------------------------------------------------
+
+    def repo_for(self, target: str) -> RepoFacts | None:
+        location = self.repo_of.get(target)
+        return self.repos.get(location) if location is not None else None
+
+    def missing_pins(self) -> dict[str, set[tuple[str, str, str]]]:
+        """location -> (revision, path, service) whose pinned tag is not read yet."""
+        out: dict[str, set[tuple[str, str, str]]] = {}
+        for (target, _), app in self.apps.items():
+            location = self.repo_of.get(target)
+            source = app.source
+            if location is None or source is None or not source.path or not app.service:
+                continue
+            if not app.sync_revision or (location, app.sync_revision, source.path) in self.pins:
+                continue
+            out.setdefault(location, set()).add((app.sync_revision, source.path, app.service))
+        return out
+
+    def missing_history_pins(self, app_id: AppId) -> dict[str, set[tuple[str, str, str]]]:
+        """Like missing_pins, for every revision in one app's history (its detail shows the tag
+        of each)."""
+        app = self.apps.get(app_id)
+        location = self.repo_of.get(app_id[0])
+        source = app.source if app is not None else None
+        if app is None or location is None or source is None or not source.path:
+            return {}
+        wanted = {
+            (entry.revision, source.path, app.service)
+            for entry in app.history
+            if entry.revision and (location, entry.revision, source.path) not in self.pins
+        }
+        return {location: wanted} if wanted and app.service else {}
+
+    def app_events(self, app: App, limit: int = 20) -> list[ConsoleEvent]:
+        found = [e for e in self.events if e.app == app.name]
+        return found[-limit:]

@@ -1,0 +1,83 @@
+"""The confirm modal in front of every action: the exact text that will be written (the commit
+message, the API request), a reason for a rollback, and an explicit yes. Dismisses with the
+reason ("" when none is asked) or None when cancelled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from console.tui.actions import DEFAULT_REASON
+
+
+class ConfirmScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: 90%;
+        max-width: 110;
+        height: auto;
+        max-height: 90%;
+        border: thick $warning;
+        background: $surface;
+        padding: 0 1;
+    }
+    ConfirmScreen #preview-box { height: auto; max-height: 45vh; }
+    ConfirmScreen #preview { background: $boost; padding: 0 1; }
+    ConfirmScreen #buttons { height: auto; align-horizontal: right; margin-top: 1; }
+    ConfirmScreen Button { margin-left: 2; }
+    ConfirmScreen Input { margin-top: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+y", "confirm", "Write it"),
+    ]
+
+    def __init__(self, title: str, describe: Callable[[str], str], asks_reason: bool) -> None:
+        super().__init__()
+        self.heading = title
+        self.describe = describe
+        self.asks_reason = asks_reason
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.heading
+            yield Label("This will write exactly:")
+            with VerticalScroll(id="preview-box"):
+                yield Static(self.describe(""), id="preview", markup=False)
+            if self.asks_reason:
+                yield Input(placeholder=f"reason (default: {DEFAULT_REASON})", id="reason")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Write it (ctrl+y)", id="confirm", variant="warning")
+
+    def on_mount(self) -> None:
+        if self.asks_reason:
+            self.query_one("#reason", Input).focus()
+        else:
+            self.query_one("#cancel", Button).focus()  # a stray enter must not write
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#preview", Static).update(self.describe(event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()  # enter in the reason field does not confirm: ctrl+y or the button does
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "confirm":
+            self.action_confirm()
+        else:
+            self.action_cancel()
+
+    def action_confirm(self) -> None:
+        reason = self.query_one("#reason", Input).value if self.asks_reason else ""
+        self.dismiss(reason)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

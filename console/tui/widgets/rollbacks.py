@@ -1,0 +1,87 @@
+"""The rollback timeline (`:rollbacks`, `b`): every rollback across the fleet, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from console.fleet.display import short
+from console.tui.messages import ScreenReady
+from console.tui.store import Store
+from console.tui.timeline import RollbackEntry, duration, timeline
+from console.tui.widgets.matrix import VimTable
+
+COLUMNS = ("WHEN", "APP", "ENV", "FROM → TO", "DETECT", "RECOVER", "BY", "REASON")
+
+
+def timeline_row(entry: RollbackEntry, now: datetime) -> tuple[Text, ...]:
+    when = entry.when.astimezone(now.tzinfo).strftime("%m-%d %H:%M:%S")
+    app = Text(entry.app, style="bold")
+    if entry.live:
+        app.append(" ●", style="bold magenta")  # it runs this rollback now
+    return (
+        Text(when),
+        app,
+        Text(entry.env or "-"),
+        Text(f"{short(entry.of)} → {short(entry.to)}"),
+        Text(duration(entry.detect_s)),
+        Text(duration(entry.recover_s)),
+        Text(entry.by, style="bold" if entry.by.startswith("operator") else ""),
+        Text(reason_text(entry), overflow="ellipsis", no_wrap=True),
+    )
+
+
+def reason_text(entry: RollbackEntry) -> str:
+    """The reason without the `operator <name>: ` prefix the BY column already shows."""
+    head, sep, rest = entry.reason.partition(": ")
+    return rest if sep and entry.by.startswith("operator") and head == entry.by else entry.reason
+
+
+class RollbacksScreen(Screen[None]):
+    ready = False
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: tuple[tuple[str, ...], ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="rollbacks-summary")
+        yield VimTable(id="rollbacks", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "gitops console · rollbacks"
+        table = self.query_one("#rollbacks", DataTable)
+        for label in COLUMNS:
+            table.add_column(label, key=label)
+        table.focus()
+        self.ready = True  # its widgets exist: the app may render into them
+        self.post_message(ScreenReady())
+
+    def update_view(self, store: Store, now: datetime) -> None:
+        entries = timeline(store)
+        rows = [timeline_row(e, now) for e in entries]
+        plain = tuple(tuple(c.plain for c in row) for row in rows)
+        if plain == self._shown:
+            return
+        self._shown = plain
+        by_guard = sum(1 for e in entries if e.by == "guard")
+        summary = (
+            f"{len(entries)} rollbacks: {by_guard} by the guard, {len(entries) - by_guard} by "
+            "hand · ● the app runs it now · ? explains detect and recover"
+        )
+        self.query_one("#rollbacks-summary", Static).update(
+            Text(summary if entries else "no rollbacks known", style="dim")
+        )
+        table = self.query_one("#rollbacks", DataTable)
+        table.clear()
+        for entry, row in zip(entries, rows, strict=True):
+            table.add_row(*row, key=entry.sha or f"{entry.app}@{entry.of}")

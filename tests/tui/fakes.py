@@ -1,0 +1,158 @@
+"""In-memory stand-ins for what the console reads: an AppSource whose events a test pushes, a
+deploy repo, a probe; and `console_app`, the app over them with a fixed clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from console.fleet.model import App, Operation, OperationPhase
+from console.fleet.source import Event, Snapshot, SourceError
+from console.guard.events import Event as GuardEvent
+from console.tui.actions import Operator
+from console.tui.adapter import RepoReader, Timing
+from console.tui.app import ConsoleApp
+from console.tui.store import RepoFacts
+from console.tui.targets import ConsoleTarget, Kind
+from tests.tui import data
+
+DEADLINE_S = 10.0
+
+
+class FakeSource:
+    """An AppSource over a list of apps: a Snapshot first, then whatever the test pushes."""
+
+    url = "https://argocd.example"
+
+    def __init__(self, name: str, apps: Sequence[App], *, at: datetime = data.NOW) -> None:
+        self.name = name
+        self.apps = list(apps)
+        self.at = at
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.synced: list[str] = []
+        self.sync_error: SourceError | None = None
+        self.closed = False
+
+    async def list(self) -> list[App]:
+        return list(self.apps)
+
+    async def get(self, name: str, *, refresh: str | None = None) -> App:
+        for app in self.apps:
+            if name in (app.name, app.key):
+                return app
+        raise SourceError(f'application "{name}" not found', "not_found")
+
+    async def resource_tree(self, name: str) -> dict[str, Any]:
+        return {}
+
+    async def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:
+        yield Snapshot(tuple(self.apps), self.at)
+        while not stop.is_set():
+            yield await self.queue.get()
+
+    def push(self, event: Event) -> None:
+        self.queue.put_nowait(event)
+
+    async def sync(self, name: str, *, prune: bool = False) -> App:
+        if self.sync_error is not None:
+            raise self.sync_error
+        self.synced.append(name)
+        app = await self.get(name)
+        return replace(app, operation=Operation(OperationPhase.RUNNING, app.sync_revision))
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class FakeRepo:
+    """The deploy repo of tests/tui/data, read in memory."""
+
+    def __init__(self, facts: RepoFacts = data.REPO, pins: Mapping[Any, str] | None = None):
+        self.facts = facts
+        self.pin_map = dict(pins if pins is not None else data.pins())
+        self.reads = 0
+
+    def head(self) -> str:
+        return self.facts.head
+
+    def read(self, head: str) -> RepoFacts:
+        self.reads += 1
+        return self.facts
+
+    def pins(self, wanted: Iterable[tuple[str, str, str]]) -> Mapping[tuple[str, str], str | None]:
+        return {(rev, path): self.pin_map.get((rev, path)) for rev, path, _ in wanted}
+
+
+async def fake_probe(urls: Mapping[str, str]) -> Mapping[str, str | None]:
+    return {name: data.LIVE.get(name) for name in urls}
+
+
+def write_guard_events(path: Path, events: Iterable[GuardEvent] = data.GUARD_EVENTS) -> Path:
+    path.write_text("".join(json.dumps(e.to_json()) + "\n" for e in events), encoding="utf-8")
+    return path
+
+
+def target(
+    source: FakeSource,
+    *,
+    kind: Kind = "workspace",
+    guard_events: Path | None = None,
+    deploy_repo: str | None = data.DEPLOY,
+    services: Mapping[str, str] | None = None,
+) -> ConsoleTarget:
+    return ConsoleTarget(
+        name=source.name,
+        kind=kind,
+        open=lambda: source,
+        services=dict(services if services is not None else {n: "http://x" for n in data.LIVE}),
+        deploy_repo=deploy_repo,
+        guard_events=guard_events,
+    )
+
+
+def console_app(
+    targets: Sequence[ConsoleTarget],
+    *,
+    repo: FakeRepo | None = None,
+    reader: Callable[[str], RepoReader] | None = None,
+    clock: Callable[[], datetime] = lambda: data.NOW,
+    timing: Timing | None = None,
+) -> ConsoleApp:
+    fake = repo or FakeRepo()
+    return ConsoleApp(
+        targets,
+        clock=clock,
+        repo_reader=reader or (lambda _: fake),
+        probe=fake_probe,
+        timing=timing or Timing(probe_s=3600, repo_s=3600, guard_s=3600),
+        who=Operator("ada", "ada@example.com"),
+        tick_s=3600,
+    )
+
+
+def loaded(app: ConsoleApp) -> bool:
+    """The fixed fleet is fully on screen: apps, live versions, the repo, pins, guard events."""
+    store = app.store
+    return (
+        len(store.apps) == len(data.fleet())
+        and bool(store.versions)
+        and bool(store.repos)
+        and not store.missing_pins()
+        and (not any(t.guard_events for t in app.targets.values()) or bool(store.guard))
+    )
+
+
+async def until(pilot: Any, condition: Callable[[], bool], timeout: float = DEADLINE_S) -> None:
+    """Let the app run until `condition` holds; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("the condition did not hold in time")
+        await pilot.pause(0.01)
+    await pilot.pause()

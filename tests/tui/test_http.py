@@ -1,0 +1,91 @@
+"""The console against a real HTTP server speaking the Argo CD API (the embedded platform's API
+on 127.0.0.1, over an InMemorySource): it lists, follows the stream, syncs through the API, and
+shows an outage as a banner; and ArgoCDSource.sync's answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from console.fleet.argocd import ArgoCDSource
+from console.fleet.source import SourceError
+from console.local.appstate import InMemorySource, SyncRequest
+from console.tui.targets import ConsoleTarget
+from console.tui.widgets.banner import StaleBanner
+from console.tui.widgets.confirm import ConfirmScreen
+from console.tui.widgets.matrix import FleetMatrix
+from tests.fleet.support import FakeSleep, Server, manifest, record, with_health
+from tests.tui.fakes import console_app, until
+
+pytestmark = pytest.mark.asyncio
+TOKEN = "console-test-token-0123456789"  # noqa: S105 - a test token, served only on 127.0.0.1
+
+
+@pytest.fixture
+def fleet() -> InMemorySource:
+    prod = replace(
+        record("backend-prod", revision="b" * 40), manifest=manifest("backend-prod", env="prod")
+    )
+    return InMemorySource([record("backend-dev"), prod])
+
+
+@pytest.fixture
+def server(fleet: InMemorySource) -> Iterator[Server]:
+    running = Server(fleet, TOKEN).start()
+    yield running
+    running.stop()
+
+
+def source(url: str, token: str = TOKEN) -> ArgoCDSource:
+    return ArgoCDSource(url, token, name="local", sleep=FakeSleep(), rng=lambda: 0.5)
+
+
+async def test_console_over_the_argo_cd_api(server: Server, fleet: InMemorySource) -> None:
+    target = ConsoleTarget("local", "argocd", lambda: source(server.url))
+    app = console_app([target])
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.screen.query_one("#matrix", FleetMatrix)
+        await until(pilot, lambda: table.row_count == 1)
+        assert table.get_cell("backend", "prod").plain.startswith("✓ Healthy ✓ Synced")
+
+        fleet.update("backend-prod", with_health("Degraded", "pods crash"))
+        await until(pilot, lambda: "Degraded" in table.get_cell("backend", "prod").plain)
+
+        table.move_cursor(row=0, column=table.get_column_index("prod"))
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("ctrl+y")
+        await until(pilot, lambda: any(e.kind == "Sync" for e in app.store.events))
+        requests = fleet.take_requests()
+        assert [r.app for r in requests if isinstance(r, SyncRequest)] == ["backend-prod"]
+
+        server.stop()
+        banner = app.screen.query_one(StaleBanner)
+        await until(pilot, lambda: banner.display)
+        assert "STALE local" in str(banner.render())
+        assert "Degraded" in table.get_cell("backend", "prod").plain  # kept, marked stale
+        assert "stale" in table.get_cell("backend", "prod").plain
+        server.start()  # same port: the source reconnects and the banner goes
+        await until(pilot, lambda: not banner.display, timeout=20)
+
+
+async def test_sync_answers(server: Server) -> None:
+    good = source(server.url)
+    try:
+        synced = await good.sync("argocd/backend-dev")
+        assert synced.name == "backend-dev"
+        with pytest.raises(SourceError) as missing:
+            await good.sync("nope")
+        assert missing.value.kind == "not_found"
+    finally:
+        await good.aclose()
+    rejected = source(server.url, token="wrong-token-0123456789")  # noqa: S106
+    try:
+        with pytest.raises(SourceError) as denied:
+            await rejected.sync("backend-dev")
+        assert denied.value.kind == "auth"
+        assert str(denied.value) == f"token rejected by Argo CD at {server.url}"
+    finally:
+        await rejected.aclose()

@@ -1,0 +1,80 @@
+"""Screenshots of every screen at 80x24 and 160x48, over the fixed fleet and clock of
+tests/tui/data (regenerate with `uv run pytest tests/tui --snapshot-update`, then look at the
+SVGs in tests/tui/__snapshots__)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from console.fleet.source import Down
+from console.tui.app import ConsoleApp
+from console.tui.widgets.banner import StaleBanner
+from tests.tui import data
+from tests.tui.fakes import FakeSource, console_app, loaded, target, until
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+Steps = Callable[[Pilot[Any], ConsoleApp, FakeSource], Awaitable[None]]
+
+
+async def fleet(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    pass
+
+
+async def detail(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    await pilot.press("enter")  # backend-dev: under the cursor from the start
+    await until(pilot, lambda: app.screen.query_one("#history").row_count == 3)
+    await until(pilot, lambda: not app.store.missing_history_pins(("demo", "argocd/backend-dev")))
+
+
+async def rollbacks(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    await pilot.press("b")
+    await until(pilot, lambda: app.screen.query_one("#rollbacks").row_count == 2)
+
+
+async def help_screen(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    await pilot.press("question_mark")
+
+
+async def confirm(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    await detail(pilot, app, source)
+    await pilot.press("j", "j", "r")  # back to 2222222
+    reason = app.screen.query_one("#reason", Input)
+    reason.cursor_blink = False
+    await pilot.press(*"checkout errors")
+
+
+async def banner(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    error = "cannot reach Argo CD at https://127.0.0.1:8080: Connection refused"
+    source.push(Down(error, data.at(2), 4))
+    await until(pilot, lambda: app.screen.query_one(StaleBanner).display)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(
+    "steps",
+    [
+        pytest.param(fleet, id="fleet"),
+        pytest.param(detail, id="detail"),
+        pytest.param(rollbacks, id="rollbacks"),
+        pytest.param(help_screen, id="help"),
+        pytest.param(confirm, id="confirm"),
+        pytest.param(banner, id="banner"),
+    ],
+)
+def test_screens(snap_compare: Any, guard_file: Path, size: tuple[int, int], steps: Steps) -> None:
+    # The banner's fleet was read 3 minutes ago, before the outage began.
+    source = FakeSource("demo", data.fleet(), at=data.at(3) if steps is banner else data.NOW)
+    app = console_app([target(source, guard_events=guard_file)])
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: loaded(app))
+        await steps(pilot, app, source)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
