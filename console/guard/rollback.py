@@ -76,6 +76,7 @@ class RollbackRequest:
     bad: str  # full sha of the revision being rolled back
     good: str  # full sha of the last known-good revision
     reason: str
+    operator: str = ""  # who asked, when a person did (the console); "" for the guard
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,9 @@ def validate(req: RollbackRequest) -> RollbackRequest:
             raise RollbackRequestError(f"{name} revision {sha!r} is not a full commit sha")
     if req.bad == req.good:
         raise RollbackRequestError(f"bad and good are the same revision {req.good[:7]}")
-    return RollbackRequest(req.app, normalize_path(req.path), req.bad, req.good, req.reason)
+    return RollbackRequest(
+        req.app, normalize_path(req.path), req.bad, req.good, req.reason, req.operator
+    )
 
 
 def message(req: RollbackRequest) -> str:
@@ -129,11 +132,17 @@ def message(req: RollbackRequest) -> str:
     requires one), a one-paragraph body, and the trailers the guard, `gitops promote` and the
     console read back."""
     bad7, good7 = req.bad[:7], req.good[:7]
-    body = (
-        f"Restore {req.path} to its content at {good7}, the last known-good revision of "
-        f"{req.app}, because {req.app} failed on {bad7}. Written by the rollback controller "
-        "(gitops guard); only this path changes."
-    )
+    if req.operator:
+        body = (
+            f"Restore {req.path} to its content at {good7}, replacing {bad7} in {req.app}, as "
+            f"{sanitize_reason(req.operator)} asked from the console; only this path changes."
+        )
+    else:
+        body = (
+            f"Restore {req.path} to its content at {good7}, the last known-good revision of "
+            f"{req.app}, because {req.app} failed on {bad7}. Written by the rollback controller "
+            "(gitops guard); only this path changes."
+        )
     trailers = [
         f"{ROLLBACK_OF}: {req.bad}",
         f"{ROLLBACK_TO}: {req.good}",

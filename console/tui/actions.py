@@ -164,6 +164,7 @@ def draft_rollback(
             bad=app.sync_revision,
             good=line.revision,
             reason=f"operator {who.name}: {text}",
+            operator=f"operator {who.name}",
         )
 
     def describe(reason: str) -> str:

@@ -24,6 +24,7 @@ from console.guard.rollback import (
     RollbackRequest,
     RollbackRequestError,
     RollbackWriter,
+    message,
     sanitize_reason,
 )
 from console.promote.overlay import overlay_path, set_tag
@@ -389,3 +390,16 @@ def test_sanitize_reason_makes_one_trailer_line() -> None:
     long = sanitize_reason("x" * 2000)
     assert len(long) == 500
     assert long.endswith("…")
+
+
+def test_the_message_says_who_asked_for_the_rollback() -> None:
+    guard = RollbackRequest("backend-dev", BACKEND, "1" * 40, "2" * 40, "Degraded for 2s")
+    person = RollbackRequest(
+        "backend-dev", BACKEND, "1" * 40, "2" * 40, "operator ada: bad release", "operator ada"
+    )
+    by_guard, by_person = message(guard), message(person)
+    assert by_guard.startswith("revert(backend-dev): roll back 1111111 to 2222222\n\n")
+    assert "Written by the rollback controller (gitops guard)" in by_guard
+    assert "as operator ada asked from the console" in by_person
+    assert "rollback controller" not in by_person
+    assert by_person.endswith("Rollback-Reason: operator ada: bad release")
