@@ -1,9 +1,12 @@
 """The guard end to end on the embedded platform (`gitops up`, guard on by default): a real
 process, real git, real pods. Two bad changes reach dev, and each is rolled back by one commit
-in the deploy repo; the app is Healthy and Synced again on the known-good revision."""
+in the deploy repo; the app is Healthy and Synced again on the known-good revision. Then the
+operator console, pointed at the same workspace, shows the deployed versions and both rollbacks
+in its timeline (it shares this platform: starting another costs a minute)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -12,12 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist
 
 from console.fleet.history import log, rollbacks
 from console.guard.events import read_events
 from console.promote.promote import PromoteRequest, promote
+from console.tui.app import ConsoleApp
+from console.tui.targets import workspace as workspace_target
+from console.tui.widgets.matrix import FleetMatrix
+from console.tui.widgets.rollbacks import RollbacksScreen
 from tests.helpers import run_git
 from tests.local.test_up import ready_file, start, stop, wait_for
+from tests.tui.fakes import until
 
 APP = "frontend-dev"
 
@@ -134,5 +144,39 @@ def test_bad_promotions_are_rolled_back_by_one_commit_each(tmp_path: Path) -> No
         assert told("Rollback") == 2
         metrics = httpx.get(f"{platform['guard_url']}/metrics", timeout=10).text
         assert 'gitops_guard_rollbacks_total{app="frontend-dev"' in metrics
+
+        good_tag = good_images[0].rsplit(":", 1)[1]
+        asyncio.run(console_shows(workspace, good_tag, {rb.sha for rb in found}))
     finally:
         stop(proc)
+
+
+async def console_shows(workspace: Path, good_tag: str, rollback_shas: set[str]) -> None:
+    """The console on the workspace: frontend@dev Healthy, Git, image and live all at the
+    known-good tag; the rollbacks screen lists both rollback commits, by the guard."""
+    app = ConsoleApp([workspace_target(workspace)])
+    async with app.run_test(size=(160, 48)) as pilot:
+        matrix = app.screen.query_one("#matrix", FleetMatrix)
+
+        def frontend_dev() -> str:
+            try:
+                return matrix.get_cell("frontend", "dev").plain
+            except CellDoesNotExist:  # the row or column is not there yet
+                return ""
+
+        await until(pilot, lambda: f"live {good_tag[:7]}" in frontend_dev(), timeout=30)
+        cell = frontend_dev()
+        assert cell.startswith("✓ Healthy ✓ Synced"), cell
+        assert f"git {good_tag[:7]}" in cell, cell
+        assert "drift" not in cell, cell
+
+        await pilot.press("b")
+        assert isinstance(app.screen, RollbacksScreen)
+        table = app.screen.query_one("#rollbacks", DataTable)
+
+        def listed() -> set[str]:
+            return {str(key.value) for key in table.rows}
+
+        await until(pilot, lambda: listed() >= rollback_shas, timeout=30)
+        rows = [[str(cell) for cell in table.get_row(sha)] for sha in rollback_shas]
+        assert all("frontend-dev" in row[1] and "guard" in row for row in rows), rows
