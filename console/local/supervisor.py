@@ -160,7 +160,8 @@ class DeploymentSnapshot:
 
     namespace: str
     name: str
-    generation: int  # bumped by every update that changes the spec; observedGeneration
+    generation: int  # metadata.generation: bumped by every update that changes the spec
+    observed_generation: int = 0  # the generation the status was planned for (lags after update)
     spec: DeploymentSpec
     status: DeploymentStatus
     pods: tuple[PodInfo, ...]
@@ -287,6 +288,11 @@ class DeploymentRunner:
         self.manifest: Mapping[str, Any] = manifest
         self.name = self._spec.name
         self._generation = 1
+        # The generation the last plan was made for: behind `_generation` from an update until
+        # the loop plans again, as a Deployment's status.observedGeneration lags its
+        # metadata.generation, so Argo CD reads the rollout as Progressing meanwhile instead of
+        # judging the new spec by the old status.
+        self._observed = 1
         self._state = state or RolloutState()
         self._status = DeploymentStatus() if self._state.status is None else self._state.status
         self._wake_at: float | None = None
@@ -334,10 +340,13 @@ class DeploymentRunner:
                 f"Deployment {self.name!r}: cannot be updated from Deployment {spec.name!r}"
             )
         self.manifest = manifest
-        if spec != self._spec or template.hash != self._template.hash:
+        bumped = spec != self._spec or template.hash != self._template.hash
+        if bumped:
             self._generation += 1
         self._spec, self._template = spec, template
         self._event.set()
+        if bumped and self._snapshot is not None:
+            self._publish()  # the new generation, not yet observed
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop every pod: the stop signal now, SIGKILL to the process group after the pod's
@@ -442,6 +451,7 @@ class DeploymentRunner:
         views = [p.info(self.namespace).view() for p in self._pods.values()]
         result = plan(self._spec, views, self._state, now)
         self._state, self._status, self._wake_at = result.state, result.status, result.wake_at
+        self._observed = self._generation
         signalled = [pod for name in result.delete if (pod := self._delete(name, now))]
         created = [self._new_pod(now) for _ in range(result.create)]
         # Off the endpoints first, then the signal: the proxy stops routing to a pod before it
@@ -737,13 +747,14 @@ class DeploymentRunner:
             namespace=self.namespace,
             name=self.name,
             generation=self._generation,
+            observed_generation=self._observed,
             spec=self._spec,
             status=self._status,
             pods=tuple(p.info(self.namespace) for p in pods),
             container_port=self._template.container_port,
             port_name=self._template.port_name,
             status_manifest=self._status.to_manifest(
-                observed_generation=self._generation,
+                observed_generation=self._observed,
                 timestamp=lambda t: _rfc3339(self._epoch + t),
             ),
             epoch=self._epoch,

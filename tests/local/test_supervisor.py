@@ -344,6 +344,11 @@ def test_a_new_template_rolls_one_pod_at_a_time(world: World, tmp_path: Path) ->
             timeout=30,
         )
         rollout = watch.history[mark:]
+        # Published at once, before the loop planned it: the status still describes the old
+        # spec, as observedGeneration says, so health reads Progressing rather than judging the
+        # new spec by the old rollout's status.
+        assert rollout[0].generation == 2, describe(rollout[0])
+        assert rollout[0].status_manifest["observedGeneration"] == 1, describe(rollout[0])
         for s in rollout:
             live = [p for p in s.pods if p.phase is not PodState.TERMINATING]
             assert len(live) <= 3, describe(s)  # replicas + maxSurge 1
