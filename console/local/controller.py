@@ -264,8 +264,12 @@ class Controller:
         revision = str(app.source.get("targetRevision") or "HEAD")
         target, rendered, error = "", None, ""
         try:
-            target = self.repos.resolve(url, revision)
-            rendered = self.repos.manifests(url, target, str(app.source.get("path", "")))
+            # In a worker thread: git and `kustomize build` take a second or more, and this loop
+            # also runs the Service proxies, whose requests must not wait for a render.
+            target = await asyncio.to_thread(self.repos.resolve, url, revision)
+            rendered = await asyncio.to_thread(
+                self.repos.manifests, url, target, str(app.source.get("path", ""))
+            )
         except RepoServerError as exc:
             error = str(exc)
         request = self._pending_sync.pop(name, None)
