@@ -111,11 +111,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_lazy("check"))
 
+    _add_demo(sub)
     _add_up(sub)
     _add_guard(sub)
     _add_status(sub)
     _add_console(sub)
     return parser
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the drill: deploy, push a change that breaks readiness, watch the platform roll back",
+        description="Starts the embedded platform on a workspace, deploys the known-good version, "
+        "pushes a change to the apps repo that passes CI but never becomes ready once deployed, "
+        "and watches the rollout halt, the guard roll back in Git and the known-good version "
+        "serve again, under load. Prints the timeline and writes a post-mortem under the "
+        "workspace. Exit 0 only when the known-good version runs again, one rollback commit "
+        "exists and no request failed; 1 otherwise; 2 for usage errors; 130 when interrupted.",
+    )
+    p.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="the workspace to use or create (default: a new one under "
+        "$XDG_STATE_HOME/gitops/demos/)",
+    )
+    p.add_argument("--config", default="repos.yaml", help="the polyrepo declaration")
+    p.add_argument(
+        "--headless", action="store_true", help="print the steps as they happen (no console)"
+    )
+    p.add_argument("--json", action="store_true", help="end stdout with one line of JSON")
+    p.add_argument("--keep", action="store_true", help="leave the platform running after the drill")
+    p.set_defaults(func=_lazy("demo"))
 
 
 def _add_up(sub: Any) -> None:

@@ -1,0 +1,147 @@
+"""What a drill recorded: plain, frozen data gathered by the runner (console.drill.runner) from the
+platform's own records (Git, Argo CD's application history and operation state, CI runs, the
+guard's events) and from the drill's own observations (the load generator, the resource tree).
+Everything downstream (the timeline, the durations, the verdict, the post-mortem, the JSON) is a
+pure function of a `Facts`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from console.drill.load import LoadStats
+from console.guard.events import Event
+
+
+def utc(timestamp: float) -> datetime:
+    """Seconds since the epoch as an aware UTC datetime."""
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def iso_ms(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class CIRun:
+    """One stage of one CI run, as `/api/ci/runs` reports it."""
+
+    stage: str  # test | build | promote
+    result: str  # running | succeeded | failed | skipped
+    started_at: datetime
+    duration_s: float | None = None
+    log_path: str = ""
+
+    @property
+    def finished_at(self) -> datetime | None:
+        if self.duration_s is None or self.result == "running":
+            return None
+        return self.started_at + timedelta(seconds=self.duration_s)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A commit as the drill tells it: `at` is when it happened (the push for the drill's own
+    change, the commit time otherwise)."""
+
+    sha: str
+    subject: str
+    at: datetime
+    trailers: tuple[tuple[str, str], ...] = ()
+
+    def trailer(self, key: str) -> str:
+        values = [v for k, v in self.trailers if k.lower() == key.lower()]
+        return values[-1] if values else ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The app's rollback policy, as its annotations say it (strings, as written)."""
+
+    enabled: str = ""
+    grace_s: str = ""
+    deadline_s: str = ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    drill_id: str
+    app: str  # the Application the drill breaks, e.g. frontend-dev
+    env: str
+    service: str
+    workspace: Path
+    started_at: datetime
+    finished_at: datetime
+    # Before the change: what runs, and how it is deployed.
+    good_revision: str = ""  # the deploy-repo revision the app was Healthy and Synced on
+    good_version: str = ""  # the commit the serving build came from (/version `revision`)
+    good_semver: str = ""  # its /version `version`
+    replicas: int = 0  # ready pods before the change
+    policy: Policy = field(default_factory=Policy)
+    owner: str = ""  # who owns the follow-ups (repos.yaml `codeowners`)
+    apps_remote: str = ""
+    deploy_remote: str = ""
+    # The change.
+    change: Commit | None = None  # in the apps repo; `at` is when the push returned
+    change_files: tuple[str, ...] = ()
+    what_changed: str = ""
+    why_ci_passed: str = ""
+    ci_runs: tuple[CIRun, ...] = ()
+    promotion: Commit | None = None  # the bad revision, in the deploy repo
+    # What the platform did.
+    bad_sync_started: datetime | None = None  # Argo CD: history deployStartedAt / startedAt
+    pods_not_ready_at: datetime | None = None  # seen by the drill in the resource tree
+    pods_not_ready: str = ""  # which pods, as the tree says
+    min_ready: int | None = None  # fewest ready pods seen while the bad revision was deployed
+    degraded_at: datetime | None = None  # seen by the drill: health Degraded on the bad revision
+    guard_events: tuple[Event, ...] = ()  # the app's, since the drill started
+    rollback: Commit | None = None  # the rollback commit of the bad revision (Rollback-Of)
+    rollback_count: int = 0  # rollback commits of the bad revision, any app
+    rollback_sync_started: datetime | None = None
+    healthy_on_rollback_at: datetime | None = None  # seen by the drill through the API
+    version_restored_at: datetime | None = None
+    # At the end.
+    final_version: str = ""  # /version `revision` after recovery
+    final_healthy_synced: bool = False  # Healthy and Synced on the rollback revision
+    load: LoadStats = field(default_factory=LoadStats)
+    error: str = ""  # what did not happen, when the drill stopped early
+    interrupted: bool = False
+
+    @property
+    def bad_revision(self) -> str:
+        return self.promotion.sha if self.promotion else ""
+
+    @property
+    def bad_version(self) -> str:
+        return self.change.sha if self.change else ""
+
+    def guard(self, type_: str) -> list[Event]:
+        """The guard's events of `type_` about this drill's bad revision (or its rollback)."""
+        wanted = {self.bad_revision, self.rollback.sha if self.rollback else ""} - {""}
+        out = []
+        for event in self.guard_events:
+            if event.type != type_:
+                continue
+            fields = event.fields
+            refs = {str(fields.get(k, "")) for k in ("bad", "revision", "commit")}
+            if wanted & refs:
+                out.append(event)
+        return out
+
+    @property
+    def rollback_event(self) -> Event | None:
+        """The guard's Rollback event for this drill's rollback commit."""
+        for event in self.guard("Rollback"):
+            if self.rollback is None or event.fields.get("commit") == self.rollback.sha:
+                return event
+        return None
+
+    @property
+    def recovered_event(self) -> Event | None:
+        if self.rollback is None:
+            return None
+        for event in self.guard("Recovered"):
+            if event.fields.get("commit") == self.rollback.sha:
+                return event
+        return None

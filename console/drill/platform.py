@@ -1,0 +1,202 @@
+"""The embedded platform the drill runs against: `gitops up` started as a child process on the
+workspace (or one already running there, which the drill then leaves alone), found through the
+`platform.json` it writes once every Application was deployed.
+
+The child runs in its own session, so a Ctrl-C in the terminal reaches the drill only; the drill
+stops the child with SIGTERM (it drains its proxies and stops its pods) and waits for it. Its
+output (the platform's progress lines) goes to a log file the drill tails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+STOP_TIMEOUT_S = 120.0  # SIGTERM -> exit; CI running at that moment finishes first
+
+
+class PlatformError(RuntimeError):
+    """The platform did not start, or stopped; the message says what to look at."""
+
+
+class WorkspaceBusyError(PlatformError):
+    """Another `gitops up` holds the workspace (exit 2 of the child)."""
+
+
+@dataclass(frozen=True)
+class PlatformInfo:
+    """platform.json, as `gitops up` writes it."""
+
+    argocd_url: str
+    token: str
+    remotes: dict[str, str]
+    services: dict[str, str]
+    pid: int
+    guard_url: str = ""
+    guard_events: str = ""
+
+    @classmethod
+    def read(cls, workspace: Path) -> PlatformInfo | None:
+        """The workspace's platform.json, or None while there is none (or it is half written)."""
+        try:
+            doc: dict[str, Any] = json.loads((workspace / "platform.json").read_text("utf-8"))
+            token = Path(doc["token_file"]).read_text(encoding="utf-8").strip()
+            return cls(
+                argocd_url=str(doc["argocd_url"]),
+                token=token,
+                remotes={str(k): str(v) for k, v in doc["remotes"].items()},
+                services={str(k): str(v) for k, v in doc["services"].items()},
+                pid=int(doc["pid"]),
+                guard_url=str(doc.get("guard_url", "")),
+                guard_events=str(doc.get("guard_events", "")),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_platform(workspace: Path) -> PlatformInfo | None:
+    """The platform already serving this workspace, if one is (its process is alive)."""
+    info = PlatformInfo.read(workspace)
+    return info if info is not None and alive(info.pid) else None
+
+
+class LogTail:
+    """The lines appended to a file since the last read (a partial last line waits)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._partial = ""
+
+    def lines(self) -> list[str]:
+        try:
+            with self.path.open("r", encoding="utf-8", errors="replace") as fh:
+                fh.seek(self._offset)
+                data = fh.read()
+                self._offset = fh.tell()
+        except FileNotFoundError:
+            return []
+        text = self._partial + data
+        *done, self._partial = text.split("\n")
+        return done
+
+
+class PlatformProcess:
+    """`gitops up --workspace W --config C` as a child process."""
+
+    def __init__(self, workspace: Path, config: Path, log_path: Path) -> None:
+        self.workspace = workspace
+        self.config = config
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "console.cli",
+                "up",
+                "--workspace",
+                str(self.workspace),
+                "--config",
+                str(self.config),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal is the drill's to handle
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def exited(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
+
+    def check_running(self) -> None:
+        """Raise PlatformError if the child has exited."""
+        code = self.exited()
+        if code is None:
+            return
+        tail = self.log_tail()
+        if code == 2 and "is in use by `gitops up`" in tail:
+            line = tail.strip().splitlines()[-1]
+            raise WorkspaceBusyError(line.removeprefix("gitops: error: "))
+        raise PlatformError(
+            f"`gitops up` exited with code {code}; its last lines ({self.log_path}):\n{tail}"
+        )
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def wait_ready(
+        self, timeout_s: float, on_line: Callable[[str], None], poll_s: float = 0.2
+    ) -> PlatformInfo:
+        """Wait for this child's platform.json; every log line in the meantime goes to
+        `on_line`. Raises PlatformError when the child exits or the deadline passes."""
+        tail = LogTail(self.log_path)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for line in tail.lines():
+                on_line(line)
+            info = PlatformInfo.read(self.workspace)
+            if info is not None and info.pid == self.pid:
+                return info
+            self.check_running()
+            if time.monotonic() > deadline:
+                raise PlatformError(
+                    f"the platform did not become ready within {timeout_s:.0f}s "
+                    f"(no platform.json from pid {self.pid}); see {self.log_path}"
+                )
+            await asyncio.sleep(poll_s)  # polling a file the child writes, with a deadline
+
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM, then wait; SIGKILL to its whole session as the last resort. The exit code."""
+        proc = self.proc
+        if proc is None:
+            return None
+        try:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.to_thread(proc.wait, timeout_s)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    await asyncio.to_thread(proc.wait)
+            return proc.returncode
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
