@@ -6,8 +6,8 @@ Exit 0 only when the known-good version runs again, exactly one rollback commit 
 bad revision and no request failed; 1 otherwise (with the reasons), 2 for usage errors, 130 when
 interrupted (Ctrl-C or SIGTERM: the load and the platform are stopped first).
 
-Without `--headless` the console will show the drill live; until it is wired in, both print the
-steps as they happen.
+Without `--headless` the operator console shows the drill live (console.drill.live) when stdout
+is a terminal; otherwise, and with `--headless`, the steps are printed as they happen.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from console.commands.common import EXIT_FAILED, EXIT_OK, UsageError
+from console.drill.live import run_with_console
 from console.drill.result import DrillResult
 from console.drill.runner import DrillOptions, DrillUsageError, run_drill
 from console.drill.steps import Step
@@ -67,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{ws}: not a directory (--workspace)")
 
     def on_step(step: Step) -> None:
-        # Headless, and until the console is wired in also without --headless: one line each.
         _print(step.line())
+
+    live = not args.headless and sys.stdout.isatty() and sys.stdin.isatty()
 
     async def main() -> DrillResult | None:
         loop = asyncio.get_running_loop()
@@ -96,7 +98,12 @@ def run(args: argparse.Namespace) -> int:
                     loop.remove_signal_handler(sig)
 
     try:
-        outcome = asyncio.run(main())
+        if live:
+            outcome, interrupted = asyncio.run(run_with_console(options))
+            if interrupted:
+                outcome = None
+        else:
+            outcome = asyncio.run(main())
     except DrillUsageError as exc:
         raise UsageError(str(exc)) from None
     if outcome is None:

@@ -235,7 +235,11 @@ class _Drill:
             except WorkspaceBusyError as exc:
                 raise DrillUsageError(str(exc)) from None
         info = self.info
-        self.step(Phase.PLATFORM, f"platform ready: Argo CD API on {info.argocd_url}")
+        self.step(
+            Phase.PLATFORM,
+            f"platform ready: Argo CD API on {info.argocd_url}",
+            workspace=str(self.ws),
+        )
         if not info.guard_url:
             raise DrillError(
                 "the platform runs without its guard (`gitops up --no-guard`): nothing would "

@@ -95,6 +95,23 @@ class Adapter:
         for path in dict.fromkeys(t.guard_events for t in self.targets if t.guard_events):
             self._worker(self._guard_loop(path), f"guard events {path}")
 
+    def add(self, target: ConsoleTarget) -> None:
+        """Follow one more target from now on (a platform that became ready after start)."""
+        locations = {t.deploy_repo for t in self.targets}
+        paths = {t.guard_events for t in self.targets}
+        self.targets.append(target)
+        self._apps[target.name] = {}
+        self._listed[target.name] = asyncio.Event()
+        self._worker(self._follow(target), f"follow {target.name}")
+        if target.services:
+            self._worker(self._probe_loop(target), f"probe {target.name}")
+        if target.deploy_repo and target.deploy_repo not in locations:
+            self._worker(self._repo_loop(target.deploy_repo), f"repo {target.deploy_repo}")
+        if target.guard_events and target.guard_events not in paths:
+            self._worker(
+                self._guard_loop(target.guard_events), f"guard events {target.guard_events}"
+            )
+
     def stop(self) -> None:
         self._stop.set()
 

@@ -140,6 +140,14 @@ class ConsoleApp(App[None]):
         index = list(dict.fromkeys(self.store.repo_of.values())).index(location)
         return DeployRepo(location, self._scratch / f"repo-{index}")
 
+    def add_target(self, target: ConsoleTarget) -> None:
+        """Show one more target in the fleet from now on."""
+        self.targets[target.name] = target
+        self.store.add_target(target.name, target.deploy_repo)
+        self.adapter.add(target)
+        self.sub_title = " + ".join(self.targets)
+        self.dirty()
+
     def get_default_screen(self) -> Screen[None]:
         return FleetScreen()
 

@@ -93,6 +93,13 @@ class Store:
         self.repo_errors: dict[str, str] = {}  # location -> why it cannot be read
         self.read_only: dict[str, str] = {}  # target -> why its token cannot sync
 
+    def add_target(self, name: str, deploy_repo: str | None = None) -> None:
+        """A target that joined after start (console.drill.live: the platform became ready)."""
+        self.targets.setdefault(name, TargetState(name))
+        if deploy_repo:
+            self.repo_of[name] = deploy_repo
+        self.context += 1
+
     # --- the sources' events ----------------------------------------------------------------
 
     def snapshot(self, target: str, apps: Sequence[App], at: datetime) -> None:
