@@ -92,6 +92,10 @@ class Store:
         self.total_events = 0  # ever stored: how the events pane knows what is new
         self.repo_errors: dict[str, str] = {}  # location -> why it cannot be read
         self.read_only: dict[str, str] = {}  # target -> why its token cannot sync
+        # Bumped whenever what an app's facts read besides the App itself changes (live
+        # versions, deploy repos, pins, a target going stale or fresh): facts joined at the
+        # same context from the same App object are still right (fleetview.FactsCache).
+        self.context = 0
 
     def add_target(self, name: str, deploy_repo: str | None = None) -> None:
         """A target that joined after start (console.drill.live: the platform became ready)."""
@@ -107,6 +111,8 @@ class Store:
         state = self.targets[target]
         if state.down is not None:
             self._tell(at, "Up", "", f"{target} answers again", target)
+        if state.stale:
+            self.context += 1
         state.read_at, state.down, state.failed = at, None, None
         fresh = {(target, app.key): app for app in apps}
         for app_id in [i for i in self.apps if i[0] == target and i not in fresh]:
@@ -116,13 +122,13 @@ class Store:
             self.apps[app_id] = app
 
     def changed(self, target: str, app: App, at: datetime) -> None:
-        self.targets[target].read_at = at
+        self._read(target, at)
         app_id = (target, app.key)
         self._transition(app_id, app, at)
         self.apps[app_id] = app
 
     def deleted(self, target: str, app: App, at: datetime) -> None:
-        self.targets[target].read_at = at
+        self._read(target, at)
         if self.apps.pop((target, app.key), None) is not None:
             self._tell(at, "Deleted", app.name, "the Application is gone", target)
 
@@ -131,10 +137,18 @@ class Store:
         if state.down is None or state.down.error != down.error:
             self._tell(down.since, "Down", "", down.error, target)
         state.down = down
+        self.context += 1
 
     def failed(self, target: str, message: str, at: datetime) -> None:
         self.targets[target].failed = message
+        self.context += 1
         self._tell(at, "Down", "", message, target)
+
+    def _read(self, target: str, at: datetime) -> None:
+        state = self.targets[target]
+        state.read_at = at
+        if state.stale:  # the age its stale cells show counts from read_at
+            self.context += 1
 
     def _transition(self, app_id: AppId, app: App, at: datetime) -> None:
         """An event for a health or sync change of an app already known (not the first read:
@@ -155,23 +169,28 @@ class Store:
     def set_versions(self, target: str, versions: Mapping[str, str | None]) -> None:
         """Live versions by app name for one target (a full probe round)."""
         by_name = {app.name: app_id for app_id, app in self.apps.items() if app_id[0] == target}
-        for old in [i for i in self.versions if i[0] == target]:
+        fresh = {by_name[name]: v for name, v in versions.items() if name in by_name}
+        mine = {i: v for i, v in self.versions.items() if i[0] == target}
+        if fresh == mine:
+            return  # the same answers as last round: nothing to redo
+        for old in mine:
             del self.versions[old]
-        for name, version in versions.items():
-            app_id = by_name.get(name)
-            if app_id is not None:
-                self.versions[app_id] = version
+        self.versions.update(fresh)
+        self.context += 1
 
     def set_repo(self, location: str, facts: RepoFacts) -> None:
         self.repos[location] = facts
         self.repo_errors.pop(location, None)
+        self.context += 1
 
     def repo_failed(self, location: str, message: str, at: datetime) -> None:
         self.repo_errors[location] = message
         self._tell(at, "Down", "", message, "")
 
     def set_pins(self, pins: Mapping[PinKey, str | None]) -> None:
-        self.pins.update(pins)
+        if any(key not in self.pins or self.pins[key] != tag for key, tag in pins.items()):
+            self.pins.update(pins)
+            self.context += 1
 
     def set_guard_events(self, found: Sequence[guard_events.Event]) -> None:
         """The guard's whole event file as read now; new events go to the pane too."""
@@ -200,10 +219,15 @@ class Store:
         location = self.repo_of.get(target)
         return self.repos.get(location) if location is not None else None
 
-    def missing_pins(self) -> dict[str, set[tuple[str, str, str]]]:
-        """location -> (revision, path, service) whose pinned tag is not read yet."""
+    def missing_pins(
+        self, among: Iterable[AppId] | None = None
+    ) -> dict[str, set[tuple[str, str, str]]]:
+        """location -> (revision, path, service) whose pinned tag is not read yet, for every
+        app or those `among` the given ones."""
         out: dict[str, set[tuple[str, str, str]]] = {}
-        for (target, _), app in self.apps.items():
+        apps = self.apps
+        pairs = apps.items() if among is None else ((i, apps[i]) for i in among if i in apps)
+        for (target, _), app in pairs:
             location = self.repo_of.get(target)
             source = app.source
             if location is None or source is None or not source.path or not app.service:

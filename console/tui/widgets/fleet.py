@@ -29,6 +29,7 @@ SORT_LABELS: dict[SortMode, str] = {
 
 class FleetScreen(Screen[None]):
     ready = False
+    _summary: Text | None = None  # the summary line shown
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -73,7 +74,10 @@ class FleetScreen(Screen[None]):
         if query:
             line.append("   filter: ", style="dim")
             line.append(query, style="bold")
-        self.query_one("#summary", Static).update(line)
+        if line != self._summary:  # on every flush: repaint only what changed
+            self._summary = line
+            # One line high (the app's CSS): a new text never changes the screen's layout.
+            self.query_one("#summary", Static).update(line, layout=False)
         self.query_one("#matrix", FleetMatrix).show(matrix, now)
         self.query_one("#others", OtherApps).show(matrix.others, now)
         self.query_one("#events", EventsPane).show(store.events, store.total_events, now)

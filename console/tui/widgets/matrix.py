@@ -2,8 +2,12 @@
 
 Updates are incremental: rows are keyed by service and columns by environment, each cell
 remembers the signature of what it shows, and only cells whose text changed are updated in
-place (DataTable.update_cell). Rows come and go with the fleet and the filter; the whole table
-is rebuilt only when the set of columns changes (a new environment or target).
+place (`put_cell`). A cell whose facts are the same object as last time (see
+fleetview.FactsCache), with the same filter match, is not even rendered again until one of
+its ages moves on: a stream event costs one cell, not the fleet. And a cell out of view is not
+repainted: the table draws it anew when it scrolls into view. Rows come and go with the fleet
+and the filter; the whole table is rebuilt only when the set of columns changes (a new
+environment or target).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from typing import ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from console.tui.fleetview import (
     CELL_WIDTH,
     AppFacts,
     Matrix,
     Row,
+    cell_changes,
     cell_signature,
     empty_cell,
     other_cells,
@@ -56,6 +61,12 @@ class FleetMatrix(VimTable):
         self._columns: tuple[str, ...] | None = None
         self._shown: dict[tuple[str, str], tuple[str, bool]] = {}
         self._apps: dict[tuple[str, str], AppId] = {}
+        # What each cell was rendered from (its facts, its filter match) and until when that
+        # rendering holds (when an age it shows moves on; None: for ever).
+        self._drawn: dict[tuple[str, str], tuple[AppFacts, bool, datetime | None]] = {}
+        # Each row as last drawn, and until when that holds (its cells' earliest change).
+        self._rows_drawn: dict[str, tuple[Row, datetime | None]] = {}
+        self._order: list[str] = []  # the row keys, in the order shown
         self.updates = 0  # cells updated in place, for tests and the benchmark
         self.rebuilds = 0  # whole-table rebuilds (the set of columns changed)
 
@@ -76,22 +87,32 @@ class FleetMatrix(VimTable):
     def show(self, matrix: Matrix, now: datetime) -> None:
         columns = tuple(c.key for c in matrix.columns)
         keep = self._cursor_key()
+        order = [row.key for row in matrix.rows]
         if columns != self._columns:
             self._rebuild(matrix, now)
         else:
-            wanted = {row.key for row in matrix.rows}
+            wanted = set(order)
+            moved = False
             for key in [str(k.value) for k in self.rows if k.value not in wanted]:
                 self.remove_row(key)
                 self._forget(key)
+                moved = True
+            drawn = self._rows_drawn
             for row in matrix.rows:
+                last = drawn.get(row.key)
+                if last is not None and last[0] is row and (last[1] is None or now < last[1]):
+                    continue  # the very Row drawn last time, and none of its ages moved on
                 if row.key in self.rows:
                     self._update(row, columns, now)
                 else:
                     self._add(row, columns, now)
-            order = [row.key for row in matrix.rows]
-            if [str(r.key.value) for r in self.ordered_rows] != order:
+                    moved = True
+            if moved:
+                self._order = [str(r.key.value) for r in self.ordered_rows]
+            if self._order != order:
                 rank = {key: i for i, key in enumerate(order)}
                 self.sort(SERVICE, key=lambda cell: rank[cell.plain])
+        self._order = order
         self._restore_cursor(keep)
 
     def _rebuild(self, matrix: Matrix, now: datetime) -> None:
@@ -99,6 +120,8 @@ class FleetMatrix(VimTable):
         self.clear(columns=True)
         self._shown.clear()
         self._apps.clear()
+        self._drawn.clear()
+        self._rows_drawn.clear()
         self._columns = tuple(c.key for c in matrix.columns)
         width = max([len(SERVICE), *(len(r.key) for r in matrix.rows)]) + 1
         self.add_column(SERVICE.upper(), key=SERVICE, width=min(width, 24))
@@ -114,31 +137,76 @@ class FleetMatrix(VimTable):
         for column in columns:
             values.append(self._cell(row, column, now))
         self.add_row(*values, key=row.key, height=ROW_HEIGHT)
+        self._row_drawn(row, columns)
+
+    def _row_drawn(self, row: Row, columns: tuple[str, ...]) -> None:
+        dues = [self._drawn[(row.key, c)][2] for c in columns if (row.key, c) in self._drawn]
+        self._rows_drawn[row.key] = (row, min((d for d in dues if d is not None), default=None))
 
     def _update(self, row: Row, columns: tuple[str, ...], now: datetime) -> None:
+        cells, drawn = row.cells, self._drawn
         for column in columns:
-            before = self._shown.get((row.key, column))
+            cell = cells.get(column)
+            key = (row.key, column)
+            if cell is not None:
+                last = drawn.get(key)
+                if (
+                    last is not None
+                    and last[0] is cell.facts
+                    and last[1] == cell.matched
+                    and (last[2] is None or now < last[2])
+                ):
+                    continue  # drawn from these very facts, and no age has moved on since
+            elif key not in self._shown:
+                continue  # empty, and empty already
+            before = self._shown.get(key)
             text = self._cell(row, column, now)
-            if self._shown.get((row.key, column)) != before:
-                self.update_cell(row.key, column, text)
-                self.updates += 1
+            if self._shown.get(key) != before:
+                self.put_cell(row.key, column, text)
+        self._row_drawn(row, columns)
+
+    def put_cell(self, row: str, column: str, text: Text) -> None:
+        """Show `text` in an existing cell (counted in `updates`). In view, that is
+        DataTable.update_cell, which repaints the visible rows. Out of view it is
+        update_cell without the repaint: a DataTable renders only the rows in view, and the
+        new update count (which every one of its render caches is keyed by) has it render
+        them anew when it scrolls or next repaints; so the fleet's changes off screen cost no
+        repaint at all."""
+        self.updates += 1
+        if self._in_view(row):
+            self.update_cell(row, column, text)
+            return
+        self._data[RowKey(row)][ColumnKey(column)] = text
+        self._update_count += 1
+
+    def _in_view(self, row: str) -> bool:
+        """Some line of the row is (or is next to) the visible window. Rows are all
+        ROW_HEIGHT high; the header does not scroll."""
+        top = self.get_row_index(row) * ROW_HEIGHT
+        window = self.scroll_offset.y
+        height = self.size.height
+        return top + ROW_HEIGHT >= window and top <= window + height
 
     def _cell(self, row: Row, column: str, now: datetime) -> Text:
         cell = row.cells.get(column)
+        key = (row.key, column)
         if cell is None:
-            self._shown.pop((row.key, column), None)
-            self._apps.pop((row.key, column), None)
+            self._shown.pop(key, None)
+            self._apps.pop(key, None)
+            self._drawn.pop(key, None)
             return empty_cell()
         text = render_cell(cell, now)
-        self._shown[(row.key, column)] = cell_signature(cell, text)
-        self._apps[(row.key, column)] = cell.facts.id
+        self._shown[key] = cell_signature(cell, text)
+        self._apps[key] = cell.facts.id
+        self._drawn[key] = (cell.facts, cell.matched, cell_changes(cell.facts, now))
         return text
 
     def _forget(self, row: str) -> None:
-        for key in [k for k in self._shown if k[0] == row]:
-            del self._shown[key]
-        for key in [k for k in self._apps if k[0] == row]:
-            del self._apps[key]
+        self._rows_drawn.pop(row, None)
+        for column in self._columns or ():
+            self._shown.pop((row, column), None)
+            self._apps.pop((row, column), None)
+            self._drawn.pop((row, column), None)
 
     def _cursor_key(self) -> tuple[str, str] | None:
         if not self.row_count:
