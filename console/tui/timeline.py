@@ -10,7 +10,7 @@ deployStartedAt, the rollback revision's deployedAt. Pure.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from console.fleet.history import (
@@ -38,8 +38,9 @@ class RollbackEntry:
     to: str  # the known-good revision restored
     sha: str  # the rollback commit ("" when only the guard's event is known)
     reason: str
-    detect_s: float | None  # bad revision deployed -> rollback decided
-    recover_s: float | None  # bad revision deployed -> healthy on the rollback
+    detect_s: float | None  # bad revision's deploy started -> rollback decided
+    recover_s: float | None  # rollback written -> healthy on it
+    mttr_s: float | None  # bad revision's deploy started -> healthy on the rollback
     by: str  # "guard", "operator alice", or the commit's author
     live: bool  # the app runs this rollback commit now
 
@@ -71,9 +72,10 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 class _Guarded:
     """What the guard's events say about one rollback commit."""
 
-    at: datetime | None = None
+    at: datetime | None = None  # the Rollback event: the commit was pushed
     detect_s: float | None = None
-    recover_s: float | None = None
+    recovered_at: datetime | None = None  # the Recovered event: healthy on the rollback
+    mttr_s: float | None = None
     reason: str = ""
 
 
@@ -90,16 +92,19 @@ def _from_guard(events: Iterable[ev.Event]) -> tuple[dict[str, _Guarded], dict[s
         if event.type == ev.ROLLBACK:
             rollbacks[commit] = event
             detect = event.fields.get("detect_s")
-            facts[commit] = _Guarded(
-                event.at,
-                float(detect) if isinstance(detect, int | float) else None,
-                old.recover_s,
-                str(event.fields.get("reason") or ""),
+            facts[commit] = replace(
+                old,
+                at=event.at,
+                detect_s=float(detect) if isinstance(detect, int | float) else None,
+                reason=str(event.fields.get("reason") or ""),
             )
         elif event.type == ev.RECOVERED:
             mttr = event.fields.get("mttr_s")
-            recover = float(mttr) if isinstance(mttr, int | float) else None
-            facts[commit] = _Guarded(old.at, old.detect_s, recover, old.reason)
+            facts[commit] = replace(
+                old,
+                recovered_at=event.at,
+                mttr_s=float(mttr) if isinstance(mttr, int | float) else None,
+            )
     return facts, rollbacks
 
 
@@ -179,9 +184,11 @@ def _build(
     detect = facts.detect_s
     if detect is None:
         detect = _seconds(bad_start, _unhealthy_at(store.guard, app_name, of))
-    recover = facts.recover_s
-    if recover is None and good is not None:
-        recover = _seconds(bad_start or when, good.deployed_at)
+    healthy_at = facts.recovered_at or (good.deployed_at if good is not None else None)
+    recover = _seconds(facts.at or when, healthy_at)
+    mttr = facts.mttr_s
+    if mttr is None:
+        mttr = _seconds(bad_start, healthy_at)
     current = app is not None and (app.sync_revision == sha)
     return RollbackEntry(
         when=when,
@@ -194,6 +201,7 @@ def _build(
         reason=reason,
         detect_s=detect,
         recover_s=recover,
+        mttr_s=mttr,
         by=who(commit, reason),
         live=current,
     )

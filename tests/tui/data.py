@@ -251,6 +251,6 @@ GUARD_EVENTS = (
         "Recovered",
         "backend-dev",
         "Healthy and Synced on the rollback 4444444",
-        {"commit": C4, "mttr_s": 152.0},
+        {"commit": C4, "mttr_s": 161.5},
     ),
 )

@@ -31,10 +31,13 @@ def test_timeline_joins_commits_guard_events_and_history() -> None:
         ("backend-dev", "dev", data.C3, data.C2, "guard"),
     ]
     operator, guard = entries
-    assert (guard.detect_s, guard.recover_s) == (41.5, 152.0)  # the guard's own figures
+    # The guard's own figures; recover from its Rollback event to its Recovered event.
+    assert (guard.detect_s, guard.recover_s, guard.mttr_s) == (41.5, 120.0, 161.5)
     assert operator.detect_s is None  # nobody detected it automatically
     # From Argo CD's history: the bad deploy started 44m20s ago, the rollback deployed 29m ago.
-    assert operator.recover_s == pytest.approx(15 * 60 + 20)
+    assert operator.mttr_s == pytest.approx(15 * 60 + 20)
+    # From the rollback commit's time (30m ago) to its deployedAt (29m ago).
+    assert operator.recover_s == pytest.approx(60)
     assert operator.live
     assert guard.live
 
@@ -42,7 +45,7 @@ def test_timeline_joins_commits_guard_events_and_history() -> None:
 def test_without_guard_events_times_come_from_history() -> None:
     guard = timeline(full_store(guard=False))[1]
     # C3 started 100m20s ago; C4 deployed 89m ago.
-    assert guard.recover_s == pytest.approx(11 * 60 + 20)
+    assert guard.mttr_s == pytest.approx(11 * 60 + 20)
     assert guard.detect_s is None
 
 

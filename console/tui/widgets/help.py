@@ -36,7 +36,8 @@ MARKS = (
     ("↺ rollback", "the app runs a rollback commit (Rollback-Of trailer)"),
     ("stale 2m", "the target is down: the data shown is that old"),
     ("detect", "rollbacks: the bad revision's deploy started → the rollback was decided"),
-    ("recover", "rollbacks: the bad revision's deploy started → healthy on the rollback"),
+    ("recover", "rollbacks: the rollback written → healthy on it"),
+    ("mttr", "rollbacks: the bad revision's deploy started → healthy on the rollback"),
 )
 
 

@@ -17,7 +17,7 @@ from console.tui.store import Store
 from console.tui.timeline import RollbackEntry, duration, timeline
 from console.tui.widgets.matrix import VimTable
 
-COLUMNS = ("WHEN", "APP", "ENV", "FROM → TO", "DETECT", "RECOVER", "BY", "REASON")
+COLUMNS = ("WHEN", "APP", "ENV", "FROM → TO", "DETECT", "RECOVER", "MTTR", "BY", "REASON")
 
 
 def timeline_row(entry: RollbackEntry, now: datetime) -> tuple[Text, ...]:
@@ -32,6 +32,7 @@ def timeline_row(entry: RollbackEntry, now: datetime) -> tuple[Text, ...]:
         Text(f"{short(entry.of)} → {short(entry.to)}"),
         Text(duration(entry.detect_s)),
         Text(duration(entry.recover_s)),
+        Text(duration(entry.mttr_s)),
         Text(entry.by, style="bold" if entry.by.startswith("operator") else ""),
         Text(reason_text(entry), overflow="ellipsis", no_wrap=True),
     )
