@@ -35,18 +35,18 @@ def processes_using(workspace: Path) -> list[str]:
     return found
 
 
-@pytest.mark.timeout(900)
-@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find leftover processes")
-def test_the_drill_recovers_the_known_good_version_with_nothing_lost(tmp_path: Path) -> None:
-    workspace = tmp_path / "ws"
-    proc = subprocess.Popen(
+def start_demo(workspace: Path, state: Path, *flags: str) -> subprocess.Popen[str]:
+    """`gitops demo --headless` on `workspace` as a user runs it, in a session of its own (so
+    a test can signal its whole process group, as a terminal does) and with its own
+    XDG_STATE_HOME (`state`), so it does not touch the user's."""
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "console.cli",
             "demo",
             "--headless",
-            "--json",
+            *flags,
             "--workspace",
             str(workspace),
             "--config",
@@ -56,9 +56,16 @@ def test_the_drill_recovers_the_known_good_version_with_nothing_lost(tmp_path: P
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
+        env={**os.environ, "XDG_STATE_HOME": str(state)},
         start_new_session=True,
     )
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find leftover processes")
+def test_the_drill_recovers_the_known_good_version_with_nothing_lost(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    proc = start_demo(workspace, tmp_path / "state", "--json")
     try:
         out, err = proc.communicate(timeout=840)
     except subprocess.TimeoutExpired:

@@ -9,14 +9,12 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.drill.test_drill_e2e import processes_using
-from tests.helpers import ROOT
+from tests.drill.test_drill_e2e import processes_using, start_demo
 from tests.local.test_up import ready_file, start, stop, wait_for
 
 
@@ -42,25 +40,7 @@ def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find leftover processes")
 def test_ctrl_c_mid_drill_stops_everything_and_the_workspace_resumes(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "console.cli",
-            "demo",
-            "--headless",
-            "--workspace",
-            str(workspace),
-            "--config",
-            str(ROOT / "repos.yaml"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
-        start_new_session=True,
-    )
+    proc = start_demo(workspace, tmp_path / "state")
     try:
         # The platform is up, the load runs and the bad change is pushed: CI is at work.
         read_until(proc, "] change ", timeout=420)
