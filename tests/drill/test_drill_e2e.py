@@ -1,20 +1,26 @@
 """`gitops demo --headless --json` as a user runs it: a real process on a fresh workspace that
 starts the embedded platform, pushes the bad change, and must see it rolled back with nothing
-lost. Nothing is mocked; every wait in the drill has its deadline."""
+lost. Then Ctrl-C in the middle of a second drill on the same workspace: the drill stops its load
+and the platform, exits 130, leaves no process behind, and the workspace resumes under `gitops
+up`. Nothing is mocked; every wait in the drill has its deadline. (One test: a drill's platform
+takes a minute to start the first time, a few seconds on a workspace that has one.)"""
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from console.fleet.history import log, rollbacks
 from tests.helpers import ROOT
+from tests.local.test_up import ready_file, start, stop, wait_for
 
 
 def processes_using(workspace: Path) -> list[str]:
@@ -113,3 +119,47 @@ def test_the_drill_recovers_the_known_good_version_with_nothing_lost(tmp_path: P
     assert any("platform stopped (exit 0)" in line for line in lines)
     assert not (workspace / "platform.json").exists(), "the platform stopped"
     assert processes_using(workspace) == [], "nothing left running"
+
+    ctrl_c_mid_drill(workspace, tmp_path / "state")
+
+
+def ctrl_c_mid_drill(workspace: Path, state: Path) -> None:
+    """A drill on `workspace` interrupted once its bad change is pushed (CI at work, the load
+    running) by a SIGINT to its process group, as a terminal's Ctrl-C sends it."""
+    proc = start_demo(workspace, state)
+    try:
+        read_until(proc, "] change ", timeout=420)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert processes_using(workspace) == [], "nothing left running"
+
+    platform = start(workspace)
+    try:
+        wait_for(ready_file(workspace, platform), "platform.json", platform, timeout=300)
+    finally:
+        stop(platform)
+    assert processes_using(workspace) == []
+
+
+def read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
+    """The drill's stdout lines up to the first that contains `marker`."""
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        if not ready:
+            continue
+        line = proc.stdout.readline()
+        if not line:
+            break  # the drill exited
+        seen.append(line.rstrip("\n"))
+        if marker in line:
+            return seen
+    raise AssertionError(f"no {marker!r} line from the drill; it printed:\n" + "\n".join(seen))
