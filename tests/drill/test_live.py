@@ -1,7 +1,7 @@
 """The drill in the console (`gitops demo` on a terminal), driven by the messages the drill
 posts: its steps become lines of the events pane, the platform's workspace joins the fleet as
 a target once it is ready, and the verdict is shown when it ends. The drill itself is not run
-here (tests/drill/test_drill_e2e.py runs it for real)."""
+here (tests/e2e/test_platform_life.py runs it for real)."""
 
 from __future__ import annotations
 
