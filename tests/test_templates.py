@@ -12,13 +12,14 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from console.check.model import Result, Status
-from console.check.runner import detect, run_matrix
+from console.check.model import Report, Result, Status
+from console.check.runner import check_names, detect, run_matrix
 from console.cli import main
 from console.config import load_config
 from tests.helpers import GIT_IDENTITY
@@ -31,24 +32,58 @@ ANSWER_SETS = {
     "many": ROOT / "tests" / "fixtures" / "many.yaml",
 }
 REFERENCE = ROOT.parent / "shared" / "reference" / "argo-cd"
+ROLES = ("infra", "apps", "deploy")
+APP_TESTS_SET = "repo"  # the answer set whose apps repo runs its own test suite
+APP_CODE = ("src", "tests", "pyproject.toml", "uv.lock", "Dockerfile", ".dockerignore")
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+# One worker renders the answer sets and runs the matrix once for every test here.
+pytestmark = pytest.mark.xdist_group("templates")
+
+
+@pytest.fixture(scope="module")
+def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+    """Each answer set's three repos: answer set -> role -> path."""
+    sets = {}
+    for name, config_path in sorted(ANSWER_SETS.items()):
+        dest = tmp_path_factory.mktemp(f"platform-{name}")
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in GIT_IDENTITY.items():
+                mp.setenv(k, v)
+            assert main(["scaffold", "--config", str(config_path), "--dest", str(dest)]) == 0
+        config = load_config(config_path)
+        paths = {role.value: dest / repo.destination for role, repo in config.repos.items()}
+        paths["config"] = config_path
+        sets[name] = paths
+    return sets
 
 
 @pytest.fixture(scope="module", params=sorted(ANSWER_SETS))
 def platform(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, scaffolded: dict[str, dict[str, Path]]
 ) -> dict[str, Path]:
     """The three repos scaffolded from one answer set: role -> path."""
-    config_path = ANSWER_SETS[request.param]
-    dest = tmp_path_factory.mktemp(f"platform-{request.param}")
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in GIT_IDENTITY.items():
-            mp.setenv(k, v)
-        assert main(["scaffold", "--config", str(config_path), "--dest", str(dest)]) == 0
-    config = load_config(config_path)
-    paths = {role.value: dest / repo.destination for role, repo in config.repos.items()}
-    paths["config"] = config_path
-    return paths
+    return scaffolded[request.param]
+
+
+@pytest.fixture(scope="module")
+def matrix(scaffolded: dict[str, dict[str, Path]]) -> Report:
+    """`gitops check`'s matrix over the nine repos in one run (so one checkov process), plus
+    the generated apps repo's own tests once: its code and tests do not depend on the answers
+    (test_the_apps_repo_code_is_the_same_for_every_answer_set keeps that true)."""
+    repos = [detect(paths[role]) for paths in scaffolded.values() for role in ROLES]
+    crd_dir = REFERENCE if REFERENCE.is_dir() else None
+    checks = [name for name in check_names() if name != "app-tests"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        everything = pool.submit(run_matrix, repos, crd_dir, only=checks)
+        app_tests = pool.submit(
+            run_matrix, [detect(scaffolded[APP_TESTS_SET]["apps"])], only=["app-tests"]
+        )
+        report = everything.result()
+        tested = app_tests.result()
+    report.results += tested.results
+    return report
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -128,13 +163,16 @@ def test_workflows_pin_actions_by_sha_with_least_privilege(
 
 
 @pytest.mark.slow
-def test_gitops_check_passes_with_zero_findings(platform: dict[str, Path]) -> None:
+def test_gitops_check_passes_with_zero_findings(
+    request: pytest.FixtureRequest, platform: dict[str, Path], matrix: Report
+) -> None:
     """The whole offline matrix (gitops check) over the three repos, strictly: every tool ran and
     found nothing, including the generated apps repo's own tests and the Argo CD CRD schemas.
     terraform alone may be absent (an optional tool); checkov comes from .ci/run."""
-    repos = [detect(platform[role]) for role in ("infra", "apps", "deploy")]
+    labels = {r.label: r.path for r in matrix.repos}
+    mine = {platform[role].resolve() for role in ROLES}
+    results = [r for r in matrix.results if labels[r.repo] in mine]
     crd_dir = REFERENCE if REFERENCE.is_dir() else None
-    report = run_matrix(repos, crd_dir)
 
     def allowed_skip(r: Result) -> bool:
         no_terraform = r.check == "terraform-fmt" and shutil.which("terraform") is None
@@ -142,13 +180,40 @@ def test_gitops_check_passes_with_zero_findings(platform: dict[str, Path]) -> No
 
     problems = [
         f"{r.repo} / {r.check}: {r.status.value}: {r.findings or r.reason}"
-        for r in report.results
+        for r in results
         if r.status is Status.FAIL or (r.status is Status.SKIPPED and not allowed_skip(r))
     ]
     assert problems == []
-    ran = {(r.repo, r.check) for r in report.results}
-    assert (platform["apps"].name, "app-tests") in ran
-    assert (platform["deploy"].name, "kubernetes-validate") in ran
+    label = {path: name for name, path in labels.items()}
+    ran = {(r.repo, r.check) for r in results}
+    apps, deploy = label[platform["apps"].resolve()], label[platform["deploy"].resolve()]
+    assert (deploy, "kubernetes-validate") in ran
+    assert (deploy, "checkov") in ran
+    if request.node.callspec.params["platform"] == APP_TESTS_SET:
+        assert (apps, "app-tests") in ran
+
+
+def test_the_apps_repo_code_is_the_same_for_every_answer_set(
+    scaffolded: dict[str, dict[str, Path]],
+) -> None:
+    """Why the generated apps repo's own tests run for one answer set only: what they test
+    (code, tests, lockfile, Dockerfile) is rendered the same whatever the answers."""
+
+    def code(apps: Path) -> dict[str, bytes]:
+        files = [
+            p
+            for part in APP_CODE
+            for p in (
+                [apps / part] if (apps / part).is_file() else sorted((apps / part).rglob("*"))
+            )
+        ]
+        return {p.relative_to(apps).as_posix(): p.read_bytes() for p in files if p.is_file()}
+
+    reference = code(scaffolded[APP_TESTS_SET]["apps"])
+    assert "uv.lock" in reference
+    assert any(k.startswith("tests/") for k in reference)
+    for name, paths in scaffolded.items():
+        assert code(paths["apps"]) == reference, name
 
 
 @pytest.mark.parametrize("role", ["infra", "apps", "deploy"])

@@ -3,6 +3,7 @@ returns an Outcome; tools are real processes, found by `console.tools`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -17,6 +19,8 @@ from ruamel.yaml.error import YAMLError
 from console import kustomize, tools
 from console.check import crds, hcl_invariants, imperative
 from console.check.model import Kind, Outcome, Repo
+
+T = TypeVar("T")
 
 KUBERNETES_VERSION = "1.32.0"  # the kubectl pinned in mise.toml
 CHECKOV_FRAMEWORKS = {
@@ -32,8 +36,21 @@ class Context:
 
     workdir: Path
     crd_dir: Path | None = None
+    repos: tuple[Repo, ...] = ()  # every repo of the run, for checks batched over all of them
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rendered: dict[Path, tuple[dict[str, str], list[str]]] = field(default_factory=dict)
+    _once_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _once: dict[str, Any] = field(default_factory=dict)
+
+    def once(self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` run by the first caller of `key`; later callers wait for its answer."""
+        with self._lock:
+            lock = self._once_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._once:
+                self._once[key] = compute()
+            answer: T = self._once[key]
+            return answer
 
     def rendered(self, repo: Repo) -> tuple[dict[str, str], list[str]]:
         """kustomization dir (relative) -> rendered stream, and render errors; computed once."""
@@ -51,7 +68,9 @@ class Context:
 
     def rendered_dir(self, repo: Repo) -> Path:
         """The renderings written out one file per kustomization, for file-based tools."""
-        out = self.workdir / "rendered" / repo.label
+        # Keyed by path: two deploy repos of one run may share a directory name.
+        digest = hashlib.sha256(str(repo.path).encode()).hexdigest()[:12]
+        out = self.workdir / "rendered" / f"{repo.label}-{digest}"
         with self._lock:
             if out.is_dir():
                 return out
@@ -128,46 +147,91 @@ def zizmor(repo: Repo, ctx: Context) -> Outcome:
     return Outcome.of(findings)
 
 
-def _checkov_json(exe: str, target: Path, frameworks: list[str], cwd: Path) -> list[str]:
+@dataclass(frozen=True)
+class CheckovRoot:
+    """One `-d` of the batched checkov call: whose findings it holds, and which frameworks
+    count there (checkov runs the union over every root)."""
+
+    path: Path
+    repo: Repo
+    frameworks: frozenset[str]
+    prefix: str = ""
+
+
+def _checkov_roots(ctx: Context) -> list[CheckovRoot]:
+    roots = []
+    for repo in ctx.repos:
+        roots.append(CheckovRoot(repo.path, repo, frozenset(CHECKOV_FRAMEWORKS[repo.kind])))
+        if repo.kind is Kind.DEPLOY:
+            rendered = ctx.rendered_dir(repo)
+            roots.append(CheckovRoot(rendered, repo, frozenset({"kubernetes"}), "rendered "))
+    return roots
+
+
+def _json_documents(text: str) -> list[Any]:
+    """checkov prints one JSON document per `-d`, one after the other."""
+    decoder, docs, at = json.JSONDecoder(), list[Any](), 0
+    while (at := len(text) - len(text[at:].lstrip())) < len(text):
+        doc, at = decoder.raw_decode(text, at)
+        docs.append(doc)
+    return docs
+
+
+def _checkov_batch(exe: str, ctx: Context) -> dict[Path, list[str]]:
+    """One checkov process over every repo of the run (and the deploy renderings): its start-up
+    is most of its cost. Findings are attributed by absolute path to the root that holds the
+    file, and kept only for that root's frameworks."""
+    roots = _checkov_roots(ctx)
+    frameworks = sorted(set().union(*(r.frameworks for r in roots)))
+    dirs = [arg for root in roots for arg in ("-d", str(root.path))]
     ran = tools.run(
-        [
-            exe,
-            "--skip-download",
-            "--quiet",
-            "--compact",
-            "-o",
-            "json",
-            "-d",
-            str(target),
-            "--framework",
-            *frameworks,
-        ],
-        cwd,
+        [exe, "--skip-download", "--quiet", "--compact", "-o", "json", *dirs,
+         "--framework", *frameworks],
+        ctx.workdir,
         env={**os.environ, "LOG_LEVEL": "ERROR", "BC_SKIP_MAPPING": "TRUE"},
-    )
+    )  # fmt: skip
     try:
-        data = json.loads(ran.stdout) if ran.stdout.strip() else []
+        docs = _json_documents(ran.stdout)
     except json.JSONDecodeError:
-        return [f"checkov did not report: {(_lines(ran.output) or ['no output'])[-1]}"]
-    findings = []
-    for report in data if isinstance(data, list) else [data]:
-        for failed in (report.get("results") or {}).get("failed_checks", []):
-            lines = failed.get("file_line_range") or []
-            where = f"{failed.get('file_path', '').lstrip('/')}:{lines[0] if lines else ''}"
-            findings.append(f"{failed['check_id']} {failed.get('check_name', '')} ({where})")
+        said = f"checkov did not report: {(_lines(ran.output) or ['no output'])[-1]}"
+        return {repo.path: [said] for repo in ctx.repos}
+    return attribute_checkov(docs, roots)
+
+
+def attribute_checkov(docs: list[Any], roots: list[CheckovRoot]) -> dict[Path, list[str]]:
+    """Each repo's findings from checkov's JSON documents (cumulative: a later document repeats
+    the reports of the earlier ones), by the root that holds the failing file."""
+    findings: dict[Path, list[str]] = {root.repo.path: [] for root in roots}
+    by_depth = sorted(roots, key=lambda r: len(r.path.parts), reverse=True)
+    for doc in docs:
+        for report in doc if isinstance(doc, list) else [doc]:
+            check_type = str(report.get("check_type", ""))
+            for failed in (report.get("results") or {}).get("failed_checks", []):
+                where = Path(str(failed.get("file_abs_path", "")))
+                root = next((r for r in by_depth if where.is_relative_to(r.path)), None)
+                if root is None or check_type not in root.frameworks:
+                    continue
+                lines = failed.get("file_line_range") or []
+                rel = where.relative_to(root.path).as_posix()
+                found = (
+                    f"{root.prefix}{failed['check_id']} {failed.get('check_name', '')} "
+                    f"({rel}:{lines[0] if lines else ''})"
+                )
+                if found not in findings[root.repo.path]:
+                    findings[root.repo.path].append(found)
     return findings
 
 
 def checkov(repo: Repo, ctx: Context) -> Outcome:
     if (exe := tools.find("checkov")) is None:
         return _missing("checkov", "uv tool install checkov")
-    findings = _checkov_json(exe, repo.path, CHECKOV_FRAMEWORKS[repo.kind], repo.path)
-    if repo.kind is Kind.DEPLOY:
-        rendered = ctx.rendered_dir(repo)
-        findings += [
-            f"rendered {f}" for f in _checkov_json(exe, rendered, ["kubernetes"], rendered)
-        ]
-    return Outcome.of(findings)
+    findings = ctx.once("checkov", lambda: _checkov_batch(exe, ctx))
+    return Outcome.of(findings.get(repo.path, []))
+
+
+def _prepare_checkov(ctx: Context) -> None:
+    if (exe := tools.find("checkov")) is not None:
+        ctx.once("checkov", lambda: _checkov_batch(exe, ctx))
 
 
 def hadolint(repo: Repo, ctx: Context) -> Outcome:
@@ -299,3 +363,7 @@ CHECKS: list[tuple[str, frozenset[Kind], CheckFn]] = [
     ("app-tests", frozenset({Kind.APP}), app_tests),
     ("no-imperative-deploys", ALL, no_imperative_deploys),
 ]
+
+# Checks whose per-repo results come from one run over every repo: the runner starts the batch
+# first and queues those results last, so no worker thread sits waiting for it.
+BATCHES: dict[str, Callable[[Context], None]] = {"checkov": _prepare_checkov}

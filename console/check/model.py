@@ -24,10 +24,11 @@ class Kind(StrEnum):
 class Repo:
     path: Path
     kind: Kind
+    name: str = ""  # set where the directory name alone is ambiguous
 
     @property
     def label(self) -> str:
-        return self.path.name
+        return self.name or self.path.name
 
 
 @dataclass(frozen=True)

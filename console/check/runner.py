@@ -8,12 +8,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from console.check.checks import CHECKS, CheckFn, Context
+from console.check.checks import BATCHES, CHECKS, CheckFn, Context
 from console.check.model import Kind, Repo, Report, Result, Status
 
 ANSWERS = ".copier-answers.yml"
@@ -43,6 +44,22 @@ def detect(path: Path) -> Repo:
         ) from None
 
 
+def distinct_labels(repos: Sequence[Repo]) -> list[Repo]:
+    """The repos, each labelled by the fewest trailing path parts that tell it from the others
+    (`solo/deploy` and `big/deploy` rather than two columns called `deploy`)."""
+    labelled = []
+    for i, repo in enumerate(repos):
+        others = [r.path.parts for j, r in enumerate(repos) if j != i]
+        depth = 1
+        while depth < len(repo.path.parts) and repo.path.parts[-depth:] in [
+            o[-depth:] for o in others
+        ]:
+            depth += 1
+        label = "/".join(repo.path.parts[-depth:])
+        labelled.append(repo if depth == 1 else replace(repo, name=label))
+    return labelled
+
+
 def check_names() -> list[str]:
     return [name for name, _, _ in CHECKS]
 
@@ -68,13 +85,18 @@ def run_matrix(
     only: Sequence[str] = (),
 ) -> Report:
     checks = [c for c in CHECKS if not only or c[0] in only]
+    repos = distinct_labels(repos)
     report = Report(list(repos), [name for name, _, _ in checks])
     with tempfile.TemporaryDirectory(prefix="gitops-check-") as tmp:
-        ctx = Context(Path(tmp), crd_dir)
+        ctx = Context(Path(tmp), crd_dir, tuple(repos))
         tasks = [
             (name, fn, repo) for name, kinds, fn in checks for repo in repos if repo.kind in kinds
         ]
+        batches = [prepare for name, prepare in BATCHES.items() if any(t[0] == name for t in tasks)]
+        tasks.sort(key=lambda task: task[0] in BATCHES)  # stable: the rest keep their order
         with ThreadPoolExecutor(max_workers=jobs or max(2, (os.cpu_count() or 2))) as pool:
+            for prepare in batches:
+                pool.submit(prepare, ctx)  # a failure resurfaces in the check's own result
             futures = [pool.submit(_timed, name, fn, repo, ctx) for name, fn, repo in tasks]
             for future in as_completed(futures):
                 result = future.result()
