@@ -1,21 +1,27 @@
-"""Shared fixtures: the project root, answer sets, and a scratch git identity for commits."""
+"""Shared fixtures: the project root, the git identity, a scratch state home, and the world most
+platform tests start from (tests/world.py), built once per session."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import GIT_IDENTITY
+from tests.world import World, build_world
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="session", autouse=True)
+def _git_identity() -> Iterator[None]:
     # Tests commit in throwaway repos; never depend on (or touch) the machine's git config.
-    for var, value in GIT_IDENTITY.items():
-        monkeypatch.setenv(var, value)
+    # Set once for the session, so session and module fixtures commit with it too.
+    with pytest.MonkeyPatch.context() as mp:
+        for var, value in GIT_IDENTITY.items():
+            mp.setenv(var, value)
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +31,12 @@ def _state_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPa
     state = tmp_path_factory.mktemp("xdg-state")
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
     return state
+
+
+@pytest.fixture(scope="session")
+def shared_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The three repos of repos.yaml and both services built: see tests/world.py."""
+    return build_world(tmp_path_factory.mktemp("world"))
 
 
 @pytest.fixture

@@ -411,16 +411,37 @@ def pod_name(deployment: str, template: str, taken: Iterable[str] = ()) -> str:
             return name
 
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+POD_PORTS_FROM = 10000  # the low end of the range pod ports are chosen from
+
+
+def pod_port_range() -> range:
+    """The ports pods are given: below the kernel's ephemeral range (Linux: 32768-60999), the
+    way Kubernetes keeps its NodePort range (30000-32767) out of it. A port chosen here is closed
+    again before the pod binds it; inside the ephemeral range any bind(0) or outgoing connection
+    on the machine could take it meanwhile (a race two busy test workers did hit)."""
+    try:
+        low = int(EPHEMERAL_RANGE_FILE.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default; also what macOS's range (49152-65535) leaves free
+    return range(POD_PORTS_FROM, max(low, POD_PORTS_FROM + 1024))
+
+
 def free_port(host: str = "127.0.0.1", taken: Iterable[int] = ()) -> int:
-    """A port nobody listens on now (bind port 0, read it, close), not one of `taken`."""
-    avoid = set(taken)
-    for _ in range(64):
+    """A port nobody listens on now, picked at random from `pod_port_range()`, not one of
+    `taken` (the ports this process has handed out and not yet seen bound)."""
+    avoid, ports = set(taken), pod_port_range()
+    for _ in range(256):
+        port = ports[secrets.randbelow(len(ports))]
+        if port in avoid:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port: int = sock.getsockname()[1]
-        if port not in avoid:
-            return port
-    raise OSError(f"no free port on {host}")
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue  # somebody listens there
+        return port
+    raise OSError(f"no free port on {host} in {ports.start}-{ports.stop - 1}")
 
 
 def parse_signal(name: str) -> signal.Signals:

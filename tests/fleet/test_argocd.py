@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from console.fleet.argocd import ArgoCDSource
 from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
 from console.local.appstate import InMemorySource, RefreshRequest
+from console.local.pods import free_port
 from tests.fleet.support import Answer, FakeSleep, Pump, Server, record, with_health
 
 TOKEN = "fleet-test-token-0123456789"  # noqa: S105 - a test token, served only on 127.0.0.1
@@ -122,15 +122,8 @@ def test_wrong_token_is_one_clear_line(server: Server, caplog: pytest.LogCapture
     assert TOKEN not in caplog.text
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def test_unreachable_and_bad_urls() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
 
     async def scenario() -> None:
         source = _source(url + "/")

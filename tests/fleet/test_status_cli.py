@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from console.cli import main
 from console.local.appstate import InMemorySource
 from console.local.kubeconfig import write_kubeconfig, write_token_file
 from console.local.last_workspace import remember
+from console.local.pods import free_port
 from tests.fleet.status_data import (
     SHA3,
     SHA_A,
@@ -141,13 +141,6 @@ EXPECTED: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["status", *argv])
     out, err = capsys.readouterr()
@@ -242,7 +235,7 @@ def workspace(
     """A workspace as `gitops up` leaves it: platform.json names the API, the token, the
     deploy remote and the Services (keyed `<service>-<namespace>`)."""
     urls = {name: server.url for name, server in services.items()}
-    urls["frontend-dev"] = f"http://127.0.0.1:{_free_port()}"  # refuses connections
+    urls["frontend-dev"] = f"http://127.0.0.1:{free_port()}"  # refuses connections
     _platform_json(tmp_path / "ws", api.url, token_file, repo, urls)
     return tmp_path / "ws"
 
@@ -377,7 +370,7 @@ def test_forbidden_reads_as_a_rejected_token(
 def test_unreachable_and_tls(
     capsys: pytest.CaptureFixture[str], api: Server, token_file: Path
 ) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert _fails(capsys, "--argocd", url, "--token-file", str(token_file)) == (
         f"gitops: error: cannot reach Argo CD at {url}: Connection refused"
     )

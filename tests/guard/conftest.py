@@ -90,10 +90,11 @@ class Seeded:
     later: str
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     """A bare deploy repository seeded, through its gate, from the committed deploy-repo, and
-    the history every test rolls back: made once (each gated push renders every overlay)."""
+    the history every test rolls back: made once a session (each gated push renders every
+    overlay); every test works on a copy (`deploy`)."""
     try:
         kustomize.renderer()
     except kustomize.KustomizeError as exc:

@@ -9,7 +9,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -23,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from console.cli import main
 from console.local.ci import (
     ENV_SLOTS,
     KEPT_LOCKFILES,
@@ -33,14 +31,19 @@ from console.local.ci import (
     read_services,
     repo_name,
 )
-from console.local.images import Image, ImageStore
+from console.local.images import Image
+from console.local.pods import free_port
 from console.local.state import SCHEMA_VERSION, Run, State
 from console.promote.overlay import read_tag
-from tests.helpers import GIT_IDENTITY as IDENTITY
-from tests.helpers import ROOT, run_git
+from tests.helpers import run_git
+from tests.world import World
 
 SERVICES = ("backend", "frontend")
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+# One worker runs this module: its fixture runs a whole CI pipeline (tests, build, promote).
+pytestmark = pytest.mark.xdist_group("ci")
 
 
 @dataclass(frozen=True)
@@ -54,31 +57,29 @@ class Platform:
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    base = tmp_path_factory.mktemp("ci")
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in IDENTITY.items():
-            mp.setenv(var, value)
-        assert main(["scaffold", "--config", str(ROOT / "repos.yaml"), "--dest", str(base)]) == 0
-        remotes = base / "remotes"
-        remotes.mkdir()
-        for repo in ("apps", "deploy"):
-            run_git(
-                base,
-                "clone",
-                "--quiet",
-                "--bare",
-                str(base / f"{repo}-repo"),
-                str(remotes / f"{repo}.git"),
-            )
-        apps, deploy = remotes / "apps.git", remotes / "deploy.git"
-        first = run_git(apps, "rev-parse", "main").strip()
-        workspace = base / "workspace"
-        state = State(workspace / "state.db")
-        runner = CIRunner(workspace, ImageStore(workspace / "images"), state, str(deploy), "dev")
-        runs = runner.run(str(apps), first)
-        yield Platform(base, apps, deploy, runner, first, runs)
-        state.close()
+def platform(shared_world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    base = shared_world.renderings_copy(tmp_path_factory.mktemp("ci") / "repos")
+    remotes = base / "remotes"
+    remotes.mkdir()
+    for repo in ("apps", "deploy"):
+        run_git(
+            base,
+            "clone",
+            "--quiet",
+            "--bare",
+            str(base / f"{repo}-repo"),
+            str(remotes / f"{repo}.git"),
+        )
+    apps, deploy = remotes / "apps.git", remotes / "deploy.git"
+    first = run_git(apps, "rev-parse", "main").strip()
+    workspace = base / "workspace"
+    state = State(workspace / "state.db")
+    # A store of its own (CI's tags are what these tests check) with the shared dependency layer.
+    images = shared_world.store_copy(workspace / "images")
+    runner = CIRunner(workspace, images, state, str(deploy), "dev")
+    runs = runner.run(str(apps), first)
+    yield Platform(base, apps, deploy, runner, first, runs)
+    state.close()
 
 
 def overlay_tag(deploy: Path, env: str, service: str) -> str:
@@ -88,13 +89,6 @@ def overlay_tag(deploy: Path, env: str, service: str) -> str:
 
 def image_of(p: Platform, service: str, tag: str) -> Image | None:
     return p.runner.images.resolve(f"{REGISTRY}/{service}:{tag}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_for_json(proc: subprocess.Popen[bytes], url: str, deadline_s: float = 30) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +17,13 @@ import httpx
 import pytest
 from ruamel.yaml import YAML
 
-from console.cli import main
 from console.local import appstate as st
 from console.local.controller import Controller
 from console.local.images import ImageStore
 from console.local.processes import ProcessRuntime
 from console.local.reposerver import RepoServer
-from tests.helpers import GIT_IDENTITY as IDENTITY
-from tests.helpers import ROOT, run_git
+from tests.helpers import run_git
+from tests.world import World as SharedWorld
 
 URL = "https://github.com/acme/platform-deploy.git"
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
@@ -50,29 +49,16 @@ def _fast_dev_overlays(work: Path, tag: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    base = tmp_path_factory.mktemp("controller")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in IDENTITY.items():
-            mp.setenv(key, value)
-        assert main(["scaffold", "--config", str(ROOT / "repos.yaml"), "--dest", str(base)]) == 0
-        apps = base / "apps-repo"
-        good = run_git(apps, "rev-parse", "HEAD").strip()
-        images = ImageStore(base / "images")
-        for service, kind in (("backend", "backend"), ("frontend", "frontend")):
-            images.build(
-                apps,
-                good,
-                f"{REGISTRY}/{service}",
-                good,
-                {"SERVICE_NAME": service, "SERVICE_KIND": kind, "GIT_SHA": good},
-            )
-        work = base / "deploy-repo"
-        _fast_dev_overlays(work, good)
-        run_git(work, "commit", "--quiet", "-am", "chore(deploy): promote dev")
-        run_git(base, "clone", "--quiet", "--bare", str(work), "deploy.git")
-        run_git(work, "remote", "add", "platform", str(base / "deploy.git"))
-        yield World(base, base / "deploy.git", work, images, good)
+def world(shared_world: SharedWorld, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """A bare deploy repo whose dev overlays pin the shared store's builds and fail fast."""
+    base = shared_world.renderings_copy(tmp_path_factory.mktemp("controller") / "repos")
+    good = shared_world.commit
+    work = base / "deploy-repo"
+    _fast_dev_overlays(work, good)
+    run_git(work, "commit", "--quiet", "-am", "chore(deploy): promote dev")
+    run_git(base, "clone", "--quiet", "--bare", str(work), "deploy.git")
+    run_git(work, "remote", "add", "platform", str(base / "deploy.git"))
+    return World(base, base / "deploy.git", work, shared_world.store, good)
 
 
 def root_app(world: World) -> dict:

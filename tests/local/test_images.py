@@ -8,14 +8,12 @@ import json
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from console.cli import main
 from console.local.dockerfile import DockerfileError, final_stage, instructions
 from console.local.images import (
     BuildError,
@@ -26,8 +24,8 @@ from console.local.images import (
     image_digest,
     parse_reference,
 )
-from tests.helpers import GIT_IDENTITY as IDENTITY
-from tests.helpers import ROOT, run_git
+from tests.helpers import run_git
+from tests.world import World
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 NAME = f"{REGISTRY}/backend"
@@ -54,20 +52,18 @@ def args_for(sha: str, tag: str, name: str = NAME) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+def built(shared_world: World, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """A store of its own (tests count what it holds) that starts with the shared dependency
+    layer, and NAME:first built into it from a copy of the apps repo."""
     base = tmp_path_factory.mktemp("images")
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in IDENTITY.items():
-            mp.setenv(var, value)
-        assert main(["scaffold", "--config", str(ROOT / "repos.yaml"), "--dest", str(base)]) == 0
-        apps = base / "apps-repo"
-        first = run_git(apps, "rev-parse", "HEAD").strip()
-        (apps / "README.md").write_text("# changed\n", encoding="utf-8")
-        run_git(apps, "commit", "--quiet", "-am", "docs: change the readme")
-        second = run_git(apps, "rev-parse", "HEAD").strip()
-        store = ImageStore(base / "store")
-        image = store.build(apps, first, NAME, first, args_for(first, first))
-        yield Built(store, apps, first, second, image)
+    apps = shared_world.renderings_copy(base / "repos") / "apps-repo"
+    first = shared_world.commit
+    (apps / "README.md").write_text("# changed\n", encoding="utf-8")
+    run_git(apps, "commit", "--quiet", "-am", "docs: change the readme")
+    second = run_git(apps, "rev-parse", "HEAD").strip()
+    store = shared_world.store_copy(base / "store")
+    image = store.build(apps, first, NAME, first, args_for(first, first))
+    return Built(store, apps, first, second, image)
 
 
 # ---- building ----------------------------------------------------------------------------------

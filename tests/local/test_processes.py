@@ -11,7 +11,7 @@ import copy
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,14 @@ import httpx
 import pytest
 
 from console import kustomize
-from console.cli import main
 from console.local.health import NO_HEALTH_KINDS, HealthStatus
 from console.local.images import ImageStore
+from console.local.pods import free_port
 from console.local.processes import ProcessRuntime
 from console.local.runtime import ApplyResult, LiveResource
 from console.local.sync import ObjectKey, fingerprint, key_of
-from tests.helpers import GIT_IDENTITY as IDENTITY
-from tests.helpers import ROOT, run_git
+from tests.world import World as SharedWorld
+from tests.world import build_args
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 SERVICES = ("backend", "frontend")
@@ -66,35 +66,21 @@ def shorten(deployment: dict[str, Any], image: str, replicas: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    base = tmp_path_factory.mktemp("processes")
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in IDENTITY.items():
-            mp.setenv(var, value)
-        assert main(["scaffold", "--config", str(ROOT / "repos.yaml"), "--dest", str(base)]) == 0
-        apps = base / "apps-repo"
-        commit = run_git(apps, "rev-parse", "HEAD").strip()
-        store = ImageStore(base / "store")
-        for service in SERVICES:
-            name = f"{REGISTRY}/{service}"
-            args = {
-                "SERVICE_NAME": service,
-                "SERVICE_KIND": service,
-                "SERVICE_VERSION": "0.1.0",
-                "GIT_SHA": commit,
-                "BUILT_AT": "2026-01-01T00:00:00Z",
-                "IMAGE": f"{name}:{commit}",
-            }
-            store.build(apps, commit, name, commit, args)
-            # The same build under a second tag: a new pod template, nothing to build again.
-            store.build(apps, commit, name, "v2", args)
-        rendered = {
-            service: kustomize.objects(
-                kustomize.build(base / "deploy-repo" / "overlays" / "dev" / service), service
-            )
-            for service in SERVICES
-        }
-        yield World(store, commit, rendered)
+def world(shared_world: SharedWorld) -> World:
+    """The shared store (both services at the first commit) plus the same builds tagged v2: a new
+    pod template, nothing to build again."""
+    repos, commit, store = shared_world.renderings, shared_world.commit, shared_world.store
+    for service in SERVICES:
+        store.build(
+            repos / "apps-repo", commit, f"{REGISTRY}/{service}", "v2", build_args(service, commit)
+        )
+    rendered = {
+        service: kustomize.objects(
+            kustomize.build(repos / "deploy-repo" / "overlays" / "dev" / service), service
+        )
+        for service in SERVICES
+    }
+    return World(store, commit, rendered)
 
 
 # ---- watching ------------------------------------------------------------------------------------
@@ -176,13 +162,6 @@ async def get_json(url: str) -> Any:
         response = await client.get(url)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def refused(port: int) -> bool:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from console.cli import main
 from console.local.reposerver import RepoServer, RepoServerError
-from tests.helpers import GIT_IDENTITY as IDENTITY
+from tests.world import World
 
 URL = "https://github.com/acme/platform-deploy.git"
 
@@ -22,15 +20,11 @@ def run_git(cwd: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def bare(shared_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("platform")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in IDENTITY.items():
-            mp.setenv(key, value)
-        config = Path(__file__).resolve().parents[2] / "repos.yaml"
-        assert main(["scaffold", "--config", str(config), "--dest", str(root)]) == 0
-        run_git(root, "clone", "--quiet", "--bare", str(root / "deploy-repo"), "deploy.git")
-        yield root / "deploy.git"
+    deploy = shared_world.renderings / "deploy-repo"
+    run_git(root, "clone", "--quiet", "--bare", str(deploy), "deploy.git")
+    return root / "deploy.git"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import itertools
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from console import kustomize
-from console.cli import main
 from console.local.health import HealthStatus
 from console.local.images import ImageStore
 from console.local.pods import (
@@ -37,8 +36,8 @@ from console.local.rollout import (
     UnsupportedDeployment,
 )
 from console.local.supervisor import DeploymentRunner, DeploymentSnapshot, PodState
-from tests.helpers import GIT_IDENTITY as IDENTITY
-from tests.helpers import ROOT, run_git
+from tests.helpers import run_git
+from tests.world import World as SharedWorld
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 NAME = f"{REGISTRY}/backend"
@@ -76,27 +75,24 @@ def _build_args(sha: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    base = tmp_path_factory.mktemp("supervisor")
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in IDENTITY.items():
-            mp.setenv(var, value)
-        assert main(["scaffold", "--config", str(ROOT / "repos.yaml"), "--dest", str(base)]) == 0
-        apps = base / "apps-repo"
-        first = run_git(apps, "rev-parse", "HEAD").strip()
-        (apps / "README.md").write_text("# changed\n", encoding="utf-8")
-        run_git(apps, "commit", "--quiet", "-am", "docs: change the readme")
-        second = run_git(apps, "rev-parse", "HEAD").strip()
-        store = ImageStore(base / "store")
-        for sha in (first, second):
-            store.build(apps, sha, NAME, sha, _build_args(sha))
-        rendered = {}
-        for service in ("backend", "frontend"):
-            stream = kustomize.build(base / "deploy-repo" / "overlays" / "dev" / service)
-            [rendered[service]] = [
-                d for d in kustomize.objects(stream, service) if d["kind"] == "Deployment"
-            ]
-        yield World(store, first, second, rendered["backend"], rendered["frontend"])
+def world(shared_world: SharedWorld, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The shared store (NAME:first built) plus NAME:second, from a later commit of a copy."""
+    repos = shared_world.renderings_copy(tmp_path_factory.mktemp("supervisor") / "repos")
+    apps = repos / "apps-repo"
+    first = shared_world.commit
+    (apps / "README.md").write_text("# changed\n", encoding="utf-8")
+    run_git(apps, "commit", "--quiet", "-am", "docs: change the readme")
+    second = run_git(apps, "rev-parse", "HEAD").strip()
+    store = shared_world.store
+    for sha in (first, second):
+        store.build(apps, sha, NAME, sha, _build_args(sha))  # first: already there, a no-op
+    rendered = {}
+    for service in ("backend", "frontend"):
+        stream = kustomize.build(repos / "deploy-repo" / "overlays" / "dev" / service)
+        [rendered[service]] = [
+            d for d in kustomize.objects(stream, service) if d["kind"] == "Deployment"
+        ]
+    return World(store, first, second, rendered["backend"], rendered["frontend"])
 
 
 def deployment(
