@@ -10,6 +10,7 @@ import pytest
 from console.cli import main
 
 
+@pytest.mark.slow
 def test_committed_renderings_match_the_templates(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -20,6 +21,7 @@ def test_committed_renderings_match_the_templates(
     assert "no drift" in captured.out
 
 
+@pytest.mark.slow
 def test_drift_is_listed_file_by_file_and_exits_1(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -40,6 +42,7 @@ def test_drift_is_listed_file_by_file_and_exits_1(
     assert "run `uv run gitops scaffold --refresh` and commit the result" in err
 
 
+@pytest.mark.slow
 def test_refresh_rewrites_the_committed_copies(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -382,6 +382,7 @@ def test_a_url_needs_push_and_credentials_are_never_printed(
     assert "s3cr3t" not in err
 
 
+@pytest.mark.slow
 def test_promotion_in_a_generated_deploy_repo_renders_and_stays_lint_clean(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

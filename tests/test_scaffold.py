@@ -10,6 +10,7 @@ from console.cli import main
 from tests.helpers import commit_all, run_git, template_repo
 
 
+@pytest.mark.slow
 def test_scaffold_creates_three_repos_each_with_one_conventional_commit(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -46,6 +47,7 @@ def test_existing_destination_is_refused_and_left_untouched(
     assert sorted(p.name for p in dest.iterdir()) == ["apps-repo"], "no other repo was written"
 
 
+@pytest.mark.slow
 def test_a_failing_render_leaves_nothing_behind(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,6 +107,7 @@ def test_usage_errors_exit_2() -> None:
     assert info.value.code == 2
 
 
+@pytest.mark.slow
 def test_a_dirty_template_checkout_is_rendered_with_a_warning(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -38,8 +38,11 @@ APP_CODE = ("src", "tests", "pyproject.toml", "uv.lock", "Dockerfile", ".dockeri
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 
-# One worker renders the answer sets and runs the matrix once for every test here.
-pytestmark = pytest.mark.xdist_group("templates")
+# Slow, and on one worker: it renders three answer sets and runs the offline matrix once.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("templates"),
+]  # three answer sets rendered, the offline matrix run
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from console.cli import main
 from tests.helpers import commit_all, run_git, template_repo
 
 
+@pytest.mark.slow
 def test_update_round_trip_brings_template_changes_and_keeps_local_ones(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -62,6 +63,7 @@ def test_update_round_trip_brings_template_changes_and_keeps_local_ones(
     )
 
 
+@pytest.mark.slow
 def test_update_refuses_a_dirty_work_tree(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -82,6 +82,7 @@ def steady() -> Iterator[Flaky]:
     yield from serve(Flaky(failing=False))
 
 
+@pytest.mark.slow
 def test_counts_are_exact_against_a_server_that_fails_some(flaky: Flaky) -> None:
     # A timeout long enough for a busy machine's answers; held requests are held longer.
     load = LoadGenerator(flaky.url, rate=400.0, timeout_s=3.0)
@@ -143,6 +144,7 @@ def test_a_rate_must_be_positive() -> None:
         LoadGenerator("http://127.0.0.1:1/", rate=0)
 
 
+@pytest.mark.slow
 def test_in_its_own_thread_a_busy_caller_cannot_delay_a_request(steady: Flaky) -> None:
 
     async def scenario() -> tuple[LoadStats, bool]:

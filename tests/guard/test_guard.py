@@ -144,6 +144,7 @@ async def rig(
             await stop_api()
 
 
+@pytest.mark.slow
 def test_a_degraded_app_is_rolled_back_once_and_argo_cd_asked_to_refresh(deploy: Deploy) -> None:
     async def scenario() -> None:
         bad = application(deploy.bad, "Degraded", [deploy.good, deploy.bad])
@@ -168,6 +169,7 @@ def test_a_degraded_app_is_rolled_back_once_and_argo_cd_asked_to_refresh(deploy:
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 def test_flapping_health_rolls_back_at_most_once(deploy: Deploy) -> None:
     async def scenario() -> None:
         history = [deploy.good, deploy.bad]
@@ -193,6 +195,7 @@ def test_flapping_health_rolls_back_at_most_once(deploy: Deploy) -> None:
         assert r.types().count(ev.ROLLBACK) == 1
 
 
+@pytest.mark.slow
 def test_argo_cd_down_means_no_decision_on_stale_data(deploy: Deploy) -> None:
     """Degraded is seen, then Argo CD goes away and the grace period passes: the guard must not
     act on what it saw last. When Argo CD answers again the app has recovered: no rollback."""
@@ -225,6 +228,7 @@ def test_argo_cd_down_means_no_decision_on_stale_data(deploy: Deploy) -> None:
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 def test_an_unreachable_deploy_remote_is_retried_with_backoff_and_events(
     deploy: Deploy, tmp_path: Path
 ) -> None:

@@ -41,6 +41,8 @@ from tests.guard.conftest import (
     run,
 )
 
+pytestmark = pytest.mark.slow  # real git: gated pushes, child writers killed and restarted
+
 
 def writer(repo: Deploy, workdir: Path | None = None, **kwargs: object) -> RollbackWriter:
     return RollbackWriter(repo.url, workdir or repo.tmp / "guard", **kwargs)  # type: ignore[arg-type]

@@ -42,8 +42,11 @@ SERVICES = ("backend", "frontend")
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
 
-# One worker runs this module: its fixture runs a whole CI pipeline (tests, build, promote).
-pytestmark = pytest.mark.xdist_group("ci")
+# Slow, and on one worker: its fixture runs a whole CI pipeline (tests, build, promote).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("ci"),
+]  # real CI pipelines: tests, builds and promotions
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = 45.0)
         await asyncio.sleep(0.05)  # polling a condition, with a deadline
 
 
+@pytest.mark.slow
 def test_deploy_then_a_bad_promotion_halts_and_a_broken_commit_is_a_comparison_error(
     world: World, tmp_path: Path
 ) -> None:

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token-never-printed"  # noqa: S105 - a test token
 DEADLINE = 10.0
 
+pytestmark = pytest.mark.slow  # real pushes through the hooks and the gate's renders
+
 
 def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

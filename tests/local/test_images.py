@@ -69,6 +69,7 @@ def built(shared_world: World, tmp_path_factory: pytest.TempPathFactory) -> Buil
 # ---- building ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_build_makes_a_runnable_content_addressed_image(built: Built) -> None:
     image = built.image
     assert (image.name, image.tag, image.source_commit) == (NAME, built.first, built.first)
@@ -99,6 +100,7 @@ def test_build_makes_a_runnable_content_addressed_image(built: Built) -> None:
     assert image.created.endswith("Z")
 
 
+@pytest.mark.slow
 def test_digest_covers_tree_dockerfile_lock_and_build_args(built: Built) -> None:
     apps, sha = built.apps, built.first
     tree = run_git(apps, "rev-parse", f"{sha}^{{tree}}").strip()
@@ -125,6 +127,7 @@ def test_digest_covers_tree_dockerfile_lock_and_build_args(built: Built) -> None
     assert (config["digest"], config["tree"]) == (expected, tree)
 
 
+@pytest.mark.slow
 def test_tag_record_stores_a_registry_name_in_one_safe_segment(built: Built) -> None:
     tags = built.store.root / "tags"
     [entry] = [p for p in tags.iterdir() if p.name.endswith("backend")]
@@ -136,6 +139,7 @@ def test_tag_record_stores_a_registry_name_in_one_safe_segment(built: Built) -> 
     assert set(record) >= {"created", "env", "name", "tag"}
 
 
+@pytest.mark.slow
 def test_same_tag_same_content_is_a_no_op(built: Built) -> None:
     again = built.store.build(
         built.apps, built.first, NAME, built.first, args_for(built.first, built.first)
@@ -143,6 +147,7 @@ def test_same_tag_same_content_is_a_no_op(built: Built) -> None:
     assert again == built.image  # same digest, same record (created unchanged)
 
 
+@pytest.mark.slow
 def test_prepared_content_is_no_image_until_a_build_tags_it(built: Built, tmp_path: Path) -> None:
     """CI prepares while the tests run: the blob exists, but no name:tag resolves to it; the
     build afterwards only tags it (uv is not run again)."""
@@ -161,6 +166,7 @@ def test_prepared_content_is_no_image_until_a_build_tags_it(built: Built, tmp_pa
         built.store.prepare(built.apps, built.first, args, tag=(name, "prepared"))
 
 
+@pytest.mark.slow
 def test_a_tag_is_immutable(built: Built) -> None:
     with pytest.raises(ImmutableTagError) as info:
         built.store.build(
@@ -183,6 +189,7 @@ def test_a_tag_is_immutable(built: Built) -> None:
     assert built.store.resolve(f"{NAME}:{built.first}") == built.image
 
 
+@pytest.mark.slow
 def test_resolve(built: Built) -> None:
     store, image = built.store, built.image
     assert store.resolve(f"{NAME}:{built.first}") == image
@@ -210,6 +217,7 @@ def test_references_are_parsed_with_dockers_grammar() -> None:
             parse_reference(bad)
 
 
+@pytest.mark.slow
 def test_bad_builds_are_refused_before_anything_is_stored(built: Built, tmp_path: Path) -> None:
     store = ImageStore(tmp_path / "store")
     with pytest.raises(BuildError, match="invalid image name"):
@@ -230,6 +238,7 @@ def test_bad_builds_are_refused_before_anything_is_stored(built: Built, tmp_path
     assert list((store.root / "blobs" / "sha256").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_concurrent_builds_of_different_and_equal_tags(built: Built) -> None:
     """Two tags at once get two blobs; two pushes of one tag agree on one digest."""
     sha = built.second
@@ -249,6 +258,7 @@ def test_concurrent_builds_of_different_and_equal_tags(built: Built) -> None:
     assert list((built.store.root / "tmp").iterdir()) == []  # no staging left behind
 
 
+@pytest.mark.slow
 def test_builds_share_one_dependency_layer_per_lockfile(built: Built, tmp_path: Path) -> None:
     """The locked dependencies are installed once per uv.lock (the Dockerfile's dependency
     layer); each build links them into its own venv and adds the project, leaving the layer
@@ -283,6 +293,7 @@ def test_builds_share_one_dependency_layer_per_lockfile(built: Built, tmp_path: 
 # ---- the Dockerfile reader ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_reads_the_scaffolded_dockerfile(built: Built) -> None:
     text = (built.apps / "Dockerfile").read_text()
     config = final_stage(text, {"SERVICE_KIND": "frontend", "GIT_SHA": "abc"})

@@ -33,6 +33,8 @@ REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 SERVICES = ("backend", "frontend")
 OVERLAY_KINDS = {"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"}
 
+pytestmark = pytest.mark.slow  # pods as real processes behind real Service proxies
+
 
 @dataclass(frozen=True)
 class World:

@@ -254,6 +254,7 @@ def halted(s: DeploymentSnapshot) -> bool:
 # ---- pods start, serve and stop ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_replicas_start_become_ready_and_stop(world: World, tmp_path: Path) -> None:
     manifest = deployment(world, world.image(world.first))
     template = parse_template(manifest).hash
@@ -318,6 +319,7 @@ def test_two_replicas_start_become_ready_and_stop(world: World, tmp_path: Path) 
         assert "starting" in (pod_dir / "backend.log").read_text()  # logs are kept per pod
 
 
+@pytest.mark.slow
 def test_a_new_template_rolls_one_pod_at_a_time(world: World, tmp_path: Path) -> None:
     old = deployment(world, world.image(world.first))
     new = deployment(world, world.image(world.second))
@@ -372,6 +374,7 @@ def test_a_new_template_rolls_one_pod_at_a_time(world: World, tmp_path: Path) ->
 # ---- rollouts that cannot finish ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_missing_image_halts_the_rollout_while_the_old_pods_serve(
     world: World, tmp_path: Path
 ) -> None:
@@ -412,6 +415,7 @@ def test_a_missing_image_halts_the_rollout_while_the_old_pods_serve(
     run(world, tmp_path, good, scenario)
 
 
+@pytest.mark.slow
 def test_a_pod_that_never_turns_ready_halts_the_rollout(world: World, tmp_path: Path) -> None:
     good = deployment(world, world.image(world.first), replicas=1)
     unready = deployment(
@@ -438,6 +442,7 @@ def test_a_pod_that_never_turns_ready_halts_the_rollout(world: World, tmp_path: 
     run(world, tmp_path, good, scenario)
 
 
+@pytest.mark.slow
 def test_a_crashing_container_backs_off_and_halts_the_rollout(world: World, tmp_path: Path) -> None:
     good = deployment(world, world.image(world.first), replicas=1)
     crashing = deployment(
@@ -515,6 +520,7 @@ def test_a_bad_entrypoint_is_a_crash_with_the_kubelet_back_off(
     run(world, tmp_path, manifest, scenario)
 
 
+@pytest.mark.slow
 def test_a_failing_liveness_probe_restarts_the_container_in_place(
     world: World, tmp_path: Path
 ) -> None:
@@ -551,6 +557,7 @@ def test_a_failing_liveness_probe_restarts_the_container_in_place(
 # ---- environment -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_service_links_reach_the_backend_through_resolve_service(
     world: World, tmp_path: Path
 ) -> None:
@@ -848,6 +855,7 @@ async def _child_of(pod_log: Path) -> int:
     return int(match.group(1))
 
 
+@pytest.mark.slow
 def test_stop_sigkills_a_pod_that_ignores_sigterm_after_its_grace_period(
     world: World, tmp_path: Path
 ) -> None:

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT
 
 
+@pytest.mark.slow
 def test_a_taken_api_port_is_a_clear_error_before_any_work(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     with socket.socket() as taken:

@@ -67,6 +67,7 @@ def fleet(good: str, bad: str) -> list[data.App]:
     return [dev, prod]
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 async def test_rollback_to_a_history_line(tmp_path: Path) -> None:
     bare, good, bad = deploy_repo(tmp_path)

@@ -106,6 +106,7 @@ async def test_down_shows_the_banner_and_keeps_stale_values() -> None:
         assert "stale" not in cell(app, "backend", "prod")
 
 
+@pytest.mark.slow
 async def test_filter_sort_and_navigation() -> None:
     app = console_app([target(FakeSource("demo", data.fleet()))])
     async with app.run_test(size=(160, 48)) as pilot:

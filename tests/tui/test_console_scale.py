@@ -123,6 +123,7 @@ def test_synthetic_answers_conform_to_argo_cds_swagger() -> None:
     check(json.loads(fleet.frame(0)), stream["get"]["responses"]["200"]["schema"])
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     console_scale.main(["--apps", "20", "--frames", "10", "--interval", "0.02"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
