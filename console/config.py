@@ -6,6 +6,7 @@ line where it is known and the dotted field path, so `gitops` prints it and exit
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -32,6 +33,13 @@ AWS_REGION = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"
 REGISTRY = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._/-]+)?$"
 
 DnsLabel = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+
+MAX_BYTES = 1 << 20  # a declaration of hundreds of services is a few dozen KiB
+MAX_VALUES = 100_000  # values in the document with its YAML aliases expanded
+LABEL_MAX = 63  # Argo CD tracks an app's resources by a label value: at most 63 characters
+GUARD_APP = "gitops-guard"  # the guard's own Application (templates/deploy/argocd/apps)
+ROOT_APP = "root"  # the app-of-apps (templates/deploy/argocd/root.yaml)
+PLATFORM_IMAGE = "gitops-platform"  # the platform's own image, beside the services' images
 
 
 class ServiceKind(StrEnum):
@@ -159,7 +167,7 @@ class PlatformConfig(_Strict):
 
     @property
     def guard_image(self) -> str:
-        return self.guard.image or f"{self.registry}/gitops-platform:0.1.0"
+        return self.guard.image or f"{self.registry}/{PLATFORM_IMAGE}:0.1.0"
 
     @property
     def owners(self) -> str:
@@ -203,7 +211,12 @@ class ConfigError(Exception):
 
 def semantic_issues(config: PlatformConfig) -> list[ConfigIssue]:
     """Cross-field rules the per-field schema cannot express. Pure: config in, issues out."""
-    return [*_environment_issues(config), *_service_issues(config), *_repo_issues(config)]
+    return [
+        *_environment_issues(config),
+        *_service_issues(config),
+        *_repo_issues(config),
+        *_generated_name_issues(config),
+    ]
 
 
 def _environment_issues(config: PlatformConfig) -> list[ConfigIssue]:
@@ -303,6 +316,70 @@ def _repo_issues(config: PlatformConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _generated_name_issues(config: PlatformConfig) -> list[ConfigIssue]:
+    """Names the templates derive from the declaration must not meet: two files of one name
+    would overwrite each other, and two objects of one name would be one object."""
+    issues: list[ConfigIssue] = []
+    apps: dict[str, str] = {GUARD_APP: "the rollback guard", ROOT_APP: "the app-of-apps"}
+    for i, svc in enumerate(config.services):
+        for env_name in svc.environments or config.environment_names:
+            env, name, here = env_name, f"{svc.name}-{env_name}", ("services", i, "name")
+            other = apps.setdefault(name, f"{svc.name} in {env}")
+            if other != f"{svc.name} in {env}":
+                issues.append(
+                    ConfigIssue(
+                        here,
+                        f"the Application {name!r} ({svc.name} in {env}) is also that of {other}",
+                    )
+                )
+            elif len(name) > LABEL_MAX:
+                issues.append(
+                    ConfigIssue(
+                        here,
+                        f"the Application {name!r} is {len(name)} characters; Argo CD tracks an "
+                        f"app's resources by a label of at most {LABEL_MAX}",
+                    )
+                )
+        if svc.name == PLATFORM_IMAGE and config.guard.image is None:
+            issues.append(
+                ConfigIssue(
+                    ("services", i, "name"),
+                    f"its image {config.registry}/{svc.name} is also the platform's own "
+                    "(guard.image)",
+                )
+            )
+    reserved = {
+        config.argocd.namespace: "Argo CD's (argocd.namespace)",
+        config.guard.namespace: "the guard's (guard.namespace)",
+    }
+    for j, stage in enumerate(config.environments):
+        if stage.name in reserved:
+            issues.append(
+                ConfigIssue(
+                    ("environments", j, "name"),
+                    f"its namespace {stage.name!r} is also {reserved[stage.name]}",
+                )
+            )
+    return issues
+
+
+def _values_within(document: Any, limit: int) -> bool:
+    """Whether the document, with its aliases expanded, holds at most `limit` values. Aliases
+    are shared objects in the loaded document; walking them as a validator (or a message)
+    would is what an alias bomb makes unbounded, so the walk stops at the limit."""
+    count, stack = 0, [document]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > limit:
+            return False
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
+
+
 def line_of(document: Any, loc: Sequence[str | int]) -> int | None:
     """1-based line of the deepest node of `loc` found in a ruamel round-trip document."""
     node, line = document, None
@@ -319,7 +396,11 @@ def line_of(document: Any, loc: Sequence[str | int]) -> int | None:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    # reprlib bounds the work as well as the text: a value may be large (and shared) in memory.
+    short = reprlib.Repr()
+    short.maxstring, short.maxother, short.maxlevel = 60, 60, 3
+    short.maxlist = short.maxdict = short.maxtuple = short.maxset = 4
+    text = short.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -329,8 +410,21 @@ def _yaml_kind(value: Any) -> str:
     return "string" if isinstance(value, str) else type(value).__name__
 
 
+def _too_big(size: int, path: Path) -> ConfigError:
+    return ConfigError(
+        path,
+        [
+            ConfigIssue(
+                (), f"the file is {size / (1 << 20):.1f} MiB; repos.yaml may be at most 1 MiB"
+            )
+        ],
+    )
+
+
 def parse_config(text: str, path: Path) -> PlatformConfig:
     """Parse and validate repos.yaml content; raises ConfigError naming `path`."""
+    if len(text) > MAX_BYTES and len(text.encode("utf-8")) > MAX_BYTES:
+        raise _too_big(len(text.encode("utf-8")), path)
     yaml = YAML(typ="rt")
     try:
         document = yaml.load(text)
@@ -348,6 +442,10 @@ def parse_config(text: str, path: Path) -> PlatformConfig:
         raise ConfigError(path, [ConfigIssue((), f"YAML syntax error: {problem}", line)]) from None
     except YAMLError as exc:
         raise ConfigError(path, [ConfigIssue((), f"YAML error: {exc}")]) from None
+    if not _values_within(document, MAX_VALUES):
+        raise ConfigError(
+            path, [ConfigIssue((), f"YAML aliases expand to more than {MAX_VALUES} values")]
+        )
     if not isinstance(document, dict):
         kind = "an empty file" if document is None else f"a {_yaml_kind(document)}"
         raise ConfigError(
@@ -379,6 +477,8 @@ def parse_config(text: str, path: Path) -> PlatformConfig:
 def load_config(path: Path) -> PlatformConfig:
     """Read and validate repos.yaml at `path`."""
     try:
+        if (size := path.stat().st_size) > MAX_BYTES:
+            raise _too_big(size, path)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(path, [ConfigIssue((), "file not found")]) from None

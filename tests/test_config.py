@@ -108,6 +108,42 @@ CASES = [
         ":13: aws.region: Field required",
         id="missing-field",
     ),
+    # Generated names: two pairs of service x environment that make one Application name.
+    pytest.param(
+        _with("  - prod\n", "  - prod\n  - eu-prod\n").replace(
+            "  - name: frontend\n    kind: frontend\n    port: 8081\n",
+            "  - name: frontend\n    kind: frontend\n    port: 8081\n"
+            "  - name: backend-eu\n    kind: backend\n    port: 8082\n",
+        ),
+        ":13: services[2].name: the Application 'backend-eu-prod' (backend-eu in prod) is also "
+        "that of backend in eu-prod",
+        id="application-name-collision",
+    ),
+    pytest.param(
+        _with("  - prod\n", "  - prod\n  - guard\n").replace("name: frontend", "name: gitops"),
+        ":10: services[1].name: the Application 'gitops-guard' (gitops in guard) is also that "
+        "of the rollback guard",
+        id="application-name-reserved",
+    ),
+    pytest.param(
+        _with("  - prod\n", "  - prod\n  - argocd\n"),
+        ":5: environments[2].name: its namespace 'argocd' is also Argo CD's (argocd.namespace)",
+        id="environment-namespace-is-argo-cds",
+    ),
+    pytest.param(
+        _with("name: frontend", "name: gitops-platform"),
+        ":9: services[1].name: its image registry.example.com/gitops-platform is also the "
+        "platform's own (guard.image)",
+        id="image-is-the-platforms",
+    ),
+    pytest.param(
+        _with("  - prod\n", "  - prod\n  - " + "e" * 40 + "\n").replace(
+            "name: frontend", "name: " + "f" * 30
+        ),
+        ":10: services[1].name: the Application '" + "f" * 30 + "-" + "e" * 40 + "' is 71 "
+        "characters; Argo CD tracks an app's resources by a label of at most 63",
+        id="application-name-too-long",
+    ),
 ]
 
 
@@ -144,6 +180,36 @@ def test_missing_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFix
     missing = tmp_path / "nope.yaml"
     assert main(["scaffold", "--config", str(missing), "--dest", str(tmp_path / "o")]) == 2
     assert f"{missing}: (top level): file not found" in capsys.readouterr().err
+
+
+def test_a_huge_file_is_refused_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "repos.yaml"
+    config.write_text(VALID + "# " + "x" * (2 << 20) + "\n")
+    code = main(["scaffold", "--config", str(config), "--dest", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{config}: (top level): the file is 2.0 MiB; repos.yaml may be at most 1 MiB" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_aliases_that_expand_without_bound_are_refused_in_bounded_time() -> None:
+    """A billion-laughs document of a few hundred bytes: refused before anything walks or
+    prints its expansion (it once cost 50 s and 2.2 GB)."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join(f'*a{i - 1}' for _ in range(9))}]" for i in range(1, 9)]
+    text = "\n".join(lines) + "\n" + VALID.replace("org: acme\n", "org: *a8\n")
+    assert len(text) < 2048
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, Path("repos.yaml"))
+    message = str(info.value)
+    assert "YAML aliases expand to more than" in message
+    assert len(message) < 300, "no unbounded value is printed"
+
+
+def test_a_long_bad_value_is_shortened_in_the_message() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_with("org: acme", "org: [" + ", ".join(["x" * 50] * 2000) + "]"), Path("r"))
+    assert len(str(info.value)) < 300
 
 
 @pytest.mark.parametrize(
