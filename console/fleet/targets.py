@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from console import tokenfile
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.kube import KubeSource
 from console.fleet.model import App
@@ -41,13 +42,9 @@ def _check_url(url: str, what: str) -> None:
 
 def read_token(path: Path) -> str:
     try:
-        token = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise TargetError(f"{path}: cannot read the token file: {reason}") from None
-    if not token or any(c in token for c in "\r\n"):
-        raise TargetError(f"{path}: the token file must hold one non-empty line")
-    return token
+        return tokenfile.read_token(path)
+    except tokenfile.TokenFileError as exc:
+        raise TargetError(str(exc)) from None
 
 
 def from_workspace(root: Path, *, deploy_repo: str | None = None) -> Target:
@@ -87,9 +84,9 @@ def from_argocd(
     deploy_repo: str | None = None,
 ) -> Target:
     """An Argo CD API server, with a bearer token from `token_file`."""
+    _check_url(url, "--argocd")  # a usage error first, before the token is read
     token = read_token(token_file)
     verify: bool | str = False if insecure else (str(ca) if ca else True)
-    _check_url(url, "--argocd")
     return Target(
         name=url,
         open=lambda: ArgoCDSource(url, token, verify=verify),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from console import tokenfile
 from console.fleet.argocd import ArgoCDSource
 from console.guard.controller import Guard
 from console.guard.events import EventLog
@@ -39,12 +40,9 @@ class Target:
 
 def _read_token(path: Path) -> str:
     try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise GuardConfigError(f"{path}: cannot read the token file: {exc.strerror}") from None
-    if not token:
-        raise GuardConfigError(f"{path}: the token file is empty")
-    return token
+        return tokenfile.read_token(path)
+    except tokenfile.TokenFileError as exc:
+        raise GuardConfigError(str(exc)) from None
 
 
 def from_workspace(workspace: Path) -> Target:

@@ -45,14 +45,6 @@ def write_token_file(path: str | os.PathLike[str], token: str) -> Path:
     return target
 
 
-def read_token_file(path: str | os.PathLike[str]) -> str:
-    """The token a token file holds."""
-    token = Path(path).read_text(encoding="utf-8").strip()
-    if not token:
-        raise ValueError(f"{path}: the token file is empty")
-    return token
-
-
 def write_kubeconfig(
     path: str | os.PathLike[str],
     server_url: str,

@@ -17,6 +17,7 @@ from console.local.last_workspace import remember
 def token(tmp_path: Path) -> Path:
     path = tmp_path / "token"
     path.write_text("a-token-0123456789\n")
+    path.chmod(0o600)  # as a token file should be: a wider one gets a warning line
     return path
 
 
