@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from console import kustomize
+from console.local.reposerver import KUSTOMIZATIONS, RepoServerError, directory_objects
 
 TYPES = (
     "build",
@@ -41,6 +43,8 @@ _HEADER = re.compile(
 # the real host, lets both through, so the local host does too. Merge commits still never reach
 # main: it requires a linear history (see console.local.hook), for their shape, not their message.
 _GIT_HEADERS = re.compile(r'^(?:Merge .+|Revert ".+")$')
+# Kinds that run something: an overlay (an app of a service) renders at least one.
+WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"})
 # The kustomizations the gate renders, relative to the deploy repo's root.
 RENDERED_ROOTS = ("overlays", "platform")
 ARGOCD = "argocd"
@@ -91,7 +95,8 @@ def _yaml_docs(path: Path) -> list[Any]:
     return list(YAML(typ="safe").load_all(path.read_text(encoding="utf-8")))
 
 
-def _render(root: Path, directory: Path) -> list[str]:
+def _render(root: Path, directory: Path) -> tuple[list[str], list[dict[str, Any]] | None]:
+    """What is wrong with the kustomization at `directory`, and its objects (None: no render)."""
     rel = directory.relative_to(root).as_posix()
     try:
         stream = kustomize.build(directory)
@@ -103,7 +108,7 @@ def _render(root: Path, directory: Path) -> list[str]:
         text = _KLOG.sub("", text).strip()
         if text.startswith('err="') and text.endswith('"'):
             text = text[len('err="') : -1]
-        return [f"{rel}: does not render: {text}"]
+        return [f"{rel}: does not render: {text}"], None
     findings = []
     for index, obj in enumerate(objects):
         metadata = obj.get("metadata")
@@ -114,7 +119,7 @@ def _render(root: Path, directory: Path) -> list[str]:
                 findings.append(f"{rel}: {label} has no {field}")
         if not isinstance(name, str) or not name:
             findings.append(f"{rel}: {label} has no metadata.name")
-    return findings
+    return findings, objects
 
 
 def _sources(spec: dict[str, Any]) -> Iterable[tuple[str, Any]]:
@@ -125,11 +130,25 @@ def _sources(spec: dict[str, Any]) -> Iterable[tuple[str, Any]]:
             yield f"spec.sources[{i}]", source
 
 
-def _applications(root: Path, crd_dir: Path | None) -> list[str]:
+@dataclass(frozen=True)
+class _Source:
+    """An Application's source in this repository, and whether auto-sync may empty it."""
+
+    file: str  # the argocd/ file that declares the Application
+    app: str
+    where: str  # spec.source or spec.sources[i]
+    path: str
+    directory: Path
+    automated: bool
+    allow_empty: bool
+
+
+def _applications(root: Path, crd_dir: Path | None) -> tuple[list[str], list[_Source]]:
     argocd = root / ARGOCD
     if not argocd.is_dir():
-        return []
+        return [], []
     validator, findings = _validator(crd_dir)
+    sources: list[_Source] = []
     for path in sorted([*argocd.rglob("*.yaml"), *argocd.rglob("*.yml")]):
         rel = path.relative_to(root).as_posix()
         try:
@@ -144,8 +163,10 @@ def _applications(root: Path, crd_dir: Path | None) -> list[str]:
             if validator is not None and validator.knows(doc):
                 findings += [f"{rel}: {msg}" for msg in validator.errors(doc)]
             if doc.get("kind") == "Application":
-                findings += [f"{rel}: {problem}" for problem in _source_paths(root, doc)]
-    return findings
+                problems, found = _source_paths(root, doc, rel)
+                findings += [f"{rel}: {problem}" for problem in problems]
+                sources += found
+    return findings, sources
 
 
 def _validator(crd_dir: Path | None) -> tuple[Any, list[str]]:
@@ -160,14 +181,17 @@ def _validator(crd_dir: Path | None) -> tuple[Any, list[str]]:
         return None, [f"cannot validate {ARGOCD}/: {exc}"]
 
 
-def _source_paths(root: Path, app: dict[str, Any]) -> list[str]:
-    """The source paths of Application `app` that are not directories of the tree at `root`."""
+def _source_paths(root: Path, app: dict[str, Any], file: str) -> tuple[list[str], list[_Source]]:
+    """The source paths of Application `app` that are not directories of the tree at `root`,
+    and those that are."""
     metadata = app.get("metadata")
     name = metadata.get("name", "?") if isinstance(metadata, dict) else "?"
     spec = app.get("spec")
     if not isinstance(spec, dict):
-        return [f"Application {name} has no spec"]
-    problems = []
+        return [f"Application {name} has no spec"], []
+    policy = spec.get("syncPolicy")
+    automated = policy.get("automated") if isinstance(policy, dict) else None
+    problems, found = [], []
     for where, source in _sources(spec):
         if not isinstance(source, dict) or "chart" in source or "path" not in source:
             continue  # a Helm chart or another repository's root: nothing to find here
@@ -177,7 +201,50 @@ def _source_paths(root: Path, app: dict[str, Any]) -> list[str]:
             problems.append(
                 f"Application {name}: {where}.path {target!r} is not a directory of this repository"
             )
-    return problems
+            continue
+        found.append(
+            _Source(
+                file,
+                str(name),
+                where,
+                target,
+                resolved,
+                automated=isinstance(automated, dict),
+                allow_empty=isinstance(automated, dict) and automated.get("allowEmpty") is True,
+            )
+        )
+    return problems, found
+
+
+def _source_findings(
+    source: _Source, rendered: dict[Path, list[dict[str, Any]] | None]
+) -> list[str]:
+    """What keeps one Application source from deploying: a directory source that does not parse,
+    or a source that would leave its app with nothing to run."""
+    what = f"{source.file}: Application {source.app}: {source.where}.path {source.path!r}"
+    if source.directory in rendered:
+        objects = rendered[source.directory]
+        if objects is None:
+            return []  # its render error is reported already
+    else:
+        try:
+            objects = directory_objects(source.directory, source.path)
+        except RepoServerError as exc:
+            return [f"{what}: does not render: {' '.join(str(exc).split())}"]
+    if not objects:
+        if source.automated and not source.allow_empty:
+            return [
+                f"{what} renders no objects: its automated sync would prune everything the "
+                "app runs (syncPolicy.automated.allowEmpty is false; is a kustomization missing?)"
+            ]
+        return []
+    kinds = {obj.get("kind") for obj in objects}
+    if PurePosixPath(source.path).parts[:1] == ("overlays",) and not kinds & WORKLOADS:
+        return [
+            f"{what} renders no workload ({', '.join(sorted(WORKLOADS))}): the app would run "
+            f"nothing (it renders {', '.join(sorted(str(k) for k in kinds))})"
+        ]
+    return []
 
 
 def judge_deploy_tree(path: Path, crd_dir: Path | None = None) -> list[str]:
@@ -190,19 +257,31 @@ def judge_deploy_tree(path: Path, crd_dir: Path | None = None) -> list[str]:
     their CRDs. Missing renderer: one finding saying so (the gate cannot vouch for the tree).
     """
     root = path.resolve()
-    findings = _applications(root, crd_dir)
+    findings, sources = _applications(root, crd_dir)
     directories = [
         d
         for sub in RENDERED_ROOTS
         if (root / sub).is_dir()
         for d in kustomize.kustomizations(root / sub)
     ]
+    directories += [
+        s.directory
+        for s in sources
+        if s.directory not in directories
+        and any((s.directory / name).is_file() for name in KUSTOMIZATIONS)
+    ]
+    rendered: dict[Path, list[dict[str, Any]] | None] = {}
     if directories:
         try:
             kustomize.renderer()
         except kustomize.KustomizeError as exc:
             return [*findings, f"cannot render the overlays: {exc}"]
         with ThreadPoolExecutor(max_workers=min(8, len(directories))) as pool:
-            for result in pool.map(lambda d: _render(root, d), directories):
-                findings += result
+            for directory, (problems, objects) in zip(
+                directories, pool.map(lambda d: _render(root, d), directories), strict=True
+            ):
+                findings += problems
+                rendered[directory] = objects
+    for source in sources:
+        findings += _source_findings(source, rendered)
     return findings

@@ -108,13 +108,15 @@ class RepoServer:
                 raise RepoServerError(str(exc).replace(str(root) + "/", "")) from None
             result = Manifests(sha, path, "Kustomize", tuple(objects))
         else:
-            result = Manifests(sha, path, "Directory", tuple(_directory_objects(directory, path)))
+            result = Manifests(sha, path, "Directory", tuple(directory_objects(directory, path)))
         with self._lock:
             self._rendered[key] = result
         return result
 
 
-def _directory_objects(directory: Path, path: str) -> list[dict[str, Any]]:
+def directory_objects(directory: Path, path: str) -> list[dict[str, Any]]:
+    """A directory source's objects (Argo CD's default: its YAML and JSON files, not recursing);
+    RepoServerError names the file that is not a manifest."""
     yaml = YAML(typ="safe")
     objects: list[dict[str, Any]] = []
     for file in sorted(directory.iterdir()):

@@ -148,3 +148,58 @@ def test_applications_against_the_crds(tree: Path) -> None:
     assert len(findings) == 1, findings
     assert findings[0].startswith("argocd/apps/backend-dev.yaml: Application/backend-dev")
     assert "syncPolicyy" in findings[0]
+
+
+@needs_renderer
+def test_an_overlay_that_renders_nothing_is_refused_naming_it(tree: Path) -> None:
+    """The kustomization renamed away: the path becomes a directory source with nothing in it,
+    and automated sync (allowEmpty false) would prune the app to nothing."""
+    overlay = tree / "overlays" / "dev" / "frontend"
+    (overlay / "kustomization.yaml").rename(overlay / "kustomization.yaml.off")
+    findings = judge_deploy_tree(tree)
+    assert findings == [
+        "argocd/apps/frontend-dev.yaml: Application frontend-dev: spec.source.path "
+        "'overlays/dev/frontend' renders no objects: its automated sync would prune everything "
+        "the app runs (syncPolicy.automated.allowEmpty is false; is a kustomization missing?)"
+    ]
+
+
+@needs_renderer
+def test_an_app_that_allows_empty_may_render_nothing(tree: Path) -> None:
+    overlay = tree / "overlays" / "dev" / "frontend"
+    (overlay / "kustomization.yaml").rename(overlay / "kustomization.yaml.off")
+    app = tree / "argocd" / "apps" / "frontend-dev.yaml"
+    text = app.read_text()
+    assert "    automated:\n" in text
+    app.write_text(text.replace("    automated:\n", "    automated:\n      allowEmpty: true\n"))
+    assert judge_deploy_tree(tree) == []
+
+
+@needs_renderer
+def test_an_overlay_without_a_workload_is_refused(tree: Path) -> None:
+    overlay = tree / "overlays" / "dev" / "backend"
+    (overlay / "kustomization.yaml").unlink()
+    (overlay / "settings.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: dev}\n"
+    )
+    findings = judge_deploy_tree(tree)
+    assert len(findings) == 1, findings
+    assert findings[0].startswith(
+        "argocd/apps/backend-dev.yaml: Application backend-dev: spec.source.path "
+        "'overlays/dev/backend' renders no workload"
+    )
+    assert "it renders ConfigMap" in findings[0]
+
+
+@needs_renderer
+def test_a_directory_source_with_a_malformed_manifest_is_refused(tree: Path) -> None:
+    """Every source an Application points at must render, not only kustomizations."""
+    overlay = tree / "overlays" / "dev" / "backend"
+    (overlay / "kustomization.yaml").unlink()
+    (overlay / "broken.yaml").write_text("kind: Deployment\nmetadata: [unclosed\n")
+    findings = judge_deploy_tree(tree)
+    assert len(findings) == 1, findings
+    assert findings[0].startswith(
+        "argocd/apps/backend-dev.yaml: Application backend-dev: spec.source.path "
+        "'overlays/dev/backend': does not render: overlays/dev/backend/broken.yaml:"
+    )
