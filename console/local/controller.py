@@ -60,6 +60,7 @@ class _App:
     wake_at: float | None = None
     applied_children: dict[ObjectKey, str] = field(default_factory=dict)  # root only
     applied: tuple[Mapping[str, Any], ...] = ()  # what the runtime was last given
+    sync_error: str = ""  # why automated sync holds back now (a SyncError condition)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -273,11 +274,13 @@ class Controller:
         except RepoServerError as exc:
             error = str(exc)
         request = self._pending_sync.pop(name, None)
+        app.sync_error = ""
         if rendered is not None:
-            code, _ = self._compare(name, app, rendered, self._live(name, app))
+            code, diffs = self._compare(name, app, rendered, self._live(name, app))
             policy = SyncPolicy.from_spec(app.spec)
-            decision = auto_sync(policy, code, target, app.last_op, self._mono())
-            app.wake_at = decision.wake_at
+            wipes_out = bool(diffs) and all(d.requires_pruning for d in diffs)
+            decision = auto_sync(policy, code, target, app.last_op, self._mono(), wipes_out)
+            app.wake_at, app.sync_error = decision.wake_at, decision.condition
             if request is not None or decision.sync:
                 await self._sync(
                     name,
@@ -506,6 +509,8 @@ class Controller:
             conditions.append(
                 st.ApplicationCondition("SyncError", app.operation_state.message, now)
             )
+        if app.sync_error:
+            conditions.append(st.ApplicationCondition("SyncError", app.sync_error, now))
         if name == self.root_name:
             health = Health(HealthStatus.HEALTHY)
         status = st.ApplicationStatus(

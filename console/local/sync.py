@@ -112,6 +112,7 @@ class SyncPolicy:
     backoff_s: float = 5.0
     factor: float = 2.0
     max_backoff_s: float = 180.0
+    allow_empty: bool = False  # automated sync may prune every resource
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> SyncPolicy:
@@ -123,6 +124,7 @@ class SyncPolicy:
             automated=automated is not None and automated.get("enabled", True) is not False,
             prune=bool((automated or {}).get("prune", False)),
             self_heal=bool((automated or {}).get("selfHeal", False)),
+            allow_empty=bool((automated or {}).get("allowEmpty", False)),
             retry_limit=int(retry.get("limit", 0) or 0),
             backoff_s=parse_duration(backoff.get("duration"), 5.0),
             factor=float(backoff.get("factor", 2) or 2),
@@ -154,19 +156,30 @@ class Decision:
     reason: str
     retry: int = 0  # the retry number when `sync` is a retry
     wake_at: float | None = None  # when to decide again (a retry's backoff)
+    condition: str = ""  # a SyncError the app shows while this holds
 
 
-def auto_sync(  # noqa: PLR0911 - one return per rule of the decision table
-    policy: SyncPolicy, status: SyncCode, target: str, last: Operation | None, now: float
+def auto_sync(  # noqa: PLR0911, PLR0917 - one return per rule of the decision table
+    policy: SyncPolicy,
+    status: SyncCode,
+    target: str,
+    last: Operation | None,
+    now: float,
+    wipes_out: bool = False,
 ) -> Decision:
     """Whether automated sync acts now. Argo CD's rules: nothing unless automated and the app is
-    OutOfSync; one attempt per new revision; a failed attempt is retried with backoff up to the
-    retry limit and then left alone until a new revision arrives; at an already synced revision
-    only self-heal syncs again."""
+    OutOfSync; never a sync that would prune every resource (`wipes_out`: the target renders
+    nothing the app keeps) unless `allowEmpty`; one attempt per new revision; a failed attempt is
+    retried with backoff up to the retry limit and then left alone until a new revision arrives;
+    at an already synced revision only self-heal syncs again."""
     if not policy.automated:
         return Decision(False, "automated sync is disabled")
     if status is not SyncCode.OUT_OF_SYNC:
         return Decision(False, f"application is {status.value}")
+    if wipes_out and not policy.allow_empty:
+        # Argo CD's words (controller/appcontroller.go, autoSync).
+        said = f"Skipping sync attempt to {target}: auto-sync will wipe out all resources"
+        return Decision(False, said, condition=said)
     if last is not None and last.phase is Phase.RUNNING:
         return Decision(False, "an operation is already in progress")
     if last is None or last.revision != target:

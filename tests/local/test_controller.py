@@ -103,6 +103,7 @@ def test_deploy_then_a_bad_promotion_halts_and_a_broken_commit_is_a_comparison_e
             await deploy(world, source, runtime)
             await bad_promotion_halts(world, controller, source, runtime)
             await broken_commit(world, controller, source, runtime)
+            await wipe_out_refused(world, controller, source, runtime)
         finally:
             stop.set()
             await loop
@@ -187,6 +188,38 @@ async def broken_commit(
     assert record is not None
     assert record.status.sync.status == "Unknown"
     assert record.status.health.status == "Healthy", "the last synced state keeps running"
+    url = runtime.service_urls()[("dev", "frontend")]
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(f"{url}/healthz")).status_code == 200
+
+
+async def wipe_out_refused(
+    world: World, controller: Controller, source: st.InMemorySource, runtime: ProcessRuntime
+) -> None:
+    """The frontend overlay's kustomization renamed away: the path is a directory source that
+    renders nothing. Automated sync (allowEmpty false) refuses to prune everything, says why,
+    and what runs keeps serving."""
+    work = world.work
+    overlay = work / "overlays" / "dev" / "frontend"
+    (overlay / "kustomization.yaml").rename(overlay / "kustomization.yaml.off")
+    run_git(work, "add", "--all")
+    run_git(work, "commit", "--quiet", "-m", "chore(deploy): park the frontend kustomization")
+    empty = run_git(work, "rev-parse", "HEAD").strip()
+    run_git(work, "push", "--quiet", "platform", "HEAD:main")
+    controller.refresh_all()
+    said = f"Skipping sync attempt to {empty}: auto-sync will wipe out all resources"
+
+    def refused() -> bool:
+        record = source.get("frontend-dev")
+        return record is not None and any(c.message == said for c in record.status.conditions)
+
+    await until(refused, "frontend-dev refusing to wipe out its resources")
+    record = source.get("frontend-dev")
+    assert record is not None
+    assert record.status.sync.status == "OutOfSync"
+    assert record.status.sync.revision == empty
+    assert record.status.health.status == "Healthy", "nothing was pruned"
+    assert {r.kind for r in record.status.resources} >= {"Deployment", "Service"}
     url = runtime.service_urls()[("dev", "frontend")]
     async with httpx.AsyncClient(timeout=5) as client:
         assert (await client.get(f"{url}/healthz")).status_code == 200

@@ -3,6 +3,8 @@ history."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -139,6 +141,26 @@ def test_auto_sync_rules(  # noqa: PLR0917 - one parameter per column of the tab
     decision = auto_sync(policy, status, B, last, now)
     assert decision.sync is sync
     assert reason in decision.reason
+
+
+@pytest.mark.parametrize("last", [None, op(A, Phase.SUCCEEDED), op(B, Phase.SUCCEEDED)])
+def test_auto_sync_never_wipes_out_every_resource_unless_allowed(last: Operation | None) -> None:
+    """Argo CD's `allowEmpty: false` (the default): a target that would prune everything is not
+    synced automatically; the app says why in a SyncError condition. A manual sync still may."""
+    decision = auto_sync(POLICY, SyncCode.OUT_OF_SYNC, B, last, 0, wipes_out=True)
+    assert decision.sync is False
+    message = f"Skipping sync attempt to {B}: auto-sync will wipe out all resources"
+    assert decision.reason == message
+    assert decision.condition == message
+    allowed = auto_sync(replace(POLICY, allow_empty=True), SyncCode.OUT_OF_SYNC, B, None, 0, True)
+    assert allowed.sync is True
+    assert allowed.condition == ""
+
+
+def test_allow_empty_is_read_from_the_spec() -> None:
+    spec = {"syncPolicy": {"automated": {"prune": True, "allowEmpty": True}}}
+    assert SyncPolicy.from_spec(spec).allow_empty is True
+    assert SyncPolicy.from_spec({"syncPolicy": {"automated": {}}}).allow_empty is False
 
 
 def test_a_waiting_retry_says_when_to_wake() -> None:
