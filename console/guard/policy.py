@@ -35,6 +35,8 @@ GRACE = "gitops.platform/rollback-grace-seconds"
 DEADLINE = "gitops.platform/progress-deadline-seconds"
 DEFAULT_GRACE_S = 30.0
 DEFAULT_DEADLINE_S = 600.0  # Kubernetes' default progressDeadlineSeconds
+# Argo CD's SyncError when automated sync would prune every resource (allowEmpty: false).
+WIPE_OUT = "auto-sync will wipe out all resources"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class Watch:
     pods_problem: str = ""  # what the failing pods say, for the reason
     healthy: frozenset[str] = field(default_factory=frozenset)  # seen Healthy and Synced
     acted: frozenset[str] = field(default_factory=frozenset)  # rolled back or halted on
+    refused: str = ""  # a target revision auto-sync refuses: it would prune everything
+    refused_since: float | None = None
+    refused_message: str = ""
 
 
 def deployed_revision(app: App) -> str:
@@ -110,8 +115,24 @@ def _started(app: App, revision: str) -> float | None:
     return None
 
 
+def _wipe_out(app: App) -> tuple[str, str]:
+    """The target revision that automated sync refuses to sync because it would prune every
+    resource the app runs (Argo CD's `allowEmpty: false`), and its SyncError; ("", "")."""
+    if app.sync is not Sync.OUT_OF_SYNC or not app.sync_revision:
+        return "", ""
+    for condition in app.conditions:
+        if condition.type == "SyncError" and WIPE_OUT in condition.message:
+            return app.sync_revision, condition.message
+    return "", ""
+
+
 def observe(watch: Watch, app: App, now: float) -> Watch:
     """`watch` after seeing `app` at `now`."""
+    target, message = _wipe_out(app)
+    if target != watch.refused:
+        watch = replace(
+            watch, refused=target, refused_since=now if target else None, refused_message=message
+        )
     revision = deployed_revision(app)
     if revision != watch.revision:
         # A rollout seen from its start counts from the sync's start. One found under way (the
@@ -123,6 +144,9 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
             started_at=now if first_sight else (_started(app, revision) or now),
             healthy=watch.healthy,
             acted=watch.acted,
+            refused=watch.refused,
+            refused_since=watch.refused_since,
+            refused_message=watch.refused_message,
         )
     elif watch.started_at is None:
         watch = replace(watch, started_at=_started(app, revision) or now)
@@ -220,6 +244,8 @@ def decide(  # noqa: PLR0911 - one return per rule of the decision table
     bad = watch.revision
     if not policy.enabled:
         return Decision(Action.NONE, policy.problem or "auto-rollback is disabled")
+    if watch.refused and watch.refused != bad:
+        return _decide_wipe_out(watch, app, policy, facts, now)
     if not bad:
         return Decision(Action.NONE, "nothing deployed yet")
     if bad in watch.acted or facts.is_bad(bad):
@@ -240,3 +266,31 @@ def decide(  # noqa: PLR0911 - one return per rule of the decision table
     if not good:
         return Decision(Action.NONE, f"{why}; but no known-good revision to roll back to", bad=bad)
     return Decision(Action.ROLLBACK, why, bad=bad, good=good, detect_s=detect_s, kind=kind)
+
+
+def _decide_wipe_out(
+    watch: Watch, app: App, policy: Policy, facts: GitFacts, now: float
+) -> Decision:
+    """A new revision that would remove what serves: automated sync holds the old one, and the
+    guard puts Git back to it, as for a failed rollout (the revision deployed is the good one)."""
+    bad, since = watch.refused, watch.refused_since if watch.refused_since is not None else now
+    if bad in watch.acted or facts.is_bad(bad):
+        return Decision(Action.NONE, f"{bad[:7]} is already rolled back", bad=bad)
+    if now < since + policy.grace_s:
+        return Decision(Action.NONE, "within policy", bad=bad, wake_at=since + policy.grace_s)
+    why = f"the new revision {bad[:7]} removes everything the app runs ({watch.refused_message})"
+    if facts.is_rollback(bad):
+        return Decision(
+            Action.HALT,
+            f"the rollback revision {bad[:7]} fails too ({why}); not rolling back again",
+            bad=bad,
+            detect_s=now - since,
+            kind="wipes-out",
+        )
+    deployed = watch.revision
+    good = deployed if deployed in watch.healthy else known_good(app, facts, bad)
+    if not good:
+        return Decision(Action.NONE, f"{why}; but no known-good revision to roll back to", bad=bad)
+    return Decision(
+        Action.ROLLBACK, why, bad=bad, good=good, detect_s=now - since, kind="wipes-out"
+    )

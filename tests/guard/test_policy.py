@@ -4,14 +4,23 @@ grace). Pure functions: no clock, no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from console.fleet.model import App, Health, HistoryEntry, Operation, OperationPhase, Resource, Sync
+from console.fleet.model import (
+    App,
+    Condition,
+    Health,
+    HistoryEntry,
+    Operation,
+    OperationPhase,
+    Resource,
+    Sync,
+)
 from console.fleet.tree import PodProblem, failing_pods
 from console.guard.facts import GitFacts
 from console.guard.policy import (
@@ -403,3 +412,49 @@ def test_a_rollout_found_under_way_counts_its_deadline_from_first_sight() -> Non
     assert watch.started_at == T0
     assert decide(watch, late, ON, GitFacts(), T0 + 29).action is Action.NONE
     assert decide(watch, late, ON, GitFacts(), T0 + 30).action is Action.ROLLBACK
+
+
+# ---- a new revision that would remove everything the app runs ------------------------------
+
+WIPE = f"Skipping sync attempt to {B}: auto-sync will wipe out all resources"
+
+
+def refused(wipe: str = WIPE, target: str = B) -> App:
+    """Healthy on G, whose sync target B automated sync refuses: it would prune everything."""
+    return replace(
+        app(G, Health.HEALTHY, history=(G,)),
+        sync=Sync.OUT_OF_SYNC,
+        sync_revision=target,
+        conditions=(Condition("SyncError", wipe),),
+    )
+
+
+def test_a_revision_that_would_wipe_out_the_app_is_rolled_back_after_grace() -> None:
+    healthy = app(G, Health.HEALTHY, history=(G,))
+    within = run((T0, healthy), (T0 + 1, refused()), (T0 + 5, refused()))
+    assert within.action is Action.NONE
+    assert within.wake_at == T0 + 11
+    decision = run((T0, healthy), (T0 + 1, refused()), (T0 + 11, refused()))
+    assert decision.action is Action.ROLLBACK
+    assert (decision.bad, decision.good, decision.kind) == (B, G, "wipes-out")
+    assert decision.reason.startswith(f"the new revision {B[:7]} removes everything the app runs")
+    assert WIPE in decision.reason
+    assert decision.detect_s == 10
+
+
+def test_a_wipe_out_already_rolled_back_or_a_rollback_that_wipes_out() -> None:
+    healthy = app(G, Health.HEALTHY, history=(G,))
+    done = run((T0, healthy), (T0 + 1, refused()), (T0 + 11, refused()),
+               facts=GitFacts(rolled_back=frozenset({B})))  # fmt: skip
+    assert done.action is Action.NONE
+    halt = run((T0, healthy), (T0 + 1, refused()), (T0 + 11, refused()),
+               facts=GitFacts(rollback_commits=frozenset({B})))  # fmt: skip
+    assert halt.action is Action.HALT
+
+
+def test_other_sync_errors_and_a_disabled_policy_do_not_roll_back() -> None:
+    healthy = app(G, Health.HEALTHY, history=(G,))
+    other = refused("ComparisonError: something else")
+    assert run((T0, healthy), (T0 + 1, other), (T0 + 60, other)).action is Action.NONE
+    off = run((T0, healthy), (T0 + 1, refused()), (T0 + 60, refused()), policy=Policy())
+    assert off.action is Action.NONE
