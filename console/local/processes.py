@@ -6,11 +6,12 @@ event loop and reports what runs. Kinds, as on a cluster:
 - **Deployment**: a `supervisor.DeploymentRunner` (pods as processes). A manifest the runner
   refuses (`RolloutError`, naming the field) is a failed ApplyResult; an update refused that way
   leaves the running version, and its recorded manifest, as they were.
-- **Service**: a `proxy.ServiceProxy` on 127.0.0.1, one stable port per Service for as long as it
-  exists (`service_ports` given at construction are reused, so ports survive a restart of the
-  platform; otherwise a free port). Its endpoints are the ready pods of every Deployment in the
-  Service's namespace, whichever app runs it, whose pod template labels match `spec.selector`
-  and whose declared port is one of the Service's `targetPort`s. `resolve_service` answers the
+- **Service**: a `proxy.ServiceProxy` on 127.0.0.1, one stable port per Service name
+  (`service_ports` given at construction are reused, so ports survive a restart of the platform,
+  and a Service deleted and created again gets its port back; otherwise a free port). Its
+  endpoints are the ready pods of every Deployment in the Service's namespace, whichever app
+  runs it, whose pod template labels match `spec.selector` and whose declared port is one of
+  the Service's `targetPort`s. `resolve_service` answers the
   runners' cluster-DNS questions from these proxies.
 - **ConfigMap / Secret**: stored, read by the runners' `lookup` for `valueFrom` references
   (environment only; read when a container starts, as the kubelet does: running pods keep the
@@ -244,8 +245,8 @@ class ProcessRuntime:
 
     def service_ports(self) -> dict[tuple[str, str], int]:
         """`(namespace, service)` -> port, to persist and hand to the next runtime: the Services
-        that run, and the ports given at construction that no Service has claimed yet. A pruned or
-        removed Service gives its port up."""
+        that run, the ports given at construction that no Service has claimed yet, and those of
+        Services pruned or removed since (kept, so a Service created again keeps its URL)."""
         ports = dict(self._reserved)
         for obj in self._objects.values():
             if obj.proxy is not None:
@@ -406,6 +407,10 @@ class ProcessRuntime:
             obj.active = False
             if self._objects.get(obj.key) is obj:
                 del self._objects[obj.key]
+            if obj.proxy is not None and not self._closed:
+                # The Service's stable URL (platform.json) stays its: created again, it listens
+                # on the same port again.
+                self._reserved[(obj.key.namespace, obj.key.name)] = obj.proxy.port
         for namespace in {o.key.namespace for o in objects}:
             self._route(namespace)
         stops = [o.proxy.stop(PROXY_DRAIN_S) for o in objects if o.proxy is not None]

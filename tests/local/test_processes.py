@@ -218,7 +218,7 @@ def test_two_apps_serve_through_their_proxies_roll_out_and_prune(
         await frontend_reaches_backend(world, runtime, frontend_port)
         check_resources(world, runtime)
         await roll_backend(world, runtime, changes)
-        await prune_frontend_service(world, runtime, frontend_port)
+        await prune_frontend_service(world, runtime, changes, frontend_port)
         assert changes.pids
 
     running(world, tmp_path, scenario, {("dev", "frontend"): frontend_port})
@@ -318,8 +318,11 @@ async def roll_backend(world: World, runtime: ProcessRuntime, changes: Changes) 
     assert status["backend"]["reachable"] is True
 
 
-async def prune_frontend_service(world: World, runtime: ProcessRuntime, port: int) -> None:
-    """Without prune, what the app no longer names keeps running; with prune it goes."""
+async def prune_frontend_service(
+    world: World, runtime: ProcessRuntime, changes: Changes, port: int
+) -> None:
+    """Without prune, what the app no longer names keeps running; with prune it goes, and
+    comes back on its port."""
     without_service = [o for o in world.objects("frontend") if o["kind"] != "Service"]
     results = ok(await runtime.apply("frontend", "dev", without_service, prune=False))
     assert not any(r.pruned for r in results.values())
@@ -334,9 +337,17 @@ async def prune_frontend_service(world: World, runtime: ProcessRuntime, port: in
     )
     assert refused(port)
     assert ("dev", "frontend") not in runtime.service_urls()
-    assert ("dev", "frontend") not in runtime.service_ports()
     assert runtime.resolve_service("dev", "frontend", 8081) is None
     assert set(by_kind(runtime.resources("frontend"))) == OVERLAY_KINDS - {"Service"}
+    # Its port stays recorded (platform.json names it as the Service's stable URL), and the
+    # Service created again listens there again.
+    assert runtime.service_ports()[("dev", "frontend")] == port
+    results = ok(await runtime.apply("frontend", "dev", world.objects("frontend"), prune=True))
+    assert results["Service"].message == f"service/frontend created (port {port})"
+    assert runtime.service_urls()[("dev", "frontend")] == f"http://127.0.0.1:{port}"
+    await changes.until(healthy(runtime, "frontend"), "the frontend Service back", timeout=30)
+    status = await get_json(f"http://127.0.0.1:{port}/api/status")
+    assert status["backend"]["reachable"] is True
 
 
 # ---- what is recorded, shared, refused, and read from ConfigMaps and Secrets ---------------------
