@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from console.commands.common import EXIT_FAILED, EXIT_USAGE, UsageError
+from console.commands.common import EXIT_FAILED, EXIT_USAGE, Terminated, UsageError
 from console.config import ConfigError
 from console.git import GitError
 
@@ -254,6 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"gitops: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated as exc:
+        print(f"gitops: interrupted by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("gitops: interrupted", file=sys.stderr)
         return 130

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from console.cli import main
-from tests.helpers import commit_all, run_git, template_repo
+from tests.helpers import ROOT, commit_all, run_git, template_repo
 
 
 @pytest.mark.slow
@@ -123,3 +126,32 @@ def test_a_dirty_template_checkout_is_rendered_with_a_warning(
     commit_all(tpl, "docs: draft")
     assert main([*args, "--dest", str(tmp_path / "again")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_termination_signal_mid_render_leaves_nothing_behind(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """`kill` (SIGTERM), a closed terminal (SIGHUP) or Ctrl-C while Copier renders: the process
+    exits 128+signal and the destination is as it was before (absent)."""
+    dest = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "scaffold", "--config", str(ROOT / "repos.yaml"),
+         "--dest", str(dest)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "rendering" in line:  # Copier is at work: staging holds a half-written tree
+            proc.send_signal(signum)
+            break
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, "".join(seen) + rest
+    assert "interrupted" in rest
+    assert "Traceback" not in rest
+    assert not dest.exists()

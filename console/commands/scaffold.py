@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from console.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load, progress
+from console.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load, progress, terminable
 from console.scaffold import drift
 from console.scaffold.render import ScaffoldError, scaffold
 from console.scaffold.template_source import TemplateNotFoundError, TemplateSource, resolve
@@ -22,7 +22,8 @@ def _source(args: argparse.Namespace) -> TemplateSource:
 
 def run_scaffold(args: argparse.Namespace) -> int:
     try:
-        return _scaffold(args)
+        with terminable():
+            return _scaffold(args)
     except ScaffoldError as exc:
         raise UsageError(str(exc)) from None
 
@@ -62,7 +63,8 @@ def run_update(args: argparse.Namespace) -> int:
     config, _ = load(args)
     dest = Path(args.dest).expanduser().resolve()
     try:
-        results = update_all(config, dest, args.vcs_ref, progress)
+        with terminable():
+            results = update_all(config, dest, args.vcs_ref, progress)
     except ScaffoldError as exc:
         raise UsageError(str(exc)) from None
     conflicts = False
