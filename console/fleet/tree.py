@@ -29,12 +29,45 @@ def _info(node: Mapping[str, Any], name: str) -> str:
     return ""
 
 
+def _revision(node: Mapping[str, Any]) -> int | None:
+    """A ReplicaSet's `Rev:N` info item (its deployment.kubernetes.io/revision), as a number."""
+    value = _info(node, "Revision").removeprefix("Rev:")
+    return int(value) if value.isdigit() else None
+
+
+def _parent(node: Mapping[str, Any], kind: str) -> str:
+    for ref in node.get("parentRefs") or []:
+        if isinstance(ref, Mapping) and ref.get("kind") == kind:
+            return str(ref.get("name") or "")
+    return ""
+
+
+def _old_replica_sets(nodes: list[Any]) -> set[str]:
+    """ReplicaSets that are not their Deployment's newest (by revision): the pods of an earlier
+    template. A tree without revisions marks none old."""
+    newest: dict[str, int] = {}
+    revisions: dict[str, tuple[str, int]] = {}
+    for node in nodes:
+        if isinstance(node, Mapping) and node.get("kind") == "ReplicaSet":
+            revision = _revision(node)
+            if revision is not None:
+                owner = _parent(node, "Deployment")
+                revisions[str(node.get("name") or "")] = (owner, revision)
+                newest[owner] = max(newest.get(owner, revision), revision)
+    return {name for name, (owner, rev) in revisions.items() if rev < newest[owner]}
+
+
 def failing_pods(tree: Mapping[str, Any]) -> tuple[PodProblem, ...]:
-    """The Degraded pods of a tree, in its order; anything malformed is skipped (a tree is a
-    hint for the guard, never a reason to fail)."""
+    """The Degraded pods of a tree's newest templates, in its order: a revision is judged by the
+    pods of its own template, never by those a rollout (or a rollback) is replacing. Anything
+    malformed is skipped (a tree is a hint for the guard, never a reason to fail)."""
     out = []
-    for node in tree.get("nodes") or []:
+    nodes = list(tree.get("nodes") or [])
+    old = _old_replica_sets(nodes)
+    for node in nodes:
         if not isinstance(node, Mapping) or node.get("kind") != "Pod":
+            continue
+        if _parent(node, "ReplicaSet") in old:
             continue
         health = node.get("health")
         if not isinstance(health, Mapping) or health.get("status") != "Degraded":

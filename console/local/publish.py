@@ -120,7 +120,7 @@ def _pod_node(snapshot: DeploymentSnapshot, pod: PodInfo) -> st.Json:
 
 
 def _replica_set_node(
-    snapshot: DeploymentSnapshot, template_hash: str, pods: Sequence[PodInfo]
+    snapshot: DeploymentSnapshot, template_hash: str, pods: Sequence[PodInfo], revision: int
 ) -> st.Json:
     # gitops-engine's ReplicaSet health: Progressing while fewer replicas are available than it
     # wants. What it wants is approximated by its pods that are not terminating (the planner
@@ -142,6 +142,9 @@ def _replica_set_node(
         "namespace": snapshot.namespace,
         "name": f"{snapshot.name}-{template_hash}",
         "parentRefs": [_ref("apps", "Deployment", snapshot.namespace, snapshot.name)],
+        # deployment.kubernetes.io/revision, as Argo CD shows it: the current template's is the
+        # highest (a rollback to an earlier template makes it the newest revision again).
+        "info": [{"name": "Revision", "value": f"Rev:{revision}"}],
         "health": _health(health),
     }
     if pods:
@@ -174,11 +177,17 @@ def tree_for(record: st.ApplicationRecord, snapshots: Sequence[DeploymentSnapsho
                 _ref("apps", "Deployment", snapshot.namespace, snapshot.name)
                 | {"version": "v1", "health": live}
             )
-        by_hash: dict[str, list[PodInfo]] = {snapshot.spec.template_hash: []}
+        current = snapshot.spec.template_hash
+        by_hash: dict[str, list[PodInfo]] = {current: []}
         for pod in snapshot.pods:
             by_hash.setdefault(pod.template_hash, []).append(pod)
-        for template_hash, pods in by_hash.items():
-            nodes.append(_replica_set_node(snapshot, template_hash, pods))
+        older = sorted(
+            (h for h in by_hash if h != current),
+            key=lambda h: (min(p.created_at for p in by_hash[h]), h),
+        )
+        for revision, template_hash in enumerate([*older, current], start=1):
+            pods = by_hash[template_hash]
+            nodes.append(_replica_set_node(snapshot, template_hash, pods, revision))
             nodes.extend(_pod_node(snapshot, pod) for pod in pods)
     nodes.sort(key=_full_name)
     return {"nodes": nodes} if nodes else {}

@@ -404,6 +404,51 @@ def test_failing_pods_read_from_a_tree() -> None:
     assert failing_pods({}) == ()
 
 
+def rs(name: str, rev: str) -> dict[str, object]:
+    return {
+        "group": "apps",
+        "kind": "ReplicaSet",
+        "name": name,
+        "parentRefs": [{"group": "apps", "kind": "Deployment", "name": "frontend"}],
+        "info": [{"name": "Revision", "value": rev}],
+    }
+
+
+def pod_of(name: str, replica_set: str, status: str = "Degraded") -> dict[str, object]:
+    return {
+        "kind": "Pod",
+        "name": name,
+        "parentRefs": [{"group": "apps", "kind": "ReplicaSet", "name": replica_set}],
+        "health": {"status": status, "message": "back-off"},
+        "info": [{"name": "Status Reason", "value": "CrashLoopBackOff"}],
+    }
+
+
+def test_only_pods_of_the_newest_template_are_judged() -> None:
+    """A revision is judged by the pods of its own template: after a rollback (or a restart in
+    the middle of one), the old ReplicaSet's failing pods are the bad revision's, not its."""
+    old_failing = {
+        "nodes": [
+            rs("frontend-bad", "Rev:2"),
+            rs("frontend-good", "Rev:3"),
+            pod_of("frontend-bad-a", "frontend-bad"),
+            pod_of("frontend-good-b", "frontend-good", "Progressing"),
+        ]
+    }
+    assert failing_pods(old_failing) == ()
+    new_failing = {
+        "nodes": [
+            rs("frontend-old", "Rev:1"),
+            rs("frontend-new", "Rev:2"),
+            pod_of("frontend-old-a", "frontend-old", "Healthy"),
+            pod_of("frontend-new-b", "frontend-new"),
+        ]
+    }
+    assert failing_pods(new_failing) == (
+        PodProblem("frontend-new-b", "CrashLoopBackOff", "back-off"),
+    )
+
+
 def test_a_rollout_found_under_way_counts_its_deadline_from_first_sight() -> None:
     """After a restart (of the guard, or of the embedded platform's pods) the sync's start time
     is old news: the rollout gets a whole deadline from when the guard first sees it."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from console.fleet.tree import failing_pods
 from console.local import appstate as st
 from console.local.images import ImageStore
 from console.local.processes import ProcessRuntime
@@ -312,6 +313,7 @@ def test_tree_nodes_carry_argo_cd_fields() -> None:
         "parentRefs": [
             {"group": "apps", "kind": "Deployment", "namespace": "dev", "name": "backend"}
         ],
+        "info": [{"name": "Revision", "value": "Rev:1"}],
         "health": {"status": "Healthy"},
         "createdAt": "2026-08-01T12:00:30Z",
     }
@@ -651,3 +653,20 @@ def test_a_real_runtime_publishes_pod_logs_and_tree(tiny: Tiny, tmp_path: Path) 
         assert not any(n["kind"] == "Pod" for n in source.resource_tree(APP)["nodes"])
 
     asyncio.run(scenario())
+
+
+def test_replica_sets_carry_their_revision_the_current_template_the_newest() -> None:
+    """As Argo CD's tree shows `Rev:N` for each ReplicaSet: the guard judges a revision by the
+    pods of the newest one only (console.fleet.tree.failing_pods)."""
+    rollback = snapshot(
+        [pod(OLD, "ooooo", PodState.CRASH_LOOP_BACKOFF, restarts=3), pod(NEW, "nnnnn", created=5)],
+        current=NEW,
+    )
+    tree = tree_for(record(*MANAGED), [rollback])
+    SCHEMAS.check(tree, "v1alpha1ApplicationTree")
+    revisions = {n["name"]: n["info"] for n in tree["nodes"] if n["kind"] == "ReplicaSet"}
+    assert revisions == {
+        f"backend-{OLD}": [{"name": "Revision", "value": "Rev:1"}],
+        f"backend-{NEW}": [{"name": "Revision", "value": "Rev:2"}],
+    }
+    assert failing_pods(tree) == (), "the crash-looping pod is the old template's"
