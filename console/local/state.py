@@ -9,7 +9,8 @@ Tables:
     runs          one row per CI stage: id, repo, commit_sha (`commit` is an SQL keyword),
                   stage (test|build|promote), result (running|succeeded|failed|skipped),
                   started_at (ISO 8601 UTC), duration_s (NULL while running), log_path (NULL
-                  when the stage wrote no log).
+                  when the stage wrote no log), interrupted (1: left running by a platform
+                  that died, then marked failed).
     applications  one row per Application the controller runs: name, doc (JSON written by
                   console.local.appstore: manifest, history, operation state, applied objects),
                   updated_at. The platform's etcd, in short.
@@ -57,6 +58,11 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at  TEXT NOT NULL
     );
     """,
+    # 2 -> 3: a run a platform crash cut short is told apart from one that failed, so its commit
+    # is run again on resume.
+    """
+    ALTER TABLE runs ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -76,6 +82,7 @@ class Run:
     started_at: datetime
     duration_s: float | None
     log_path: Path | None
+    interrupted: bool = False  # cut short by a platform crash, not failed by its own doing
 
 
 def _statements(script: str) -> list[str]:
@@ -110,6 +117,7 @@ def _run(row: sqlite3.Row) -> Run:
         started_at=datetime.fromisoformat(row["started_at"]),
         duration_s=row["duration_s"],
         log_path=Path(row["log_path"]) if row["log_path"] is not None else None,
+        interrupted=bool(row["interrupted"]),
     )
 
 
@@ -271,7 +279,9 @@ class State:
         """Mark runs left `running` by a platform that died as failed; returns how many. Call on
         start-up, before any new run begins."""
         with self.transaction() as conn:
-            cur = conn.execute("UPDATE runs SET result = 'failed' WHERE result = 'running'")
+            cur = conn.execute(
+                "UPDATE runs SET result = 'failed', interrupted = 1 WHERE result = 'running'"
+            )
             return cur.rowcount
 
     # ---- applications ----------------------------------------------------------------------

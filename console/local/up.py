@@ -257,9 +257,12 @@ class CITrigger:
 
     def _seen(self, sha: str) -> bool:
         """Started by this trigger, or run before (the bootstrap's CI, a run before a restart:
-        the pushes of a bootstrap reach the webhook only once the API serves)."""
-        repo = repo_name(self.host.url(self.apps))
-        return sha in self._started or bool(self.state.runs(repo, 1, commit=sha))
+        the pushes of a bootstrap reach the webhook only once the API serves). A run a platform
+        crash cut short does not count: its commit is run again."""
+        if sha in self._started:
+            return True
+        latest = self.state.runs(repo_name(self.host.url(self.apps)), 1, commit=sha)
+        return bool(latest) and not latest[0].interrupted
 
     async def poll_forever(self, every_s: float, stop: asyncio.Event) -> None:
         while not stop.is_set():

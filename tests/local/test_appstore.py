@@ -117,6 +117,6 @@ def test_a_version_1_database_migrates_and_keeps_its_runs(tmp_path: Path) -> Non
     conn.commit()
     conn.close()
     state = State(path)
-    assert state.schema_version == SCHEMA_VERSION == 2
+    assert state.schema_version == SCHEMA_VERSION == 3
     assert [r.commit for r in state.runs()] == ["abc"]
     assert state.applications() == {}

@@ -127,3 +127,44 @@ def test_webhook_and_poll_for_the_same_push_start_one_pipeline(
 
     asyncio.run(scenario())
     assert ci.commits == [sha]
+
+
+def test_a_run_a_crash_interrupted_is_run_again_on_resume(
+    setup: tuple[CITrigger, RecordingCI, Path, Path], tmp_path: Path
+) -> None:
+    """The platform died while CI ran the head: on resume the interrupted run is recorded
+    failed (and interrupted), and the head is run again, once; a head whose run finished, even
+    failed, is not."""
+    trigger, ci, work, bare = setup
+    state = trigger.state
+    head = commit_and_push(work, bare, "feat: one")
+    repo = repo_name(str(bare))
+    state.record_run(repo, head, "test", "succeeded")
+    state.record_run(repo, head, "build")  # running when the platform was killed
+    assert state.fail_running() == 1
+    [latest] = state.runs(repo, 1, commit=head)
+    assert (latest.result, latest.interrupted) == ("failed", True)
+
+    async def scenario() -> None:
+        trigger.poll()
+        trigger.poll()
+        await trigger.idle()
+        assert ci.commits == [head]
+        trigger.poll()  # its run finished now: nothing more
+        await trigger.idle()
+        assert ci.commits == [head]
+
+    asyncio.run(scenario())
+    # A finished failure is a verdict, not an interruption: never re-run by polling.
+    other = commit_and_push(work, bare, "feat: two")
+    state.record_run(repo, other, "test", "failed")
+    assert state.fail_running() == 0
+    config = load_config(ROOT / "repos.yaml")
+    again = CITrigger(config, trigger.host, ci, state, progress=lambda _: None)
+
+    async def later() -> None:
+        again.poll()
+        await again.idle()
+
+    asyncio.run(later())
+    assert ci.commits == [head]
