@@ -151,12 +151,15 @@ class ArgoCDSource:
         operation already running, ...)."""
         namespace, bare = split_key(name, "")
         try:
-            response = await self._client.post(
-                f"{LIST_PATH}/{quote(bare, safe='')}/sync",
-                json=sync_body(namespace, prune=prune),
-            )
+            async with asyncio.timeout(self._timeout):  # the whole answer, not each read
+                response = await self._client.post(
+                    f"{LIST_PATH}/{quote(bare, safe='')}/sync",
+                    json=sync_body(namespace, prune=prune),
+                )
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
+        except TimeoutError:
+            raise self._deadline(self._timeout) from None
         if response.status_code != 200:
             raise self._status_error(response, app=name)
         try:
@@ -205,9 +208,14 @@ class ArgoCDSource:
         self, path: str, params: Mapping[str, str], timeout: float, *, app: str = ""
     ) -> Any:
         try:
-            response = await self._client.get(path, params=params, timeout=timeout)
+            # httpx's timeout bounds each read; this bounds the whole answer (a server that
+            # trickles a byte at a time would otherwise hold the caller forever).
+            async with asyncio.timeout(timeout):
+                response = await self._client.get(path, params=params, timeout=timeout)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
+        except TimeoutError:
+            raise self._deadline(timeout) from None
         if response.status_code != 200:
             raise self._status_error(response, app=app)
         try:
@@ -252,6 +260,9 @@ class ArgoCDSource:
         if status == 404 and app:
             return SourceError.not_found(WHAT, self.url, app)
         return SourceError.status(WHAT, self.url, status, _error_message(response))
+
+    def _deadline(self, timeout: float) -> SourceError:
+        return SourceError.unreachable(WHAT, self.url, f"no complete answer within {timeout:g}s")
 
     def _transport_error(self, exc: httpx.HTTPError) -> SourceError:
         tls = tls_reason(exc)

@@ -6,6 +6,7 @@ port, polling when a proxy refuses streams, and the one-line errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -418,3 +419,35 @@ def test_stream_error_frames_and_unknown_types(fleet: InMemorySource) -> None:
         asyncio.run(scenario())
     finally:
         server.stop()
+
+
+def test_a_server_that_trickles_its_answer_meets_a_total_deadline() -> None:
+    """Each read arrives in time (httpx's timeout is per read), but the answer never ends: the
+    call still ends at the deadline, in one line naming the server. A real TCP server on
+    127.0.0.1 that sends one byte of a never-ending body every 0.2 s."""
+
+    async def scenario() -> None:
+        async def trickle(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            writer.write(b"Content-Length: 1000000\r\n\r\n{")
+            with contextlib.suppress(ConnectionError):
+                while True:
+                    await asyncio.sleep(0.2)  # the server's pace, not a wait on the test's side
+                    writer.write(b" ")
+                    await writer.drain()
+
+        server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        source = ArgoCDSource(url, TOKEN, timeout=1.0)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            with pytest.raises(SourceError) as slow:
+                await source.list()
+        finally:
+            await source.aclose()
+            server.close()
+        assert loop.time() - started < 5
+        assert str(slow.value) == f"cannot reach Argo CD at {url}: no complete answer within 1s"
+
+    asyncio.run(scenario())
