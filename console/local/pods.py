@@ -219,6 +219,12 @@ def _check_env(env: Iterable[Any], where: str, lookup: bool) -> None:
     for i, entry in enumerate(env):
         if not isinstance(entry, Mapping) or not entry.get("name"):
             raise InvalidDeployment(f"{where}[{i}].name is required")
+        value = entry.get("value")
+        if value is not None and not isinstance(value, str):
+            # The API server refuses it (EnvVar.value is a string); quote it in the YAML.
+            raise InvalidDeployment(
+                f"{where}[{i}].value: Invalid value: {value!r}: must be a string"
+            )
         source = entry.get("valueFrom")
         if source is None:
             continue

@@ -207,6 +207,7 @@ class DeploymentSpec:
         template = spec.get("template")
         if not isinstance(template, Mapping):
             raise InvalidDeployment(f"Deployment {name!r}: spec.template is required")
+        _check_selector(name, spec.get("selector"), template)
         strategy = spec.get("strategy") or {}
         kind = strategy.get("type", Strategy.ROLLING_UPDATE.value)
         if kind not in (Strategy.ROLLING_UPDATE.value, Strategy.RECREATE.value):
@@ -230,6 +231,43 @@ class DeploymentSpec:
             )
         except InvalidDeployment as exc:
             raise InvalidDeployment(f"Deployment {name!r}: {exc}") from None
+
+
+def _check_selector(name: str, selector: Any, template: Mapping[str, Any]) -> None:
+    """apps/v1's rule, in the API server's words: a selector is required and must select the
+    pods of the template (otherwise the Deployment would never own the pods it makes)."""
+    prefix = f'Deployment.apps "{name}" is invalid: '
+    if not isinstance(selector, Mapping) or not (
+        selector.get("matchLabels") or selector.get("matchExpressions")
+    ):
+        raise InvalidDeployment(f"{prefix}spec.selector: Required value")
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if not isinstance(labels, Mapping) or not selects(selector, labels):
+        raise InvalidDeployment(
+            f"{prefix}spec.template.metadata.labels: Invalid value: {dict(labels)!r}: "
+            "`selector` does not match template `labels`"
+        )
+
+
+def selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    """Whether a LabelSelector (matchLabels and matchExpressions) selects `labels`."""
+    wanted = selector.get("matchLabels") or {}
+    if not isinstance(wanted, Mapping) or any(labels.get(k) != v for k, v in wanted.items()):
+        return False
+    for expression in selector.get("matchExpressions") or ():
+        if not isinstance(expression, Mapping):
+            return False
+        key, operator = str(expression.get("key")), expression.get("operator")
+        values = expression.get("values") or ()
+        checks = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }
+        if not checks.get(str(operator), False):
+            return False
+    return True
 
 
 def template_hash(pod_template: Mapping[str, Any]) -> str:

@@ -562,11 +562,12 @@ TEMPLATE: dict[str, Any] = {
     "metadata": {"labels": {"app": "web"}},
     "spec": {"containers": [{"name": "web", "image": "web:1"}]},
 }
+SELECTOR = {"matchLabels": {"app": "web"}}
 
 
 def test_from_manifest_applies_the_api_defaults() -> None:
     spec = DeploymentSpec.from_manifest(
-        {"metadata": {"name": "web"}, "spec": {"template": TEMPLATE}}
+        {"metadata": {"name": "web"}, "spec": {"selector": SELECTOR, "template": TEMPLATE}}
     )
     assert spec == DeploymentSpec(name="web", template_hash=template_hash(TEMPLATE))
     assert (spec.replicas, spec.max_surge, spec.max_unavailable) == (1, "25%", "25%")
@@ -584,6 +585,7 @@ def test_from_manifest_reads_the_generated_services_strategy() -> None:
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
+            "selector": SELECTOR,
             "template": TEMPLATE,
         },
     }
@@ -606,19 +608,49 @@ def test_from_manifest_reads_the_generated_services_strategy() -> None:
             InvalidDeployment,
             "Deployment 'web': .*maxSurge",
         ),
+        # What the API server refuses (apps/v1 validation), refused here as a failed sync too.
+        ({"template": TEMPLATE, "selector": None}, InvalidDeployment, "spec.selector: Required"),
+        (
+            {"template": TEMPLATE, "selector": {"matchLabels": {"app": "api"}}},
+            InvalidDeployment,
+            r"spec.template.metadata.labels: Invalid value: \{'app': 'web'\}: `selector` does "
+            "not match template `labels`",
+        ),
+        (
+            {
+                "template": TEMPLATE,
+                "selector": {
+                    "matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["web"]}]
+                },
+            },
+            InvalidDeployment,
+            "`selector` does not match template `labels`",
+        ),
+        (
+            {"template": TEMPLATE, "selector": {"matchLabels": {"app": "web"}, "x": 1}},
+            None,
+            "",
+        ),
     ],
 )
 def test_from_manifest_refuses_what_it_cannot_run(
-    spec: dict[str, Any], error: type[Exception], message: str
+    spec: dict[str, Any], error: type[Exception] | None, message: str
 ) -> None:
+    spec = {"selector": SELECTOR, **spec}
+    if spec["selector"] is None:
+        del spec["selector"]
+    manifest = {"metadata": {"name": "web"}, "spec": spec}
+    if error is None:
+        DeploymentSpec.from_manifest(manifest)  # accepted
+        return
     with pytest.raises(error, match=message):
-        DeploymentSpec.from_manifest({"metadata": {"name": "web"}, "spec": spec})
+        DeploymentSpec.from_manifest(manifest)
 
 
 def test_from_manifest_reads_recreate() -> None:
     manifest = {
         "metadata": {"name": "g"},
-        "spec": {"strategy": {"type": "Recreate"}, "template": TEMPLATE},
+        "spec": {"strategy": {"type": "Recreate"}, "selector": SELECTOR, "template": TEMPLATE},
     }
     assert DeploymentSpec.from_manifest(manifest).strategy is Strategy.RECREATE
 

@@ -800,6 +800,12 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], type[Exception], str]
         InvalidDeployment,
         r"restartPolicy must be Always",
     ),
+    (
+        "an env value that is not a string",
+        lambda pod: _container(pod)["env"].append({"name": "WORKERS", "value": 4}),
+        InvalidDeployment,
+        r"containers\[0\]\.env\[\d+\]\.value: Invalid value: 4: must be a string",
+    ),
 ]
 
 
