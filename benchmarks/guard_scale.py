@@ -43,7 +43,7 @@ STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 class NoWrites:
     """The deploy repo: never reached, since nothing fails long enough."""
 
-    def facts(self, app: str) -> GitFacts:
+    def facts(self, app: str, *, refresh: bool = True) -> GitFacts:
         return GitFacts()
 
     def write(self, req: RollbackRequest) -> RollbackOutcome:

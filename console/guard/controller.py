@@ -19,9 +19,9 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from console.fleet.model import App, Health, Sync
 from console.fleet.source import AppSource, Changed, Deleted, Down, Snapshot, SourceError
@@ -44,8 +44,9 @@ class Writer(Protocol):
     """The deploy repo, as console.guard.rollback.RollbackWriter offers it (blocking calls: the
     guard runs them in a worker thread)."""
 
-    def facts(self, app: str) -> GitFacts:
-        """The app's rollback facts on the remote's main, read after a fetch."""
+    def facts(self, app: str, *, refresh: bool = True) -> GitFacts:
+        """The app's rollback facts on the remote's main, read after a fetch (`refresh`; else
+        as of the last one)."""
         ...
 
     def write(self, req: RollbackRequest) -> RollbackOutcome: ...
@@ -61,6 +62,7 @@ class _Tracked:
     retries: int = 0
     told: set[str] = field(default_factory=set)  # events already emitted (once per revision)
     recovering: tuple[str, float] | None = None  # (rollback sha, bad revision's start)
+    recovering_from_git: bool = False  # the rollback's events were rebuilt from Git
     tree_at: float = 0.0  # when its resource tree was last read
     tree_busy: bool = False
 
@@ -93,6 +95,10 @@ class Guard:
         self._tree_tokens, self._tree_refilled = TREE_RATE, clock()
         self.changed = asyncio.Event()  # set after each turn of the loop (tests wait on it)
         self._poked = asyncio.Event()
+        # Apps whose rollback history was read from Git after start, to rebuild the events a
+        # guard killed between push and event never wrote (only with an events file).
+        self.events_restored: set[str] = set()
+        self._restoring: set[str] = set()
         # Seconds per observed change (observe + decide), newest last: for benchmarks/guard_scale.
         self.decision_samples: deque[float] = deque(maxlen=100_000)
 
@@ -206,6 +212,9 @@ class Guard:
             tracked = self._apps[app.name] = _Tracked(app)
         tracked.app = app
         tracked.watch = observe(tracked.watch, app, now)
+        if self.events.path is not None and app.name not in self._restoring:
+            self._restoring.add(app.name)
+            self._spawn(self._restore_events(app.name))
         self._recovered(app.name, tracked, now)
         self._consider(app.name, tracked, now)
         elapsed = time.perf_counter() - started
@@ -228,6 +237,11 @@ class Guard:
         tracked.busy = True
         task = asyncio.get_running_loop().create_task(self._act(name, tracked, policy))
         self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)  # the loop keeps only weak references
         task.add_done_callback(self._tasks.discard)
 
     def _check_pods(self, name: str, tracked: _Tracked, policy: Policy, now: float) -> float | None:
@@ -423,10 +437,47 @@ class Guard:
         on_it = tracked.watch.revision == sha
         if on_it and app.health is Health.HEALTHY and app.sync is Sync.SYNCED:
             tracked.recovering = None
+            extra = {"reconstructed": True} if tracked.recovering_from_git else {}
             self.events.emit(
                 ev.RECOVERED,
                 name,
                 f"Healthy and Synced on the rollback {sha[:7]}",
                 commit=sha,
                 mttr_s=round(now - started, 3),
+                **extra,
             )
+
+    async def _restore_events(self, name: str) -> None:
+        """Rebuild, from the deploy repo's history, the Rollback events a guard killed between
+        its push and its event never wrote, and watch the newest such rollback for Recovered.
+        Git is the record; the events file only tells it."""
+        try:
+            # As of the last fetch: one per app at start would be a fetch storm on a big fleet.
+            facts = await asyncio.to_thread(self.writer.facts, name, refresh=False)
+        except Exception as exc:
+            log.warning("cannot read the rollback history of %s: %s", name, exc)
+            return
+        tracked = self._apps.get(name)
+        for rb in reversed(facts.records):  # oldest first, as they happened
+            if self.events.said(ev.ROLLBACK, name, rb.sha):
+                continue
+            self.events.emit(
+                ev.ROLLBACK,
+                name,
+                f"rolled back {rb.of[:7]} to {rb.to[:7]}: {rb.reason} (recorded from Git: the "
+                "guard stopped before it said so)",
+                bad=rb.of,
+                good=rb.to,
+                commit=rb.sha,
+                reason=rb.reason,
+                reconstructed=True,
+            )
+            newest = rb is facts.records[0]
+            if newest and tracked is not None and not self.events.said(ev.RECOVERED, name, rb.sha):
+                tracked.recovering, tracked.recovering_from_git = (rb.sha, rb.timestamp), True
+                self._recovered(name, tracked, self._clock())
+        if tracked is not None:
+            tracked.facts = facts
+            tracked.watch = replace(tracked.watch, acted=tracked.watch.acted | facts.rolled_back)
+        self.events_restored.add(name)
+        self.changed.set()

@@ -81,8 +81,24 @@ class EventLog:
         self._clock = clock
         self._lock = threading.Lock()
         self.listeners: list[Callable[[Event], None]] = []
+        # (type, app, commit) of every event with a commit, this run's and the file's earlier
+        # ones: what a restarted guard has said already.
+        self._commits: set[tuple[str, str, str]] = set()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            for event in read_events(path):
+                self._remember(event)
+
+    def _remember(self, event: Event) -> None:
+        commit = event.fields.get("commit")
+        if commit:
+            self._commits.add((event.type, event.app, str(commit)))
+
+    def said(self, type_: str, app: str, commit: str) -> bool:
+        """Whether an event of `type_` about `commit` of `app` was emitted (in this run, or in
+        the events file by an earlier one)."""
+        with self._lock:
+            return (type_, app, commit) in self._commits
 
     def emit(self, type_: str, app: str, message: str, /, **fields: Any) -> Event:
         event = Event(self._clock(), type_, app, message, fields)
@@ -90,6 +106,7 @@ class EventLog:
         log.log(logging.WARNING if event.warning else logging.INFO, "%s", line)
         with self._lock:
             self._events.append(event)
+            self._remember(event)
             if self.path is not None:
                 # O_APPEND: whole lines even if a reader follows the file meanwhile.
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

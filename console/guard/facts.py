@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from console.fleet.history import Rollback
+
 
 @dataclass(frozen=True)
 class GitFacts:
@@ -13,6 +15,8 @@ class GitFacts:
 
     rolled_back: frozenset[str] = field(default_factory=frozenset)  # bad revisions
     rollback_commits: frozenset[str] = field(default_factory=frozenset)
+    # The rollback commits as Git records them (trailers, time), newest first.
+    records: tuple[Rollback, ...] = field(default=(), compare=False)
 
     def is_bad(self, revision: str) -> bool:
         return revision in self.rolled_back

@@ -272,6 +272,7 @@ class RollbackWriter:
         return GitFacts(
             rolled_back=frozenset(rb.of for rb in mine),
             rollback_commits=frozenset(rb.sha for rb in mine),
+            records=tuple(mine),
         )
 
     def write(self, req: RollbackRequest) -> RollbackOutcome:

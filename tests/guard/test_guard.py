@@ -21,7 +21,7 @@ from console.fleet.argocd import ArgoCDSource
 from console.fleet.history import log, rollbacks
 from console.guard import events as ev
 from console.guard.controller import Guard
-from console.guard.events import EventLog
+from console.guard.events import EventLog, read_events
 from console.guard.policy import DEADLINE, ENABLED, GRACE
 from console.guard.rollback import RollbackWriter
 from console.local import appstate as st
@@ -104,6 +104,7 @@ async def rig(
     *,
     remote: str | None = None,
     clock: Callable[[], float] | None = None,
+    events_path: Path | None = None,
 ) -> AsyncIterator[Rig]:
     store = st.InMemorySource([first])
     token = new_token()
@@ -127,7 +128,7 @@ async def rig(
 
     start_api(sock)
     source = ArgoCDSource(url, token, name="embedded")
-    events = EventLog()
+    events = EventLog(events_path)
     writer = RollbackWriter(remote or deploy.url, deploy.tmp / "guard")
     extra = {"clock": clock} if clock else {}
     guard = Guard(source, writer, events=events, retry_base_s=0.05, retry_cap_s=0.2, **extra)
@@ -262,3 +263,41 @@ def test_a_bad_argocd_url_is_a_usage_error_without_a_traceback(
     assert code == 2
     assert "--argocd notaurl: expected http(s)://HOST[:PORT]" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_rollback_pushed_just_before_a_crash_gets_its_events_from_git(
+    deploy: Deploy, tmp_path: Path
+) -> None:
+    """The guard was killed between pushing its rollback and recording it: a guard started on
+    the same events file records the Rollback from the commit's trailers, then Recovered when
+    the app is Healthy and Synced on it, and never rolls back a second time. Started again, it
+    records nothing twice."""
+    dead = RollbackWriter(deploy.url, tmp_path / "dead-guard")
+    pushed = dead.write(deploy.request()).sha
+    assert pushed is not None
+    events_path = tmp_path / "events.jsonl"
+    EventLog(events_path).emit(ev.WATCHING, "", "an earlier run, killed after the push")
+    bad = application(deploy.bad, "Degraded", [deploy.good, deploy.bad])
+    recovered = application(pushed, "Healthy", [deploy.good, deploy.bad, pushed])
+
+    async def first() -> None:
+        async with rig(deploy, bad, events_path=events_path) as r:
+            await r.until(lambda: ev.ROLLBACK in r.types(), "the Rollback event, from Git")
+            [event] = [e for e in r.events.recent() if e.type == ev.ROLLBACK]
+            assert event.fields["commit"] == pushed
+            assert (event.fields["bad"], event.fields["good"]) == (deploy.bad, deploy.good)
+            assert event.fields["reconstructed"] is True
+            r.store.put(recovered)
+            await r.until(lambda: ev.RECOVERED in r.types(), "Recovered")
+        assert r.rollbacks(deploy.bad) == [pushed], "not rolled back twice"
+
+    async def again() -> None:
+        async with rig(deploy, recovered, events_path=events_path) as r:
+            await r.until(lambda: APP in r.guard.events_restored, "the history read from Git")
+        types = [e.type for e in read_events(events_path) if e.app == APP]
+        assert types.count(ev.ROLLBACK) == 1
+        assert types.count(ev.RECOVERED) == 1
+
+    asyncio.run(first())
+    asyncio.run(again())
