@@ -49,6 +49,13 @@ class Up:
         return code
 
 
+def up_command(workspace: Path, *extra: str) -> list[str]:
+    """`gitops up` on `workspace` with this checkout's repos.yaml, as a user types it."""
+    config = str(ROOT / "repos.yaml")
+    return [sys.executable, "-m", "console.cli", "up", "--workspace", str(workspace),
+            "--config", config, *extra]  # fmt: skip
+
+
 def start(workspace: Path) -> Up:
     """`gitops up` on `workspace`, in a session of its own; its output beside the workspace."""
     logs = workspace.parent / "logs"
@@ -58,16 +65,7 @@ def start(workspace: Path) -> Up:
     err_path = logs / f"up-{stamp}.err"
     err = err_path.open("w", encoding="utf-8")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "console.cli",
-            "up",
-            "--workspace",
-            str(workspace),
-            "--config",
-            str(ROOT / "repos.yaml"),
-        ],
+        up_command(workspace),
         stdout=out,
         stderr=err,
         text=True,

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.e2e.platform import up_command
 
 
 @pytest.mark.slow
@@ -21,18 +20,7 @@ def test_a_taken_api_port_is_a_clear_error_before_any_work(tmp_path: Path) -> No
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "console.cli",
-                "up",
-                "--workspace",
-                str(workspace),
-                "--config",
-                str(ROOT / "repos.yaml"),
-                "--port",
-                str(port),
-            ],
+            up_command(workspace, "--port", str(port)),
             capture_output=True,
             text=True,
             timeout=60,
