@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
 import logging
 import os
@@ -232,7 +233,13 @@ class KubeSource:
 
     async def _call(self, func: Callable[..., Any], *args: str, app: str = "") -> Any:
         try:
-            return await asyncio.to_thread(func, *args, _request_timeout=self._timeout)
+            # The client's timeout bounds each read; this bounds the whole answer.
+            async with asyncio.timeout(self._timeout):
+                return await _in_daemon_thread(func, *args, _request_timeout=self._timeout)
+        except TimeoutError:
+            raise SourceError.unreachable(
+                WHAT, self.url, f"no complete answer within {self._timeout:g}s"
+            ) from None
         except Exception as exc:  # every client failure becomes one clear line
             raise self._error(exc, app=app) from None
 
@@ -334,3 +341,31 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, urllib3.exceptions.ProtocolError):
         return "the connection was closed"
     return str(exc).strip() or type(exc).__name__
+
+
+async def _in_daemon_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`func(*args, **kwargs)` in a thread of its own that never holds the process up: a call
+    given up at its deadline (a server trickling its answer) may read on, but `asyncio.run`
+    and the interpreter do not wait for it as they wait for the default executor's threads."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not answer.done():
+            if ok:
+                answer.set_result(value)
+            else:
+                answer.set_exception(value)
+
+    def work() -> None:
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+                loop.call_soon_threadsafe(settle, False, exc)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, True, result)
+
+    threading.Thread(target=work, name="kube-call", daemon=True).start()
+    return await answer

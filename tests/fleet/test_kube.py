@@ -252,3 +252,37 @@ def test_expired_resource_version_relists(fleet: InMemorySource, tmp_path: Path)
         asyncio.run(scenario())
     finally:
         server.stop()
+
+
+def test_an_api_server_that_trickles_its_answer_meets_a_total_deadline(tmp_path: Path) -> None:
+    """The official client's timeout bounds each read; a server that sends a byte of a
+    never-ending body every 0.2 s still ends the call at the deadline, in one line. A real TCP
+    server on 127.0.0.1."""
+
+    async def scenario() -> None:
+        async def trickle(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            writer.write(b"Content-Length: 1000000\r\n\r\n{")
+            try:
+                while True:
+                    await asyncio.sleep(0.2)  # the server's pace, not a wait on the test's side
+                    writer.write(b" ")
+                    await writer.drain()
+            except ConnectionError:
+                return
+
+        server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        config = write_kubeconfig(tmp_path / "kubeconfig", url, TOKEN, context=CONTEXT)
+        source = KubeSource(config, CONTEXT, timeout=1.0)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            with pytest.raises(SourceError) as slow:
+                await source.list()
+        finally:
+            server.close()
+        assert loop.time() - started < 5
+        assert str(slow.value).endswith(f"{url}: no complete answer within 1s")
+
+    asyncio.run(scenario())
