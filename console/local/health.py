@@ -53,6 +53,11 @@ NO_HEALTH_KINDS = frozenset(
         "PodDisruptionBudget",
         "NetworkPolicy",
         "Application",
+        # No health check in Argo CD (gitops-engine) for RBAC either: no health, not Unknown.
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
     }
 )
 

@@ -81,6 +81,9 @@ _GROUPS: dict[str, frozenset[str]] = {
     "ServiceAccount": frozenset({""}),
     "PodDisruptionBudget": frozenset({"policy"}),
     "NetworkPolicy": frozenset({"networking.k8s.io"}),
+    # RBAC: recorded, not enforced (pods here run as the platform's user).
+    "Role": frozenset({"rbac.authorization.k8s.io"}),
+    "RoleBinding": frozenset({"rbac.authorization.k8s.io"}),
 }
 _ROLES: dict[str, Role] = {
     "Deployment": "deployment",
@@ -89,7 +92,16 @@ _ROLES: dict[str, Role] = {
     "Secret": "config",
 }
 # Apply order (Argo CD's kind order, reduced to what matters here); stable within a rank.
-_RANK = {"ConfigMap": 0, "Secret": 0, "ServiceAccount": 0, "Service": 2, "Deployment": 3}
+_RANK = {
+    "ConfigMap": 0,
+    "Secret": 0,
+    "ServiceAccount": 0,
+    "Role": 0,
+    "RoleBinding": 0,
+    "Service": 2,
+    "Deployment": 3,
+}
+_NOT_ENFORCED = frozenset({"NetworkPolicy", "Role", "RoleBinding"})
 _OTHER_RANK = 1
 
 
@@ -396,7 +408,7 @@ class ProcessRuntime:
         verb = "created" if current is None else "configured"
         if role == "unsupported":
             return f"{_unsupported(key)}: recorded only"
-        if key.kind == "NetworkPolicy":
+        if key.kind in _NOT_ENFORCED:
             return f"{_resource(key)} {verb} (recorded, not enforced)"
         return f"{_resource(key)} {verb}"
 

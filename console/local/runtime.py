@@ -25,6 +25,8 @@ SUPPORTED_KINDS = frozenset(
         "ServiceAccount",
         "PodDisruptionBudget",
         "NetworkPolicy",
+        "Role",
+        "RoleBinding",
     }
 )
 

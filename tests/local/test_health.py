@@ -226,10 +226,18 @@ def test_resource_health_by_kind(
 
 
 def test_the_kinds_without_health_can_be_extended() -> None:
-    assert resource_health("Role", {}, no_health=frozenset({"Role"})) is None
-    assert resource_health("Role", {}) == Health(
-        H.UNKNOWN, "Role is not supported by the embedded platform"
+    assert resource_health("StatefulSet", {}, no_health=frozenset({"StatefulSet"})) is None
+    # A kind Argo CD has a health check for, that the platform does not run: Unknown, and why.
+    assert resource_health("StatefulSet", {}) == Health(
+        H.UNKNOWN, "StatefulSet is not supported by the embedded platform"
     )
+
+
+@pytest.mark.parametrize("kind", ["Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"])
+def test_rbac_has_no_health_as_in_argo_cd(kind: str) -> None:
+    """gitops-engine has no health check for RBAC: such a resource has no health and does not
+    count in the app's (it was Unknown here, and made the guard's own app Unknown)."""
+    assert resource_health(kind, {}) is None
 
 
 def test_an_app_with_a_stuck_deployment_is_degraded_and_says_why() -> None:

@@ -393,6 +393,19 @@ SECRET = {
     },
     "stringData": {"plain": "in the clear"},
 }
+ROLE = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "Role",
+    "metadata": {"name": "reader", "namespace": "dev"},
+    "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+}
+ROLE_BINDING = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "RoleBinding",
+    "metadata": {"name": "reader", "namespace": "dev"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+    "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "dev"}],
+}
 JOB = {
     "apiVersion": "batch/v1",
     "kind": "Job",
@@ -416,16 +429,21 @@ async def record_and_read_config(
     world: World, runtime: ProcessRuntime, changes: Changes, deployment: dict[str, Any]
 ) -> None:
     # Deployment first in the list: it is still applied after what it reads.
-    objects = [deployment, JOB, config_map({"greeting": "hello"}), SECRET]
+    objects = [deployment, JOB, config_map({"greeting": "hello"}), SECRET, ROLE, ROLE_BINDING]
     results = ok(await runtime.apply("a", "dev", objects, prune=True))
-    assert list(results) == ["ConfigMap", "Secret", "Job", "Deployment"]
+    assert list(results) == ["ConfigMap", "Secret", "Role", "RoleBinding", "Job", "Deployment"]
+    # RBAC is recorded, not enforced, and has no health (Argo CD has no health check for it).
+    assert results["Role"].message == (
+        "role.rbac.authorization.k8s.io/reader created (recorded, not enforced)"
+    )
     assert results["Job"].message == "kind Job is not run by the embedded platform: recorded only"
     assert (results["Job"].key, results["Job"].version) == (
         ObjectKey("batch", "Job", "dev", "migrate"),
         "v1",
     )
     found = by_kind(runtime.resources("a"))
-    assert set(found) == {"ConfigMap", "Secret", "Job", "Deployment"}
+    assert set(found) == {"ConfigMap", "Secret", "Role", "RoleBinding", "Job", "Deployment"}
+    assert (found["Role"].health, found["RoleBinding"].health) == (None, None)
     job_health = found["Job"].health
     assert job_health is not None
     assert job_health.status is HealthStatus.UNKNOWN
