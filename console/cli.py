@@ -197,6 +197,23 @@ def _add_guard(sub: Any) -> None:
     p.set_defaults(func=_lazy("guard"))
 
 
+class _Once(argparse.Action):
+    """A flag that names the one target: given again, it is noted (in `repeated`) for the
+    command to refuse, instead of the last one silently winning."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            repeated = list(getattr(namespace, "repeated", None) or [])
+            namespace.repeated = [*repeated, option_string or self.dest]
+        setattr(namespace, self.dest, values)
+
+
 def _add_status(sub: Any) -> None:
     p = sub.add_parser(
         "status",
@@ -206,10 +223,14 @@ def _add_status(sub: Any) -> None:
         "line, when it cannot be read.",
     )
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--workspace", metavar="DIR", help="the embedded platform on DIR")
-    target.add_argument("--argocd", metavar="URL", help="an Argo CD API server")
-    target.add_argument("--context", metavar="NAME", help="a kubeconfig context")
-    p.add_argument("--token-file", metavar="F", help="the Argo CD API token (with --argocd)")
+    target.add_argument(
+        "--workspace", metavar="DIR", action=_Once, help="the embedded platform on DIR"
+    )
+    target.add_argument("--argocd", metavar="URL", action=_Once, help="an Argo CD API server")
+    target.add_argument("--context", metavar="NAME", action=_Once, help="a kubeconfig context")
+    p.add_argument(
+        "--token-file", metavar="F", action=_Once, help="the Argo CD API token (with --argocd)"
+    )
     tls = p.add_mutually_exclusive_group()
     tls.add_argument("--ca", metavar="FILE", help="a CA bundle for Argo CD's certificate")
     tls.add_argument("--insecure", action="store_true", help="do not verify Argo CD's certificate")

@@ -22,6 +22,11 @@ from console.local.last_workspace import recall
 
 def target(args: argparse.Namespace) -> Target:
     """The target the flags name; without one, the workspace `gitops up` used last."""
+    if repeated := getattr(args, "repeated", None):
+        raise UsageError(
+            f"{repeated[0]} was given twice: `gitops status` reads one target "
+            "(`gitops console` shows several)"
+        )
     if args.token_file and not args.argocd:
         raise UsageError("--token-file goes with --argocd")
     if (args.ca or args.insecure) and not args.argocd:

@@ -478,3 +478,15 @@ def test_flag_problems(capsys: pytest.CaptureFixture[str], token_file: Path) -> 
         main(["status", "--workspace", "/w", "--argocd", "http://x"])
     assert both.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--argocd", "--context", "--workspace", "--token-file"])
+def test_a_target_flag_given_twice_is_refused_not_half_read(
+    capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    """`gitops status` reads one target: a repeated flag used to read only the last one,
+    silently. It is a usage error now (the console reads several targets)."""
+    code, out, err = _run(capsys, flag, "one", flag, "two")
+    assert (code, out) == (2, "")
+    assert f"{flag} was given twice: `gitops status` reads one target" in err
+    assert "Traceback" not in err
