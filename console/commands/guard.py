@@ -18,7 +18,7 @@ from console.guard.run import (
     parse_listen,
     run_guard,
 )
-from console.local.api import PortInUseError
+from console.serving import PortInUseError
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from console.commands.common import EXIT_OK, UsageError, load, progress
-from console.local.api import PortInUseError
 from console.local.up import WorkspaceBusyError, up
+from console.serving import PortInUseError
 
 
 def run(args: argparse.Namespace) -> int:

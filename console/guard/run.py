@@ -18,7 +18,7 @@ from console.guard.controller import Guard
 from console.guard.events import EventLog
 from console.guard.http import create_guard_api
 from console.guard.rollback import RollbackWriter
-from console.local.api import bind_socket, serve, socket_url
+from console.serving import bind_socket, serve, socket_url
 
 Progress = Callable[[str], None]
 

@@ -46,17 +46,14 @@ import json
 import logging
 import platform
 import re
-import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -78,6 +75,7 @@ from console.local.appstate import (
 )
 from console.local.state import Run
 from console.local.webhook import WebhookError, normalize_url, parse_push, verify_signature
+from console.serving import CLOSING
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +109,6 @@ _KUBE_REASON = {
 }
 
 T = TypeVar("T")
-
-
-class PortInUseError(OSError):
-    """The API's port is taken; the message names it."""
 
 
 class RunStore(Protocol):
@@ -429,9 +423,11 @@ def create_api(
     # Kubernetes clients ask for `/apis/`, `/version/`...: a trailing slash names the same path.
     app.url_map.strict_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = 50 * 1024 * 1024  # Argo CD's webhook.maxPayloadSizeMB
-    app.extensions[_EXTENSION] = _Settings(
+    settings = _Settings(
         source, token, version, username, keepalive_seconds, webhook_secret, ci_runs
     )
+    app.extensions[_EXTENSION] = settings
+    app.extensions[CLOSING] = settings.closing  # console.serving ends the streams on stop
     _routes(app)
     return app
 
@@ -890,75 +886,10 @@ def _read_log(path: Path) -> bytes | None:
         return None
 
 
-# --- serving ----------------------------------------------------------------------------------
-
-
-def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A listening TCP socket on host:port (0: any free port). Raises PortInUseError with a
-    clear message when the port is taken. Bound early, so the URL is known (and connectable)
-    before the server runs."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
-            raise PortInUseError(
-                exc.errno, f"cannot serve the API on {host}:{port}: the port is already in use"
-            ) from None
-        raise
-    sock.listen(128)
-    return sock
-
-
-def socket_url(sock: socket.socket) -> str:
-    """The http:// URL a bound socket serves."""
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-async def serve(
-    app: Quart,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    shutdown_event: asyncio.Event | None = None,
-    *,
-    sock: socket.socket | None = None,
-    graceful_timeout_s: float = 5.0,
-) -> None:
-    """Serve `app` with hypercorn until `shutdown_event` is set (then open streams end and
-    in-flight requests get `graceful_timeout_s` to finish). Binds host:port unless an already
-    bound `sock` (from `bind_socket`, which reports the port) is given; the socket is closed when
-    serving ends."""
-    if sock is None:
-        sock = bind_socket(host, port)
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]
-    config.accesslog = None
-    config.graceful_timeout = graceful_timeout_s
-    config.include_server_header = False
-    event = shutdown_event or asyncio.Event()
-    settings = app.extensions.get(_EXTENSION)
-
-    async def _shutdown() -> None:
-        await event.wait()
-        if isinstance(settings, _Settings):
-            settings.closing.set()
-
-    trigger: Callable[[], Awaitable[None]] = _shutdown
-    await hypercorn_serve(app, config, shutdown_trigger=trigger, mode="asgi")
-
-
 __all__ = [
     "DEFAULT_KEEPALIVE_S",
-    "PortInUseError",
     "RunStore",
-    "bind_socket",
     "create_api",
     "parse_field_selector",
     "parse_selector",
-    "serve",
-    "socket_url",
 ]

@@ -31,7 +31,7 @@ from console.config import PlatformConfig
 from console.git import git
 from console.guard.run import Target, run_guard
 from console.local import appstate as st
-from console.local.api import bind_socket, create_api, serve, socket_url
+from console.local.api import create_api
 from console.local.appstore import SqliteAppStore
 from console.local.ci import CIRunner, repo_name
 from console.local.controller import Controller
@@ -47,6 +47,7 @@ from console.local.webhook import PushEvent
 from console.promote.promote import PromoteRequest, promote_all
 from console.scaffold.render import scaffold
 from console.scaffold.template_source import resolve
+from console.serving import bind_socket, serve, socket_url
 
 log = logging.getLogger("gitops.up")
 Progress = Callable[[str], None]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from console.fleet.source import Event
-from console.local.api import bind_socket, create_api, serve, socket_url
+from console.local.api import create_api
 from console.local.appstate import (
     ApplicationRecord,
     ApplicationStatus,
@@ -26,6 +26,7 @@ from console.local.appstate import (
     SyncStatus,
     add_history,
 )
+from console.serving import bind_socket, serve, socket_url
 
 ARGO = Path(__file__).resolve().parents[3] / "shared" / "reference" / "argo-cd"
 NOW = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)

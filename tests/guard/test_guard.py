@@ -25,8 +25,9 @@ from console.guard.events import EventLog, read_events
 from console.guard.policy import DEADLINE, ENABLED, GRACE
 from console.guard.rollback import RollbackWriter
 from console.local import appstate as st
-from console.local.api import bind_socket, create_api, serve, socket_url
+from console.local.api import create_api
 from console.local.kubeconfig import new_token
+from console.serving import bind_socket, serve, socket_url
 from tests.guard.conftest import BACKEND, Deploy
 
 APP = "backend-dev"

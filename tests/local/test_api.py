@@ -31,15 +31,7 @@ from kubernetes import config as kube_config
 from kubernetes import watch as kube_watch
 from kubernetes.client.exceptions import ApiException
 
-from console.local.api import (
-    PortInUseError,
-    RunStore,
-    bind_socket,
-    create_api,
-    parse_selector,
-    serve,
-    socket_url,
-)
+from console.local.api import RunStore, create_api, parse_selector
 from console.local.appstate import (
     ApplicationCondition,
     ApplicationRecord,
@@ -66,6 +58,7 @@ from console.local.appstate import (
 )
 from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
 from console.local.state import State
+from console.serving import PortInUseError, bind_socket, serve, socket_url
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "deploy-repo" / "argocd" / "apps"
