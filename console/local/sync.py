@@ -11,11 +11,10 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-HISTORY_LIMIT = 10  # Argo CD's default revisionHistoryLimit
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
@@ -195,41 +194,6 @@ def auto_sync(  # noqa: PLR0911, PLR0917 - one return per rule of the decision t
             return Decision(True, f"retry {retry} of {policy.retry_limit}", retry=retry)
         return Decision(False, f"retry {retry} in {due - now:.1f}s", wake_at=due)
     return Decision(False, f"skipping auto-sync: failed previous sync attempt to {target[:7]}")
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    id: int
-    revision: str
-    deployed_at: float
-    deploy_started_at: float
-    source: Mapping[str, Any]
-    automated: bool
-    username: str = ""
-
-
-def with_history(
-    history: Sequence[HistoryEntry], op: Operation, source: Mapping[str, Any]
-) -> tuple[HistoryEntry, ...]:
-    """History after a successful sync: a new entry with the next id, oldest dropped past 10."""
-    if op.phase is not Phase.SUCCEEDED or op.finished_at is None:
-        return tuple(history)
-    entry = HistoryEntry(
-        id=(history[-1].id + 1) if history else 0,
-        revision=op.revision,
-        deployed_at=op.finished_at,
-        deploy_started_at=op.started_at,
-        source=dict(source),
-        automated=op.automated,
-        username=op.username,
-    )
-    return (*history, entry)[-HISTORY_LIMIT:]
-
-
-def finish(op: Operation, ok: bool, now: float, message: str) -> Operation:
-    return replace(
-        op, phase=Phase.SUCCEEDED if ok else Phase.FAILED, finished_at=now, message=message
-    )
 
 
 def images(objects: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -26,6 +26,8 @@ import httpx
 import jsonschema
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as hst
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from kubernetes import watch as kube_watch
@@ -33,6 +35,7 @@ from kubernetes.client.exceptions import ApiException
 
 from console.local.api import RunStore, create_api, parse_selector
 from console.local.appstate import (
+    HISTORY_LIMIT,
     ApplicationCondition,
     ApplicationRecord,
     ApplicationStatus,
@@ -1122,6 +1125,19 @@ def test_json_round_trip() -> None:
     )
     with pytest.raises(ValueError, match="naive datetime"):
         to_json(naive)
+
+
+@given(hst.lists(hst.booleans(), min_size=1, max_size=30))
+def test_history_keeps_the_last_ten_syncs_with_increasing_ids(outcomes: list[bool]) -> None:
+    """Only successful syncs make history (the controller adds one per success): any run of
+    outcomes leaves the last ten, their ids increasing by one from the first sync's 0."""
+    history: tuple[Any, ...] = ()
+    for n, ok in enumerate(outcomes):
+        if ok:
+            history = add_history(history, revision=f"{n:040d}", deployed_at=NOW)
+    assert len(history) == min(HISTORY_LIMIT, sum(outcomes))
+    ids = [entry.id for entry in history]
+    assert ids == list(range(sum(outcomes) - len(ids), sum(outcomes)))
 
 
 def test_history_keeps_ten_entries_with_increasing_ids() -> None:

@@ -6,11 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from console.local.sync import (
-    HISTORY_LIMIT,
     Operation,
     Phase,
     SyncCode,
@@ -18,11 +15,9 @@ from console.local.sync import (
     auto_sync,
     compare,
     fingerprint,
-    finish,
     images,
     key_of,
     parse_duration,
-    with_history,
 )
 
 DEPLOY = {
@@ -166,20 +161,6 @@ def test_allow_empty_is_read_from_the_spec() -> None:
 def test_a_waiting_retry_says_when_to_wake() -> None:
     decision = auto_sync(POLICY, SyncCode.OUT_OF_SYNC, B, op(B, Phase.FAILED), 101)
     assert decision.wake_at == 105
-
-
-@given(st.lists(st.booleans(), min_size=1, max_size=30))
-def test_history_keeps_the_last_ten_successes_with_increasing_ids(outcomes: list[bool]) -> None:
-    history: tuple = ()
-    for n, ok in enumerate(outcomes):
-        running = Operation(f"{n:040d}", Phase.RUNNING, float(n))
-        history = with_history(history, finish(running, ok, n + 0.5, "done"), {"path": "x"})
-    assert len(history) == min(HISTORY_LIMIT, sum(outcomes))
-    ids = [entry.id for entry in history]
-    assert ids == sorted(set(ids))
-    if history:
-        assert ids[-1] == sum(outcomes) - 1
-        assert all(e.deployed_at > e.deploy_started_at for e in history)
 
 
 def test_images_of_the_workloads() -> None:
