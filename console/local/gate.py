@@ -8,7 +8,7 @@ those are the runtime's business, as on a real cluster, so a push carrying them 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -247,23 +247,56 @@ def _source_findings(
     return []
 
 
-def judge_deploy_tree(path: Path, crd_dir: Path | None = None) -> list[str]:
+def _changed_overlays(root: Path, changed: Collection[str] | None) -> set[Path] | None:
+    """The kustomization directories under overlays/ that hold every changed path, when the
+    change touches nothing else (a promotion, a rollback); None when the whole tree must be
+    rendered (a change to a base, to platform/ or argocd/, or no change list)."""
+    if changed is None:
+        return None
+    dirs: set[Path] = set()
+    for rel in changed:
+        parts = PurePosixPath(rel).parts
+        if len(parts) < 2 or parts[0] != "overlays":
+            return None
+        directory = (root / rel).parent
+        while directory != root and not any((directory / k).is_file() for k in KUSTOMIZATIONS):
+            directory = directory.parent
+        if directory == root or directory == root / "overlays":
+            # Not inside an overlay's kustomization (a file added next to them, or the overlay
+            # lost its kustomization): the app's source is then a directory; judge it as one.
+            directory = (root / rel).parent
+        dirs.add(directory)
+    return dirs
+
+
+def judge_deploy_tree(
+    path: Path, crd_dir: Path | None = None, changed: Collection[str] | None = None
+) -> list[str]:
     """What keeps the deploy repo tree at `path` from being main; empty when it may be.
 
     Every kustomization under overlays/ and platform/ renders (with `kustomize build` or
     `kubectl kustomize`, as Argo CD's repo server does) and every rendered object has apiVersion,
     kind and metadata.name; every YAML file under argocd/ parses, and each Application's source
-    path is a directory of the tree. With `crd_dir`, Argo CD objects are also validated against
-    their CRDs. Missing renderer: one finding saying so (the gate cannot vouch for the tree).
+    path is a directory of the tree that renders at least one object (a workload, for an
+    overlay). With `crd_dir`, Argo CD objects are also validated against their CRDs. Missing
+    renderer: one finding saying so (the gate cannot vouch for the tree).
+
+    `changed` (paths relative to the tree) is what the push changed since the last tree the gate
+    accepted: when it touches overlays only (a promotion, a rollback), only those overlays are
+    rendered again, which keeps a push's hold on main short; anything else renders everything.
     """
     root = path.resolve()
     findings, sources = _applications(root, crd_dir)
+    scope = _changed_overlays(root, changed)
     directories = [
         d
         for sub in RENDERED_ROOTS
         if (root / sub).is_dir()
         for d in kustomize.kustomizations(root / sub)
+        if scope is None or d in scope
     ]
+    if scope is not None:
+        sources = [s for s in sources if s.directory in scope]
     directories += [
         s.directory
         for s in sources

@@ -110,7 +110,9 @@ def _escaping_links(tree: Path) -> list[str]:
     return found
 
 
-def judge_commit_tree(git_dir: Path, sha: str, crd_dir: Path | None = None) -> list[str]:
+def judge_commit_tree(
+    git_dir: Path, sha: str, crd_dir: Path | None = None, changed: Sequence[str] | None = None
+) -> list[str]:
     """gate.judge_deploy_tree on the tree of commit `sha`, checked out into a temporary directory
     with a temporary index (the bare repository is not touched; during pre-receive the objects
     are still in git's quarantine, which the inherited environment names)."""
@@ -123,7 +125,7 @@ def judge_commit_tree(git_dir: Path, sha: str, crd_dir: Path | None = None) -> l
         if escaping := _escaping_links(tree):
             return escaping
         with _without_git_env():
-            return gate.judge_deploy_tree(tree, crd_dir)
+            return gate.judge_deploy_tree(tree, crd_dir, changed)
 
 
 def check_update(git_dir: Path, update: Update, kind: str | None) -> list[str]:
@@ -152,7 +154,12 @@ def check_update(git_dir: Path, update: Update, kind: str | None) -> list[str]:
             reasons.append(f"commit {_short(sha)}: {problem}")
     if kind == "deploy":
         crd = _config(git_dir, KEY_CRD_DIR)
-        reasons += judge_commit_tree(git_dir, new, Path(crd) if crd else None)
+        # main only moves through this gate: what a push did not change was judged before.
+        changed = None
+        if old != ZERO_SHA:
+            listed = git(["diff", "-z", "--name-only", "--no-renames", old, new, "--"], git_dir)
+            changed = [path for path in listed.split("\0") if path]
+        reasons += judge_commit_tree(git_dir, new, Path(crd) if crd else None, changed)
     return reasons
 
 

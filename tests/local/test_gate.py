@@ -203,3 +203,45 @@ def test_a_directory_source_with_a_malformed_manifest_is_refused(tree: Path) -> 
         "argocd/apps/backend-dev.yaml: Application backend-dev: spec.source.path "
         "'overlays/dev/backend': does not render: overlays/dev/backend/broken.yaml:"
     )
+
+
+def _break_the_guard_platform(tree: Path) -> None:
+    kustomization = tree / "platform" / "guard" / "kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text().replace("resources:\n", "resources:\n  - gone.yaml\n", 1)
+    )
+
+
+@needs_renderer
+def test_a_push_that_changes_overlays_only_renders_those_overlays(tree: Path) -> None:
+    """main only moves through the gate, so what a push did not change was judged already: a
+    promotion renders the overlays it touched (seconds less of holding main), anything else
+    renders the whole tree."""
+    _break_the_guard_platform(tree)  # stands for a part of the tree this push did not touch
+    promoted = "overlays/dev/backend/kustomization.yaml"
+    assert judge_deploy_tree(tree, changed=[promoted]) == []
+    overlay = tree / promoted
+    overlay.write_text(overlay.read_text().replace("base/backend", "base/missing"))
+    [finding] = judge_deploy_tree(tree, changed=[promoted])
+    assert finding.startswith("overlays/dev/backend: does not render:")
+    # A change beyond the overlays (a base here) renders everything.
+    everything = judge_deploy_tree(tree, changed=[promoted, "base/backend/deployment.yaml"])
+    assert any(f.startswith("platform/guard: does not render") for f in everything), everything
+    assert any(f.startswith("overlays/dev/backend: does not render") for f in everything)
+    assert len(judge_deploy_tree(tree)) == 2, "no change list: the whole tree"
+
+
+@needs_renderer
+def test_an_overlay_whose_kustomization_a_push_renamed_is_judged_as_a_directory(
+    tree: Path,
+) -> None:
+    overlay = tree / "overlays" / "dev" / "frontend"
+    (overlay / "kustomization.yaml").rename(overlay / "kustomization.yaml.off")
+    changed = [
+        "overlays/dev/frontend/kustomization.yaml",
+        "overlays/dev/frontend/kustomization.yaml.off",
+    ]
+    [finding] = judge_deploy_tree(tree, changed=changed)
+    assert "Application frontend-dev: spec.source.path 'overlays/dev/frontend' renders no" in (
+        finding
+    )
