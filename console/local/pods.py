@@ -2,7 +2,8 @@
 Deployment's pod template read and checked, the environment it gets, the port it listens on, and
 the record that lets a restarted platform find the processes a killed one left behind.
 
-Pure except for `free_port` (binds a socket), `write_record` and `reap_orphans` (files, signals).
+Pure except for `free_port` (binds a socket), `write_record`, `find_orphans` and `reap` (files,
+processes, signals).
 
 Cluster DNS stand-in: on a cluster a container reaches a Service by name (`http://backend:8080`,
 `backend.dev.svc.cluster.local:8080`, ...). Here every Service is a proxy on a port of 127.0.0.1,
@@ -478,6 +479,16 @@ def process_start(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+def process_state(pid: int) -> str | None:
+    """A live process's state letter (R, S, D, Z for a zombie, ...); None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[0] if fields else None
+
+
 def write_record(pod_dir: Path, record: Mapping[str, Any]) -> None:
     """Replace the pod's record (`pod.json`) atomically."""
     tmp = pod_dir / f".{RECORD}.tmp"
@@ -485,17 +496,34 @@ def write_record(pod_dir: Path, record: Mapping[str, Any]) -> None:
     tmp.replace(pod_dir / RECORD)
 
 
-def reap_orphans(workdir: Path) -> list[int]:
-    """SIGKILL the process groups of pods that a previous supervisor started under `workdir` and
-    left running (it was killed without stopping them). Returns the pids killed. Call it before
-    starting runners again on the same workdir."""
-    killed: list[int] = []
+@dataclass(frozen=True)
+class Orphan:
+    """A pod a previous supervisor started under the workdir and left running: its record
+    (`pod.json`), and where it is."""
+
+    record: dict[str, Any]
+    dir: Path
+
+    @property
+    def pid(self) -> int:
+        return int(self.record["pid"])
+
+    @property
+    def owner(self) -> tuple[str, str]:
+        """(namespace, Deployment) the pod belongs to."""
+        return str(self.record.get("namespace", "")), str(self.record.get("deployment", ""))
+
+
+def find_orphans(workdir: Path) -> list[Orphan]:
+    """The pods under `workdir` whose process still runs and is provably the one recorded: the
+    leader of its own process group with the recorded start time (a reused pid is neither)."""
+    found = []
     for path in sorted((workdir / "pods").glob(f"*/*/{RECORD}")):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        pid = record.get("pid")
+        pid = record.get("pid") if isinstance(record, dict) else None
         if not isinstance(pid, int) or pid <= 1:
             continue
         try:
@@ -503,14 +531,24 @@ def reap_orphans(workdir: Path) -> list[int]:
         except ProcessLookupError:
             group = None  # the leader is gone; its group may still hold its children
         identity = record.get("process_start")
-        # A pid reused by another process is not a group leader with the recorded start time; a
-        # group id cannot be reused while any member of the group lives.
-        ours = group is None or (
-            group == pid and (identity is None or identity == process_start(pid))
-        )
-        if ours:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-                killed.append(pid)
-        write_record(path.parent, {**record, "pid": None})
+        if group is None or (group == pid and (identity is None or identity == process_start(pid))):
+            found.append(Orphan(record, path.parent))
+    return found
+
+
+def reap(orphans: Iterable[Orphan]) -> list[int]:
+    """SIGKILL the process groups of `orphans` and mark their records stopped; the pids."""
+    killed: list[int] = []
+    for orphan in orphans:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(orphan.pid, signal.SIGKILL)
+            killed.append(orphan.pid)
+        with contextlib.suppress(OSError):
+            write_record(orphan.dir, {**orphan.record, "pid": None})
     return killed
+
+
+def reap_orphans(workdir: Path) -> list[int]:
+    """SIGKILL the process groups of pods that a previous supervisor started under `workdir` and
+    left running (it was killed without stopping them). Returns the pids killed."""
+    return reap(find_orphans(workdir))

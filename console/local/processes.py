@@ -35,8 +35,10 @@ Pruning unlists first, then stops: a pruned Deployment's pods leave the proxies'
 they get their stop signal; a pruned Service stops resolving, then its proxy drains. `close` stops
 every proxy (draining), then every runner, concurrently; no process is left behind.
 
-One runtime per workdir: the constructor kills what a previous, killed platform left running
-under `workdir/pods` (`pods.reap_orphans`), so the runners it starts find a clean slate.
+One runtime per workdir. Pods a previous, killed platform left running under `workdir/pods` are
+adopted, as a restarted kubelet finds its containers still running: a Deployment applied again
+takes over the pods it can prove are its own (pid, process start time, pod record) with their
+ports and logs, and `reap_unclaimed` kills the rest once every app was restored.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from typing import Any, Literal
 
 from console.local.health import Health, HealthStatus, resource_health
 from console.local.images import ImageStore
-from console.local.pods import reap_orphans
+from console.local.pods import Orphan, find_orphans, reap
 from console.local.proxy import ProxyError, ServiceProxy
 from console.local.rollout import RolloutError
 from console.local.runtime import ApplyResult, LiveResource
@@ -149,8 +151,13 @@ class ProcessRuntime:
         self._lock = asyncio.Lock()
         self._closed = False
         self.workdir.mkdir(parents=True, exist_ok=True)
-        # Pids of pods a previous (killed) platform left running under this workdir, now killed.
-        self.reaped: list[int] = reap_orphans(self.workdir)
+        # Pods a previous (killed) platform left running under this workdir: each Deployment
+        # applied again adopts its own (as a restarted kubelet finds its containers running);
+        # `reap_unclaimed` kills the rest once every app was restored.
+        self._orphans: dict[tuple[str, str], list[Orphan]] = {}
+        for orphan in find_orphans(self.workdir):
+            self._orphans.setdefault(orphan.owner, []).append(orphan)
+        self.reaped: list[int] = []  # pids of orphans nobody adopted, killed
 
     # ---- the Runtime protocol ----------------------------------------------------------------
 
@@ -231,6 +238,7 @@ class ProcessRuntime:
             self._notify(app)
 
     async def close(self) -> None:
+        self.reap_unclaimed()
         async with self._lock:
             self._closed = True
             everything = list(self._objects.values())
@@ -360,6 +368,7 @@ class ProcessRuntime:
         def on_change(snapshot: DeploymentSnapshot) -> None:
             self._on_change(obj, snapshot)
 
+        orphans = self._orphans.pop((key.namespace, key.name), [])
         obj.runner = DeploymentRunner(
             key.namespace,
             copied,
@@ -369,6 +378,7 @@ class ProcessRuntime:
             on_change,
             self._clock,
             lookup=self.lookup,
+            adopt=[o.record for o in orphans],
         )
         self._objects[key] = obj
         try:
@@ -376,7 +386,25 @@ class ProcessRuntime:
         except BaseException:
             await self._unrun([obj])
             raise
+        finally:
+            adopted = set(obj.runner.adopted)
+            self.reaped += reap(o for o in orphans if o.pid not in adopted)
+        if obj.runner.adopted:
+            return f"{_resource(key)} created (adopted {len(obj.runner.adopted)} running pods)"
         return f"{_resource(key)} created"
+
+    def adopted(self) -> list[int]:
+        """Pids of the pods the runners took over from a previous platform."""
+        return [pid for o in self._objects.values() if o.runner for pid in o.runner.adopted]
+
+    def reap_unclaimed(self) -> list[int]:
+        """Kill the pods a previous platform left that no Deployment applied since adopted (the
+        app is gone, or changed while the platform was down); their pids."""
+        unclaimed = [o for orphans in self._orphans.values() for o in orphans]
+        self._orphans.clear()
+        killed = reap(unclaimed)
+        self.reaped += killed
+        return killed
 
     async def _apply_service(
         self, app: str, key: ObjectKey, manifest: Mapping[str, Any], current: _Object | None

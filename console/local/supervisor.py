@@ -33,16 +33,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 
@@ -60,6 +61,7 @@ from console.local.pods import (
     parse_template,
     pod_name,
     process_start,
+    process_state,
     write_record,
 )
 from console.local.probes import (
@@ -79,6 +81,7 @@ from console.local.rollout import (
     InvalidDeployment,
     PodPhase,
     PodView,
+    RolloutError,
     RolloutState,
     crash_backoff_s,
     plan,
@@ -188,6 +191,76 @@ def _rfc3339(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _Running(Protocol):
+    """A container's main process: a child this supervisor started (asyncio's Process), or one
+    a previous supervisor started that this one adopted."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+
+ADOPTED_EXIT_CODE = 255  # the exit status of a process that is not our child is not ours to read
+ADOPTED_POLL_S = 0.25  # where pidfd_open is missing: how often an adopted process is looked at
+
+
+class AdoptedProcess:
+    """A pod's process a previous (killed) supervisor started and left running, adopted by its
+    identity (pid and start time): it is not this process's child, so its end is seen through a
+    pidfd (Linux) or by looking, and its exit status is unknown."""
+
+    def __init__(self, pid: int, identity: str | None) -> None:
+        self._pid, self._identity = pid, identity
+        self._code: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._code
+
+    def alive(self) -> bool:
+        state = process_state(self._pid)
+        return state not in (None, "Z", "X") and (
+            self._identity is None or process_start(self._pid) == self._identity
+        )
+
+    async def wait(self) -> int:
+        if self._code is None:
+            loop = asyncio.get_running_loop()
+            readable = asyncio.Event()
+            pidfd = _pidfd(self._pid)
+            if pidfd is not None:
+                loop.add_reader(pidfd, readable.set)  # readable once the process has ended
+            try:
+                while self.alive():  # a zombie (its parent has not reaped it) has ended too
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(readable.wait(), ADOPTED_POLL_S)
+            finally:
+                if pidfd is not None:
+                    loop.remove_reader(pidfd)
+                    os.close(pidfd)
+            self._code = ADOPTED_EXIT_CODE
+        return self._code
+
+
+def _pidfd(pid: int) -> int | None:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        fd: int = opener(pid)
+    except OSError:
+        return None
+    return fd
+
+
 @dataclass(eq=False)
 class _Pod:
     name: str
@@ -198,7 +271,7 @@ class _Pod:
     state: PodState = PodState.PENDING
     message: str = ""
     image: Image | None = None
-    proc: asyncio.subprocess.Process | None = None
+    proc: _Running | None = None
     run: int = 0  # container runs started; results of an older run are dropped
     started_at: float | None = None
     ready_since: float | None = None
@@ -273,6 +346,7 @@ class DeploymentRunner:
         backoff: Callable[[int], float] = crash_backoff_s,
         backoff_reset_s: float = CRASH_BACKOFF_RESET_S,
         state: RolloutState | None = None,
+        adopt: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         self.namespace = namespace
         self.images = images
@@ -284,6 +358,7 @@ class DeploymentRunner:
         self._backoff = backoff
         self._backoff_reset_s = backoff_reset_s
         self._epoch = time.time() - clock()
+        self._raw_templates: dict[str, Mapping[str, Any]] = {}  # pod template hash -> manifest
         self._spec, self._template = self._parse(manifest)
         self.manifest: Mapping[str, Any] = manifest
         self.name = self._spec.name
@@ -303,6 +378,8 @@ class DeploymentRunner:
         self._client: httpx.AsyncClient | None = None
         self._snapshot: DeploymentSnapshot | None = None
         self._probe_tasks: set[asyncio.Task[None]] = set()
+        self._adopt_records = list(adopt)
+        self.adopted: list[int] = []  # pids of the pods taken over from a previous supervisor
 
     # ---- public ------------------------------------------------------------------------------
 
@@ -326,6 +403,7 @@ class DeploymentRunner:
             limits=httpx.Limits(max_keepalive_connections=0),  # probes do not keep connections
             headers={"User-Agent": PROBE_USER_AGENT},
         )
+        self._adopt(self._adopt_records)
         await self._sync()
         self._task = asyncio.get_running_loop().create_task(
             self._loop(), name=f"deployment {self.namespace}/{self.name}"
@@ -407,7 +485,13 @@ class DeploymentRunner:
                 f"{self.namespace!r}"
             )
         template = parse_template(manifest, lookup=self._lookup is not None)
+        self._raw_templates[template.hash] = copy.deepcopy(
+            dict((manifest.get("spec") or {}).get("template") or {})
+        )
         return spec, template
+
+    def _template_manifest(self, template: PodTemplate) -> Mapping[str, Any] | None:
+        return self._raw_templates.get(template.hash)
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -485,6 +569,46 @@ class DeploymentRunner:
             idle = pod.proc is None and not pod.terminating
             if idle and pod.retry_at is not None and now >= pod.retry_at:
                 await self._start(pod)
+
+    def _adopt(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Take over the pods a previous (killed) supervisor left running, as a restarted
+        kubelet finds its containers still running: each keeps its process, port and log, and
+        counts as started now; its probes decide when it is ready. A record that cannot be
+        read back (no template, a template this platform refuses now) is left to the caller,
+        which reaps what nobody adopted."""
+        now = self._clock()
+        for saved in records:
+            try:
+                raw = saved["template"]
+                template = parse_template(
+                    {"metadata": {"name": self.name}, "spec": {"template": raw}},
+                    lookup=self._lookup is not None,
+                )
+                name, port, pid = str(saved["pod"]), int(saved["port"]), int(saved["pid"])
+            except (RolloutError, KeyError, TypeError, ValueError):
+                continue
+            proc = AdoptedProcess(pid, saved.get("process_start"))
+            if not proc.alive() or name in self._pods:
+                continue
+            age = max(0.0, time.time() - float(saved.get("created") or time.time()))
+            pod = _Pod(
+                name=name,
+                template=template,
+                created_at=now - age,
+                port=port,
+                dir=self.workdir / "pods" / self.namespace / name,
+            )
+            self._raw_templates.setdefault(template.hash, copy.deepcopy(dict(raw)))
+            pod.image = self.images.resolve(template.image)
+            pod.proc, pod.run, pod.started_at = proc, 1, now
+            pod.state = PodState.RUNNING
+            pod.ready_since = now if template.probes.readiness is None else None
+            pod.record = dict(saved)
+            self._pods[name] = pod
+            _LEASED_PORTS.add(port)
+            pod.watcher = asyncio.get_running_loop().create_task(self._watch(pod, proc, 1))
+            self.adopted.append(pid)
+        self._event.set()
 
     def _delete(self, name: str, now: float) -> _Pod | None:
         """Mark a pod terminating; the pod if its process still has to be signalled."""
@@ -602,12 +726,15 @@ class DeploymentRunner:
             "image": template.image,
             "digest": image.digest,
             "started": _rfc3339(time.time()),
+            # What a restarted platform needs to adopt the pod instead of replacing it.
+            "template": self._template_manifest(template),
+            "created": self._epoch + pod.created_at,
         }
         write_record(pod.dir, pod.record)
         pod.watcher = asyncio.get_running_loop().create_task(self._watch(pod, proc, pod.run))
         self._event.set()
 
-    async def _watch(self, pod: _Pod, proc: asyncio.subprocess.Process, run: int) -> None:
+    async def _watch(self, pod: _Pod, proc: _Running, run: int) -> None:
         code = await proc.wait()
         _killpg(proc.pid)  # the rest of the container goes with its main process
         with contextlib.suppress(OSError):

@@ -4,7 +4,7 @@ A new workspace is scaffolded from repos.yaml into bare "remote" repositories on
 host, the apps CI runs once (test, build, promote into the first environment), the build is
 promoted through every later environment, and the controller deploys every Application. An
 existing workspace resumes: Git holds the desired state, so the controller re-derives what must
-run (pods a killed platform left behind are reaped first). One asyncio loop runs the API server,
+run (pods a killed platform left behind are adopted, the rest stopped). One asyncio loop runs the API server,
 the controller and the runtime; CI runs in a worker thread on pushes to the apps repo.
 """
 
@@ -488,7 +488,12 @@ async def _run(
         await publisher.start()
         restored = await controller.restore()
         if restored:
-            progress(f"restored {restored} applications; restarting their pods")
+            adopted = runtime.adopted()
+            reaped = runtime.reap_unclaimed()
+            progress(
+                f"restored {restored} applications; adopted {len(adopted)} running pods"
+                + (f", stopped {len(reaped)} that no app runs any more" if reaped else "")
+            )
         loops.append(asyncio.create_task(controller.run(stop)))
         loops.append(asyncio.create_task(trigger.poll_forever(poll_s, stop)))
         guard_urls: list[str] = []

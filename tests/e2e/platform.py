@@ -113,10 +113,12 @@ def kill(up: Up) -> str:
     return up.err()
 
 
-def pod_pids(workspace: Path) -> list[int]:
-    """The pids of the pods the runtime started (a pod not yet started has none)."""
+def pod_pids(workspace: Path, pattern: str = "*/*") -> list[int]:
+    """The pids of the pods the runtime started (a pod not yet started has none); `pattern`
+    picks `<namespace>/<pod>` directories."""
     found = [
-        json.loads(p.read_text()).get("pid") for p in workspace.glob("runtime/pods/*/*/pod.json")
+        json.loads(p.read_text()).get("pid")
+        for p in workspace.glob(f"runtime/pods/{pattern}/pod.json")
     ]
     return [pid for pid in found if isinstance(pid, int)]
 

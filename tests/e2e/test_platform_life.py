@@ -10,8 +10,9 @@ step starts from where the one before left the platform (a failed step makes the
 3. The guard (on by default): two bad changes reach dev, each is rolled back by one commit in the
    deploy repo, and the app is Healthy and Synced again on the known-good revision.
 4. The operator console on the workspace shows the deployed versions and both rollbacks.
-5. `kill -9` in the middle of a rollout, then a restart that finishes it without deploying
-   anything twice and without a pod of the killed run left alive.
+5. `kill -9` in the middle of a rollout, then a restart that adopts the pods still running (as
+   a restarted kubelet finds its containers) and finishes the rollout without deploying anything
+   twice or running any pod twice.
 6. `gitops demo --headless --json` (it starts the platform itself, warm): the drill's bad change is
    rolled back with nothing lost, a post-mortem is written, the platform is stopped.
 7. Ctrl-C in the middle of a second drill: the drill stops its load and the platform, exits 130,
@@ -333,15 +334,18 @@ def test_kill_9_mid_rollout_then_a_restart_finishes_it_once(life: Life) -> None:
         )
 
     wait_for(rolling, "frontend-dev rolling out the new commit", up, timeout=120)
-    killed_pids = pod_pids(life.workspace)
+    at_rest = set(pod_pids(life.workspace, "prod/*") + pod_pids(life.workspace, "dev/backend-*"))
+    assert len(at_rest) == 5
     kill(up)
     life.up = None
-    assert [pid for pid in killed_pids if alive(pid)], "kill -9 leaves the pods running"
+    assert all(alive(pid) for pid in at_rest), "kill -9 leaves the pods running"
 
     life.up = again = start(life.workspace)
     wait_for(ready_file(life.workspace, again), "platform.json after kill -9", again, timeout=180)
     platform = life.platform
-    assert not [pid for pid in killed_pids if alive(pid)], "the killed run's pods are reaped"
+    running_again = {pid for pid in pod_pids(life.workspace) if alive(pid)}
+    assert at_rest <= running_again, "the pods at rest were adopted: the same processes serve"
+    assert "adopted" in again.err()
     state = apps(platform, token)
     assert all(state[name] == ("Synced", "Healthy") for name in SERVICE_APPS), state
     after = histories(platform, token)
@@ -354,6 +358,7 @@ def test_kill_9_mid_rollout_then_a_restart_finishes_it_once(life: Life) -> None:
     assert frontend[-1][0] == before[APP][-1][0] + 1
     running = [pid for pid in pod_pids(life.workspace) if alive(pid)]
     assert len(running) == PODS, "nothing runs twice"
+    assert at_rest <= set(running), "and none of the adopted pods was replaced"
     life.up = None
     assert "restored" in stop(again)
 

@@ -8,8 +8,12 @@ import asyncio
 import base64
 import contextlib
 import copy
+import json
 import os
+import select
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -581,23 +585,88 @@ def test_service_ports_are_honoured_and_a_port_in_use_is_a_failed_apply(
     asyncio.run(scenario())
 
 
-def test_a_new_runtime_kills_the_pods_a_killed_one_left(world: World, tmp_path: Path) -> None:
+# A platform in a process of its own: it applies the apps it is given, prints each app's pod
+# pids once every pod is ready, then runs until it is killed.
+FIRST_PLATFORM = """
+import asyncio, json, sys
+from pathlib import Path
+from console.local.images import ImageStore
+from console.local.processes import ProcessRuntime
+
+async def main():
+    workdir, store, spec = (Path(a) for a in sys.argv[1:4])
+    apps = json.loads(spec.read_text())
+    runtime = ProcessRuntime(workdir, ImageStore(store))
+    changed = asyncio.Event()
+    runtime.set_listener(lambda app: changed.set())
+    for app, objects in apps.items():
+        results = await runtime.apply(app, "dev", objects, True)
+        assert all(r.ok for r in results), results
+
+    def ready():
+        return all(runtime.pods(a) and all(p.ready for p in runtime.pods(a)) for a in apps)
+
+    while not ready():
+        changed.clear()
+        await changed.wait()
+    print(json.dumps({a: [p.pid for p in runtime.pods(a)] for a in apps}), flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def test_a_new_runtime_adopts_the_pods_a_killed_one_left_and_reaps_the_rest(
+    world: World, tmp_path: Path
+) -> None:
+    """As a restarted kubelet finds its containers running: the platform before was a real
+    process killed with SIGKILL; a runtime on the same workdir takes over the pod of the
+    Deployment it applies again (the same process, port and readiness, no new pod) and kills
+    the pods of one nobody applies again. Closing it stops the adopted pod as its own."""
+    apps = {"a": [printer(world), config_map({"greeting": "hello"}), SECRET]}
+    other = printer(world)
+    other["metadata"]["name"] = "printer-b"
+    apps["b"] = [other]  # it reads the ConfigMap and Secret app "a" applies
+    spec = tmp_path / "apps.json"
+    spec.write_text(json.dumps(apps))
+    errors = tmp_path / "first.err"
+    with errors.open("w") as err:
+        first = subprocess.Popen(
+            [sys.executable, "-c", FIRST_PLATFORM, str(tmp_path / "run"), str(world.store.root),
+             str(spec)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        assert first.stdout is not None
+        ready, _, _ = select.select([first.stdout], [], [], 60)
+        line = first.stdout.readline() if ready else ""
+        assert line, f"the first platform never reported its pods: {errors.read_text()}"
+        pids: dict[str, list[int]] = json.loads(line)
+    finally:
+        first.kill()  # kill -9: its pods keep running, as containers outlive a kubelet
+        first.wait()
+    assert all(alive(pid) for pid in pids["a"] + pids["b"])
+
     async def scenario() -> None:
-        first = ProcessRuntime(tmp_path, world.store)
-        changes = Changes(first)
+        second = ProcessRuntime(tmp_path / "run", world.store)
+        changes = Changes(second)
         try:
-            objects = [printer(world), config_map({"greeting": "hello"}), SECRET]
-            ok(await first.apply("a", "dev", objects, prune=True))
-            await changes.until(healthy(first, "a"), "the printer Healthy")
-            [pod] = first.pods("a")
-            assert pod.pid is not None
-            # As if the platform had been killed: the next one, on the same workdir, reaps it.
-            second = ProcessRuntime(tmp_path, world.store)
-            assert second.reaped == [pod.pid]
-            await gone({pod.pid})
-            await second.close()
+            assert second.reaped == []
+            results = ok(await second.apply("a", "dev", apps["a"], prune=True))
+            assert results["Deployment"].message == (
+                "deployment.apps/printer created (adopted 1 running pods)"
+            )
+            await changes.until(healthy(second, "a"), "the adopted printer Healthy")
+            assert [p.pid for p in second.pods("a")] == pids["a"], "the same process"
+            assert second.adopted() == pids["a"]
+            assert second.reap_unclaimed() == pids["b"]
+            await gone(set(pids["b"]))
+            assert all(alive(pid) for pid in pids["a"])
         finally:
-            await first.close()
-        await gone(changes.pids)
+            await second.close()
+        await gone(set(pids["a"]))
 
     asyncio.run(scenario())
