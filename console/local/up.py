@@ -4,8 +4,9 @@ A new workspace is scaffolded from repos.yaml into bare "remote" repositories on
 host, the apps CI runs once (test, build, promote into the first environment), the build is
 promoted through every later environment, and the controller deploys every Application. An
 existing workspace resumes: Git holds the desired state, so the controller re-derives what must
-run (pods a killed platform left behind are adopted, the rest stopped). One asyncio loop runs the API server,
-the controller and the runtime; CI runs in a worker thread on pushes to the apps repo.
+run (pods a killed platform left behind are adopted, the rest stopped). One asyncio loop runs
+the API server, the controller and the runtime; CI runs in a worker thread on pushes to the apps
+repo.
 """
 
 from __future__ import annotations
