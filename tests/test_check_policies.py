@@ -69,6 +69,17 @@ module "apps_role" {
 """
 
 
+EKS = """
+module "eks" {{
+  source = "terraform-aws-modules/eks/aws"
+  addons = {{
+    vpc-cni = {vpc_cni}
+    coredns = {{}}
+  }}
+}}
+"""
+
+
 @pytest.mark.parametrize(
     ("tf", "expected"),
     [
@@ -135,6 +146,23 @@ data "aws_iam_policy_document" "trust" {
                 "main.tf: data.aws_iam_policy_document.trust.statement[0].condition: OIDC subject "
                 "'repo:*/infra:pull_request' is not scoped to one repository"
             ],
+        ),
+        # NetworkPolicies are enforced on EKS only with the VPC CNI's network policy agent on.
+        (
+            GOOD_TF + EKS.format(vpc_cni="{ before_compute = true }"),
+            [
+                "main.tf: module.eks: addons.vpc-cni does not enable network policy "
+                '(configuration_values = jsonencode({ enableNetworkPolicy = "true" })): '
+                "no NetworkPolicy would be enforced"
+            ],
+        ),
+        (
+            GOOD_TF
+            + EKS.format(
+                vpc_cni="{\n      configuration_values = "
+                'jsonencode({ enableNetworkPolicy = "true" })\n    }'
+            ),
+            [],
         ),
         (
             GOOD_TF

@@ -269,3 +269,27 @@ def test_deploy_repo_has_one_application_per_service_and_environment(
             svc.environments or config.environment_names
         ):
             assert not (deploy / "overlays" / env / svc.name).exists(), "not deployed there"
+
+
+def test_infra_ci_refuses_to_plan_or_apply_without_a_remote_backend(
+    scaffolded: dict[str, dict[str, Path]], tmp_path: Path
+) -> None:
+    """`terraform init -backend-config=backend.hcl` with the `backend "s3"` block commented out
+    silently uses local state: CI's init steps refuse that, run here by bash as the runner runs
+    them, in a copy of the generated infra repo (as generated: no backend yet)."""
+    infra = tmp_path / "infra"
+    shutil.copytree(scaffolded[APP_TESTS_SET]["infra"], infra)
+    workflow = YAML(typ="safe").load((infra / ".github" / "workflows" / "ci.yml").read_text())
+    scripts = [
+        step["run"]
+        for job in workflow["jobs"].values()
+        for step in job.get("steps", [])
+        if "-backend-config=backend.hcl" in step.get("run", "")
+    ]
+    assert len(scripts) == 2, "plan and apply both init the remote backend"
+    for script in scripts:
+        done = subprocess.run(
+            ["bash", "-e", "-c", script], cwd=infra, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "::error file=versions.tf::no remote backend configured" in done.stdout

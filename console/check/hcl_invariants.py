@@ -1,6 +1,6 @@
 """Invariants of the infra repo, read from its HCL with python-hcl2 (pure over parsed files):
 ECR repositories are immutable and scanned on push, GitHub OIDC trust is scoped by `sub` to named
-repositories, and no IAM policy trusts the `*` principal."""
+repositories, no IAM policy trusts the `*` principal, and EKS's VPC CNI enforces NetworkPolicies."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ SUB_VARIABLE = "token.actions.githubusercontent.com:sub"
 # A JSON policy (jsonencode or heredoc) with `"Principal": "*"` or `{"AWS": "*"}`.
 _STAR_PRINCIPAL = re.compile(r'"Principal"\s*:\s*(\\?"\*\\?"|\{[^}]*\\?"\*)')
 _ORG_REPO = re.compile(r"^repo:([^/:]+)/([^:]+):")
+_NETWORK_POLICY_ON = re.compile(r'enableNetworkPolicy\s*[=:]\s*\\?"?true')
+EKS_MODULE = "terraform-aws-modules/eks/aws"
 
 
 def unquote(value: Any) -> Any:
@@ -112,6 +114,25 @@ def _principal_findings(file: str, doc: dict[str, Any]) -> list[str]:
     return findings
 
 
+def _network_policy_findings(file: str, doc: dict[str, Any]) -> list[str]:
+    """The EKS module's VPC CNI add-on must run its network policy agent: without it no
+    NetworkPolicy (the deploy repo's, Argo CD's) is enforced."""
+    findings = []
+    for name, body in _blocks(doc, "module"):
+        addons = body.get("addons")
+        if EKS_MODULE not in str(unquote(body.get("source", ""))) or not isinstance(addons, dict):
+            continue
+        cni = addons.get("vpc-cni", addons.get('"vpc-cni"'))
+        values = cni.get("configuration_values", "") if isinstance(cni, dict) else ""
+        if not _NETWORK_POLICY_ON.search(str(values)):
+            findings.append(
+                f"{file}: module.{name}: addons.vpc-cni does not enable network policy "
+                '(configuration_values = jsonencode({ enableNetworkPolicy = "true" })): '
+                "no NetworkPolicy would be enforced"
+            )
+    return findings
+
+
 def check_documents(docs: dict[str, dict[str, Any]]) -> list[str]:
     """Findings over parsed HCL files (file name -> python-hcl2 document)."""
     findings: list[str] = []
@@ -122,6 +143,7 @@ def check_documents(docs: dict[str, dict[str, Any]]) -> list[str]:
         subjects += count
         findings += sub_findings
         findings += _principal_findings(file, doc)
+        findings += _network_policy_findings(file, doc)
     if docs and subjects == 0:
         findings.append("no GitHub OIDC trust scoped by `sub` was found")
     return findings

@@ -70,6 +70,9 @@ module "eks" {
   addons = {
     vpc-cni = {
       before_compute = true
+      # The network policy agent: without it no NetworkPolicy (the deploy repo's, Argo CD's)
+      # is enforced on EKS.
+      configuration_values = jsonencode({ enableNetworkPolicy = "true" })
     }
     eks-pod-identity-agent = {
       before_compute = true
