@@ -182,10 +182,12 @@ resource "github_actions_variable" "apps_region" {
   value         = var.region
 }
 
-resource "github_actions_variable" "apps_deploy_app_id" {
-  count = var.deploy_app_id == null ? 0 : 1
+# create-github-app-token authenticates as the App by its client ID (its `app-id` input is
+# deprecated); the numeric ID above is what the ruleset's bypass list needs.
+resource "github_actions_variable" "apps_deploy_app_client_id" {
+  count = var.deploy_app_client_id == null ? 0 : 1
 
   repository    = github_repository.this["apps"].name
-  variable_name = "DEPLOY_APP_ID"
-  value         = tostring(var.deploy_app_id)
+  variable_name = "DEPLOY_APP_CLIENT_ID"
+  value         = var.deploy_app_client_id
 }

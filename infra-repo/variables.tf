@@ -147,6 +147,12 @@ variable "deploy_app_id" {
   default     = null
 }
 
+variable "deploy_app_client_id" {
+  description = "Client ID of that GitHub App (Iv23..., not its numeric ID): what the apps CI authenticates with; null: none yet."
+  type        = string
+  default     = null
+}
+
 variable "required_approvals" {
   description = "Approving reviews a pull request into main needs."
   type        = number

@@ -293,3 +293,27 @@ def test_infra_ci_refuses_to_plan_or_apply_without_a_remote_backend(
         )
         assert done.returncode == 1, done.stdout + done.stderr
         assert "::error file=versions.tf::no remote backend configured" in done.stdout
+
+
+def test_apps_ci_authenticates_by_client_id_and_may_record_attestations(
+    platform: dict[str, Path],
+) -> None:
+    """create-github-app-token's `app-id` is deprecated for `client-id` (the App's client ID,
+    a variable the infra repo sets beside the numeric ID its ruleset needs), and
+    attest-build-provenance v4 records its storage with `artifact-metadata: write`."""
+    workflow = YAML(typ="safe").load(
+        (platform["apps"] / ".github" / "workflows" / "ci.yml").read_text()
+    )
+    steps = [(job, step) for job in workflow["jobs"].values() for step in job.get("steps", [])]
+    [token] = [
+        s for _, s in steps if s.get("uses", "").startswith("actions/create-github-app-token@")
+    ]
+    assert "app-id" not in token["with"]
+    assert token["with"]["client-id"] == "${{ vars.DEPLOY_APP_CLIENT_ID }}"
+    [attesting] = [
+        j for j, s in steps if s.get("uses", "").startswith("actions/attest-build-provenance@")
+    ]
+    assert attesting["permissions"]["artifact-metadata"] == "write"
+    github_tf = (platform["infra"] / "github.tf").read_text()
+    assert 'variable_name = "DEPLOY_APP_CLIENT_ID"' in github_tf
+    assert "DEPLOY_APP_ID" not in github_tf
