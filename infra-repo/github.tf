@@ -3,16 +3,16 @@
 # repositories are imported first (README, "Bootstrap").
 
 resource "github_repository" "this" {
+  #checkov:skip=CKV_GIT_3:alerts are github_repository_vulnerability_alerts.this (the argument is deprecated)
   for_each = local.repositories
 
   name        = each.value.name
   description = each.value.description
   visibility  = var.repository_visibility
 
-  has_issues           = true
-  has_projects         = false
-  has_wiki             = false
-  vulnerability_alerts = true
+  has_issues   = true
+  has_projects = false
+  has_wiki     = false
 
   # Linear history: squash (PR title becomes the conventional commit) or rebase, no merge commits.
   allow_merge_commit          = false
@@ -27,6 +27,15 @@ resource "github_repository" "this" {
   lifecycle {
     prevent_destroy = true
   }
+}
+
+# Dependabot alerts: a resource of their own since integrations/github 6.12 (the repository's
+# `vulnerability_alerts` argument is deprecated).
+resource "github_repository_vulnerability_alerts" "this" {
+  for_each = local.repositories
+
+  repository = github_repository.this[each.key].name
+  enabled    = true
 }
 
 # main keeps its history for everyone, the guard included: no deletion, no force push, no merge

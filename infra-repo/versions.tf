@@ -9,7 +9,7 @@ terraform {
     }
     github = {
       source  = "integrations/github"
-      version = "~> 6.10"
+      version = "~> 6.12" # github_repository_vulnerability_alerts
     }
     helm = {
       source  = "hashicorp/helm"

@@ -317,3 +317,25 @@ def test_apps_ci_authenticates_by_client_id_and_may_record_attestations(
     github_tf = (platform["infra"] / "github.tf").read_text()
     assert 'variable_name = "DEPLOY_APP_CLIENT_ID"' in github_tf
     assert "DEPLOY_APP_ID" not in github_tf
+
+
+def test_vulnerability_alerts_are_their_own_resource(platform: dict[str, Path]) -> None:
+    """integrations/github 6.12 deprecates `github_repository.vulnerability_alerts` for the
+    `github_repository_vulnerability_alerts` resource (read with python-hcl2, as `gitops check`
+    reads the infra repo)."""
+    import hcl2  # noqa: PLC0415 - from the optional `check` extra, as in gitops check
+
+    with (platform["infra"] / "github.tf").open() as fh:
+        github_tf = hcl2.load(fh)
+    resources = {
+        (kind.strip('"'), name.strip('"')): body
+        for entry in github_tf["resource"]
+        for kind, named in entry.items()
+        for name, body in named.items()
+    }
+    assert "vulnerability_alerts" not in resources[("github_repository", "this")]
+    alerts = resources[("github_repository_vulnerability_alerts", "this")]
+    assert alerts["enabled"] is True
+    assert alerts["for_each"] == "${local.repositories}"
+    versions = (platform["infra"] / "versions.tf").read_text()
+    assert 'version = "~> 6.12"' in versions
