@@ -213,3 +213,20 @@ class Pump:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
+
+
+async def _trickle(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+    writer.write(b"Content-Length: 1000000\r\n\r\n{")
+    with contextlib.suppress(ConnectionError):
+        while True:
+            await asyncio.sleep(0.2)  # the server's pace, not a wait on the test's side
+            writer.write(b" ")
+            await writer.drain()
+
+
+async def trickling_server() -> tuple[asyncio.Server, str]:
+    """A real HTTP server on 127.0.0.1 that answers 200 and then a body that never ends, one
+    byte every 0.2 s: each read arrives in time, the answer never does. The server and its URL."""
+    server = await asyncio.start_server(_trickle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"

@@ -6,7 +6,6 @@ port, polling when a proxy refuses streams, and the one-line errors."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -19,7 +18,15 @@ from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
 from console.local.appstate import InMemorySource, RefreshRequest
 from console.local.pods import free_port
-from tests.fleet.support import Answer, FakeSleep, Pump, Server, record, with_health
+from tests.fleet.support import (
+    Answer,
+    FakeSleep,
+    Pump,
+    Server,
+    record,
+    trickling_server,
+    with_health,
+)
 
 TOKEN = "fleet-test-token-0123456789"  # noqa: S105 - a test token, served only on 127.0.0.1
 STREAM = "/api/v1/stream/applications"
@@ -427,17 +434,7 @@ def test_a_server_that_trickles_its_answer_meets_a_total_deadline() -> None:
     127.0.0.1 that sends one byte of a never-ending body every 0.2 s."""
 
     async def scenario() -> None:
-        async def trickle(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
-            writer.write(b"Content-Length: 1000000\r\n\r\n{")
-            with contextlib.suppress(ConnectionError):
-                while True:
-                    await asyncio.sleep(0.2)  # the server's pace, not a wait on the test's side
-                    writer.write(b" ")
-                    await writer.drain()
-
-        server = await asyncio.start_server(trickle, "127.0.0.1", 0)
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        server, url = await trickling_server()
         source = ArgoCDSource(url, TOKEN, timeout=1.0)
         loop = asyncio.get_running_loop()
         started = loop.time()

@@ -20,7 +20,15 @@ from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
 from console.local.appstate import InMemorySource
 from console.local.kubeconfig import write_kubeconfig
-from tests.fleet.support import Answer, FakeSleep, Pump, Server, record, with_health
+from tests.fleet.support import (
+    Answer,
+    FakeSleep,
+    Pump,
+    Server,
+    record,
+    trickling_server,
+    with_health,
+)
 
 TOKEN = "fleet-kube-token-0123456789"  # noqa: S105 - a test token, served only on 127.0.0.1
 CONTEXT = "gitops-local"
@@ -260,19 +268,7 @@ def test_an_api_server_that_trickles_its_answer_meets_a_total_deadline(tmp_path:
     server on 127.0.0.1."""
 
     async def scenario() -> None:
-        async def trickle(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
-            writer.write(b"Content-Length: 1000000\r\n\r\n{")
-            try:
-                while True:
-                    await asyncio.sleep(0.2)  # the server's pace, not a wait on the test's side
-                    writer.write(b" ")
-                    await writer.drain()
-            except ConnectionError:
-                return
-
-        server = await asyncio.start_server(trickle, "127.0.0.1", 0)
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        server, url = await trickling_server()
         config = write_kubeconfig(tmp_path / "kubeconfig", url, TOKEN, context=CONTEXT)
         source = KubeSource(config, CONTEXT, timeout=1.0)
         loop = asyncio.get_running_loop()
