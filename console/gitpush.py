@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.backoff import backoff_delay
 from console.git import GitError, git, identity_env
 
 # Returns the commit message for what it changed in the work tree, or None when nothing is to do.
@@ -34,13 +35,6 @@ class PushRejectedError(GitError):
 
 class RetriesExhaustedError(RuntimeError):
     pass
-
-
-def backoff_delay(
-    attempt: int, rng: Callable[[], float], base: float = 0.2, cap: float = 5.0
-) -> float:
-    """Exponential backoff with ±50 % jitter, so racing writers do not retry in lockstep."""
-    return float(min(cap, base * 2 ** (attempt - 1)) * (0.5 + rng()))
 
 
 def commit_and_push(

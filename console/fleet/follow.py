@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol, TypeVar
 
+from console.backoff import backoff_delay
 from console.fleet.model import App
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
-from console.gitpush import backoff_delay
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from console.backoff import backoff_delay
 from console.fleet.model import App, Health, Sync
 from console.fleet.source import AppSource, Changed, Deleted, Down, Snapshot, SourceError
 from console.fleet.tree import failing_pods
-from console.gitpush import PushRejectedError, backoff_delay
+from console.gitpush import PushRejectedError
 from console.guard import events as ev
 from console.guard.events import EventLog
 from console.guard.facts import GitFacts
