@@ -209,8 +209,8 @@ class _Once(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         if getattr(namespace, self.dest, None) is not None:
-            repeated = list(getattr(namespace, "repeated", None) or [])
-            namespace.repeated = [*repeated, option_string or self.dest]
+            earlier = getattr(namespace, "repeated", None) or []
+            namespace.repeated = [*earlier, option_string or self.dest]
         setattr(namespace, self.dest, values)
 
 

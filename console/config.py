@@ -322,14 +322,15 @@ def _generated_name_issues(config: PlatformConfig) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     apps: dict[str, str] = {GUARD_APP: "the rollback guard", ROOT_APP: "the app-of-apps"}
     for i, svc in enumerate(config.services):
-        for env_name in svc.environments or config.environment_names:
-            env, name, here = env_name, f"{svc.name}-{env_name}", ("services", i, "name")
-            other = apps.setdefault(name, f"{svc.name} in {env}")
-            if other != f"{svc.name} in {env}":
+        here = ("services", i, "name")
+        for env in svc.environments or config.environment_names:
+            name, this = f"{svc.name}-{env}", f"{svc.name} in {env}"
+            other = apps.setdefault(name, this)
+            if other != this:
                 issues.append(
                     ConfigIssue(
                         here,
-                        f"the Application {name!r} ({svc.name} in {env}) is also that of {other}",
+                        f"the Application {name!r} ({this}) is also that of {other}",
                     )
                 )
             elif len(name) > LABEL_MAX:
@@ -343,7 +344,7 @@ def _generated_name_issues(config: PlatformConfig) -> list[ConfigIssue]:
         if svc.name == PLATFORM_IMAGE and config.guard.image is None:
             issues.append(
                 ConfigIssue(
-                    ("services", i, "name"),
+                    here,
                     f"its image {config.registry}/{svc.name} is also the platform's own "
                     "(guard.image)",
                 )
@@ -423,8 +424,8 @@ def _too_big(size: int, path: Path) -> ConfigError:
 
 def parse_config(text: str, path: Path) -> PlatformConfig:
     """Parse and validate repos.yaml content; raises ConfigError naming `path`."""
-    if len(text) > MAX_BYTES and len(text.encode("utf-8")) > MAX_BYTES:
-        raise _too_big(len(text.encode("utf-8")), path)
+    if (size := len(text.encode("utf-8"))) > MAX_BYTES:
+        raise _too_big(size, path)
     yaml = YAML(typ="rt")
     try:
         document = yaml.load(text)

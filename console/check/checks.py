@@ -222,16 +222,17 @@ def attribute_checkov(docs: list[Any], roots: list[CheckovRoot]) -> dict[Path, l
     return findings
 
 
-def checkov(repo: Repo, ctx: Context) -> Outcome:
+def _checkov_findings(ctx: Context) -> dict[Path, list[str]] | None:
+    """Every repo's findings from the run's one checkov process; None without checkov."""
     if (exe := tools.find("checkov")) is None:
+        return None
+    return ctx.once("checkov", lambda: _checkov_batch(exe, ctx))
+
+
+def checkov(repo: Repo, ctx: Context) -> Outcome:
+    if (findings := _checkov_findings(ctx)) is None:
         return _missing("checkov", "uv tool install checkov")
-    findings = ctx.once("checkov", lambda: _checkov_batch(exe, ctx))
     return Outcome.of(findings.get(repo.path, []))
-
-
-def _prepare_checkov(ctx: Context) -> None:
-    if (exe := tools.find("checkov")) is not None:
-        ctx.once("checkov", lambda: _checkov_batch(exe, ctx))
 
 
 def hadolint(repo: Repo, ctx: Context) -> Outcome:
@@ -366,4 +367,4 @@ CHECKS: list[tuple[str, frozenset[Kind], CheckFn]] = [
 
 # Checks whose per-repo results come from one run over every repo: the runner starts the batch
 # first and queues those results last, so no worker thread sits waiting for it.
-BATCHES: dict[str, Callable[[Context], None]] = {"checkov": _prepare_checkov}
+BATCHES: dict[str, Callable[[Context], object]] = {"checkov": _checkov_findings}

@@ -159,7 +159,7 @@ class ArgoCDSource:
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
         except TimeoutError:
-            raise self._deadline(self._timeout) from None
+            raise SourceError.deadline(WHAT, self.url, self._timeout) from None
         if response.status_code != 200:
             raise self._status_error(response, app=name)
         try:
@@ -215,7 +215,7 @@ class ArgoCDSource:
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from None
         except TimeoutError:
-            raise self._deadline(timeout) from None
+            raise SourceError.deadline(WHAT, self.url, timeout) from None
         if response.status_code != 200:
             raise self._status_error(response, app=app)
         try:
@@ -260,9 +260,6 @@ class ArgoCDSource:
         if status == 404 and app:
             return SourceError.not_found(WHAT, self.url, app)
         return SourceError.status(WHAT, self.url, status, _error_message(response))
-
-    def _deadline(self, timeout: float) -> SourceError:
-        return SourceError.unreachable(WHAT, self.url, f"no complete answer within {timeout:g}s")
 
     def _transport_error(self, exc: httpx.HTTPError) -> SourceError:
         tls = tls_reason(exc)

@@ -237,9 +237,7 @@ class KubeSource:
             async with asyncio.timeout(self._timeout):
                 return await _in_daemon_thread(func, *args, _request_timeout=self._timeout)
         except TimeoutError:
-            raise SourceError.unreachable(
-                WHAT, self.url, f"no complete answer within {self._timeout:g}s"
-            ) from None
+            raise SourceError.deadline(WHAT, self.url, self._timeout) from None
         except Exception as exc:  # every client failure becomes one clear line
             raise self._error(exc, app=app) from None
 

@@ -77,6 +77,11 @@ class SourceError(RuntimeError):
         return cls(f"cannot reach {what} at {url}: {reason}", "unreachable")
 
     @classmethod
+    def deadline(cls, what: str, url: str, timeout: float) -> SourceError:
+        """The whole answer did not arrive in time (each read may have: a trickling server)."""
+        return cls.unreachable(what, url, f"no complete answer within {timeout:g}s")
+
+    @classmethod
     def tls(cls, what: str, url: str, reason: str) -> SourceError:
         return cls(f"TLS error talking to {what} at {url}: {reason}", "tls")
 

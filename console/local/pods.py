@@ -16,6 +16,7 @@ arguments and files are not rewritten.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import secrets
 import signal
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,6 +71,8 @@ class PodTemplate:
     service_account: str
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
+    # spec.template as given: what a pod record keeps, so a restarted platform can adopt it.
+    manifest: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def command(self) -> list[str] | None:
@@ -123,6 +126,7 @@ def parse_template(deployment: Mapping[str, Any], *, lookup: bool = False) -> Po
         service_account=str(pod.get("serviceAccountName") or "default"),
         labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
         annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
+        manifest=copy.deepcopy(dict(template)),
     )
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import os
 import signal
@@ -358,7 +357,6 @@ class DeploymentRunner:
         self._backoff = backoff
         self._backoff_reset_s = backoff_reset_s
         self._epoch = time.time() - clock()
-        self._raw_templates: dict[str, Mapping[str, Any]] = {}  # pod template hash -> manifest
         self._spec, self._template = self._parse(manifest)
         self.manifest: Mapping[str, Any] = manifest
         self.name = self._spec.name
@@ -485,13 +483,7 @@ class DeploymentRunner:
                 f"{self.namespace!r}"
             )
         template = parse_template(manifest, lookup=self._lookup is not None)
-        self._raw_templates[template.hash] = copy.deepcopy(
-            dict((manifest.get("spec") or {}).get("template") or {})
-        )
         return spec, template
-
-    def _template_manifest(self, template: PodTemplate) -> Mapping[str, Any] | None:
-        return self._raw_templates.get(template.hash)
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -598,7 +590,6 @@ class DeploymentRunner:
                 port=port,
                 dir=self.workdir / "pods" / self.namespace / name,
             )
-            self._raw_templates.setdefault(template.hash, copy.deepcopy(dict(raw)))
             pod.image = self.images.resolve(template.image)
             pod.proc, pod.run, pod.started_at = proc, 1, now
             pod.state = PodState.RUNNING
@@ -727,7 +718,7 @@ class DeploymentRunner:
             "digest": image.digest,
             "started": _rfc3339(time.time()),
             # What a restarted platform needs to adopt the pod instead of replacing it.
-            "template": self._template_manifest(template),
+            "template": template.manifest,
             "created": self._epoch + pod.created_at,
         }
         write_record(pod.dir, pod.record)
