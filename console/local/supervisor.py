@@ -593,8 +593,15 @@ class DeploymentRunner:
             pod.image = self.images.resolve(template.image)
             pod.proc, pod.run, pod.started_at = proc, 1, now
             pod.state = PodState.RUNNING
-            pod.ready_since = now if template.probes.readiness is None else None
             pod.record = dict(saved)
+            if template.probes.readiness is None:
+                pod.ready_since = now
+            elif saved.get("ready") is True:
+                # Ready as it was last seen, and probed at once to confirm: the endpoints of a
+                # cluster live in the API server, so a kubelet restart does not take a ready pod
+                # out of its Services (and here the data plane routes to it meanwhile).
+                pod.ready_since = now
+                pod.readiness = ProbeState(passing=True, next_due=now)
             self._pods[name] = pod
             _LEASED_PORTS.add(port)
             pod.watcher = asyncio.get_running_loop().create_task(self._watch(pod, proc, 1))
@@ -608,6 +615,7 @@ class DeploymentRunner:
         signalled = pod.killing  # the liveness probe's kill is already under way
         pod.state, pod.ready_since = PodState.TERMINATING, None
         pod.retry_at = pod.shown_at = None
+        self._record_readiness(pod)
         if pod.proc is None:
             self._forget(pod)
             return None
@@ -720,6 +728,7 @@ class DeploymentRunner:
             # What a restarted platform needs to adopt the pod instead of replacing it.
             "template": template.manifest,
             "created": self._epoch + pod.created_at,
+            "ready": pod.ready_since is not None,
         }
         write_record(pod.dir, pod.record)
         pod.watcher = asyncio.get_running_loop().create_task(self._watch(pod, proc, pod.run))
@@ -830,6 +839,7 @@ class DeploymentRunner:
                 pod.ready_since = now
             elif not ready:
                 pod.ready_since = None
+            self._record_readiness(pod)
         else:
             pod.liveness = record(pod.liveness, spec, ok, now)
             if should_restart(pod.liveness, spec) and not pod.killing:
@@ -841,7 +851,17 @@ class DeploymentRunner:
                 self._cancel_probes(pod)
                 pod.kill_at = now + pod.template.grace_s
                 self._signal(pod)
+                self._record_readiness(pod)
         self._event.set()
+
+    @staticmethod
+    def _record_readiness(pod: _Pod) -> None:
+        """Keep the readiness verdict in pod.json, for a restarted platform to adopt with it."""
+        ready = pod.ready_since is not None
+        if pod.record and pod.record.get("ready") is not ready:
+            pod.record["ready"] = ready
+            with contextlib.suppress(OSError):  # a full disk must not stop the prober
+                write_record(pod.dir, pod.record)
 
     async def _http_probe(self, port: int, spec: ProbeSpec) -> bool:
         client = self._client

@@ -616,17 +616,12 @@ asyncio.run(main())
 """
 
 
-def test_a_new_runtime_adopts_the_pods_a_killed_one_left_and_reaps_the_rest(
-    world: World, tmp_path: Path
-) -> None:
-    """As a restarted kubelet finds its containers running: the platform before was a real
-    process killed with SIGKILL; a runtime on the same workdir takes over the pod of the
-    Deployment it applies again (the same process, port and readiness, no new pod) and kills
-    the pods of one nobody applies again. Closing it stops the adopted pod as its own."""
-    apps = {"a": [printer(world), config_map({"greeting": "hello"}), SECRET]}
-    other = printer(world)
-    other["metadata"]["name"] = "printer-b"
-    apps["b"] = [other]  # it reads the ConfigMap and Secret app "a" applies
+def killed_platform(
+    world: World, tmp_path: Path, apps: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[int]]:
+    """Run `apps` on a runtime in a real process on `tmp_path / "run"` until every pod is ready,
+    then kill it with SIGKILL; the pids of each app's pods, which keep running, as containers
+    outlive a kubelet."""
     spec = tmp_path / "apps.json"
     spec.write_text(json.dumps(apps))
     errors = tmp_path / "first.err"
@@ -648,6 +643,21 @@ def test_a_new_runtime_adopts_the_pods_a_killed_one_left_and_reaps_the_rest(
     finally:
         first.kill()  # kill -9: its pods keep running, as containers outlive a kubelet
         first.wait()
+    return pids
+
+
+def test_a_new_runtime_adopts_the_pods_a_killed_one_left_and_reaps_the_rest(
+    world: World, tmp_path: Path
+) -> None:
+    """As a restarted kubelet finds its containers running: the platform before was a real
+    process killed with SIGKILL; a runtime on the same workdir takes over the pod of the
+    Deployment it applies again (the same process, port and readiness, no new pod) and kills
+    the pods of one nobody applies again. Closing it stops the adopted pod as its own."""
+    apps = {"a": [printer(world), config_map({"greeting": "hello"}), SECRET]}
+    other = printer(world)
+    other["metadata"]["name"] = "printer-b"
+    apps["b"] = [other]  # it reads the ConfigMap and Secret app "a" applies
+    pids = killed_platform(world, tmp_path, apps)
     assert all(alive(pid) for pid in pids["a"] + pids["b"])
 
     async def scenario() -> None:
@@ -665,6 +675,31 @@ def test_a_new_runtime_adopts_the_pods_a_killed_one_left_and_reaps_the_rest(
             assert second.reap_unclaimed() == pids["b"]
             await gone(set(pids["b"]))
             assert all(alive(pid) for pid in pids["a"])
+        finally:
+            await second.close()
+        await gone(set(pids["a"]))
+
+    asyncio.run(scenario())
+
+
+def test_a_pod_adopted_ready_serves_before_any_probe(world: World, tmp_path: Path) -> None:
+    """A pod with a readiness probe that was ready when its platform was killed is ready again
+    the moment its Deployment is applied, and its Service routes to it before a single probe
+    ran: on a cluster the Endpoints live in the API server, so a kubelet restart does not take
+    ready pods out of their Services. Its first probe still runs at once to confirm it."""
+    apps = {"a": world.objects("backend")}
+    pids = killed_platform(world, tmp_path, apps)
+
+    async def scenario() -> None:
+        second = ProcessRuntime(tmp_path / "run", world.store)
+        try:
+            ok(await second.apply("a", "dev", apps["a"], prune=True))
+            [pod] = second.pods("a")
+            assert (pod.pid, pod.ready) == (pids["a"][0], True)
+            url = second.service_urls()[("dev", "backend")]
+            async with httpx.AsyncClient(trust_env=False) as client:
+                response = await client.get(f"{url}/readyz", timeout=5)
+            assert response.status_code == 200, response.text
         finally:
             await second.close()
         await gone(set(pids["a"]))
