@@ -9,7 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
-from console.commands.common import EXIT_OK, UsageError, load, progress
+from console.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load, progress
+from console.local.dataplane_client import DataPlaneError
 from console.local.up import WorkspaceBusyError, up
 from console.serving import PortInUseError
 
@@ -48,5 +49,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(main())
     except (PortInUseError, WorkspaceBusyError) as exc:
         raise UsageError(str(exc)) from None
+    except DataPlaneError as exc:
+        print(f"gitops: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     print("stopped", file=sys.stderr)
     return EXIT_OK

@@ -6,9 +6,10 @@ event loop and reports what runs. Kinds, as on a cluster:
 - **Deployment**: a `supervisor.DeploymentRunner` (pods as processes). A manifest the runner
   refuses (`RolloutError`, naming the field) is a failed ApplyResult; an update refused that way
   leaves the running version, and its recorded manifest, as they were.
-- **Service**: a `proxy.ServiceProxy` on 127.0.0.1, one stable port per Service name
-  (`service_ports` given at construction are reused, so ports survive a restart of the platform,
-  and a Service deleted and created again gets its port back; otherwise a free port). Its
+- **Service**: a route of the data plane (`Routes`: the proxies of a `dataplane` process, which
+  outlives this one, or in-process ones): an HTTP proxy on 127.0.0.1, one stable port per Service
+  name (`service_ports` given at construction are reused, so ports survive a restart of the
+  platform, and a Service deleted and created again gets its port back; otherwise a free port). Its
   endpoints are the ready pods of every Deployment in the Service's namespace, whichever app
   runs it, whose pod template labels match `spec.selector` and whose declared port is one of
   the Service's `targetPort`s. `resolve_service` answers the
@@ -38,7 +39,9 @@ every proxy (draining), then every runner, concurrently; no process is left behi
 One runtime per workdir. Pods a previous, killed platform left running under `workdir/pods` are
 adopted, as a restarted kubelet finds its containers still running: a Deployment applied again
 takes over the pods it can prove are its own (pid, process start time, pod record) with their
-ports and logs, and `reap_unclaimed` kills the rest once every app was restored.
+ports, logs and readiness, and `reap_unclaimed` kills the rest once every app was restored. The
+routes a data plane it attached to already had are kept as they were until then: a Service keeps
+forwarding to the pods it had while the apps are restored one by one.
 """
 
 from __future__ import annotations
@@ -50,15 +53,16 @@ import copy
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from console.local.health import Health, HealthStatus, resource_health
 from console.local.images import ImageStore
 from console.local.pods import Orphan, find_orphans, reap
-from console.local.proxy import ProxyError, ServiceProxy
+from console.local.proxy import ProxyError
+from console.local.proxytable import Applied, ProxyTable, Route, ServiceKey
 from console.local.rollout import RolloutError
 from console.local.runtime import ApplyResult, LiveResource
 from console.local.supervisor import DeploymentRunner, DeploymentSnapshot, PodInfo
@@ -117,13 +121,45 @@ class _Object:
     role: Role
     runner: DeploymentRunner | None = None
     snapshot: DeploymentSnapshot | None = None  # the runner's last published snapshot
-    proxy: ServiceProxy | None = None
+    port: int | None = None  # a Service's, on the data plane
     values: dict[str, str] = field(default_factory=dict)  # ConfigMap/Secret keys, decoded
     active: bool = True  # False once unlisted: late snapshots of a stopping runner are ignored
 
     @property
     def version(self) -> str:
         return _version(self.manifest)
+
+
+class Routes(Protocol):
+    """Where Services are routed: a `ProxyTable` in-process, or a `DataPlane` process."""
+
+    @property
+    def adopted(self) -> Mapping[ServiceKey, Route]:
+        """What it routed before this runtime."""
+
+    async def apply(self, table: Mapping[ServiceKey, Route]) -> Applied: ...
+
+    def publish(self, table: Mapping[ServiceKey, Route]) -> None: ...
+
+    async def close(self, grace_s: float) -> None: ...
+
+
+class InProcessRoutes:
+    """Service proxies on the runtime's own event loop: they stop with it."""
+
+    adopted: Mapping[ServiceKey, Route] = {}
+
+    def __init__(self) -> None:
+        self._table = ProxyTable(HOST, PROXY_DRAIN_S)
+
+    async def apply(self, table: Mapping[ServiceKey, Route]) -> Applied:
+        return await self._table.apply(table)
+
+    def publish(self, table: Mapping[ServiceKey, Route]) -> None:
+        self._table.set_endpoints(table)
+
+    async def close(self, grace_s: float) -> None:
+        await self._table.close(grace_s)
 
 
 class ProcessRuntime:
@@ -140,12 +176,17 @@ class ProcessRuntime:
         *,
         service_ports: Mapping[tuple[str, str], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        routes: Routes | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.images = images
         self._clock = clock
+        self._routes: Routes = InProcessRoutes() if routes is None else routes
+        # Routes the data plane had before this runtime, kept until `reap_unclaimed`.
+        self._inherited: dict[ServiceKey, Route] | None = dict(self._routes.adopted)
         # Ports Services had before (a previous run): reused when the Service is applied again.
         self._reserved: dict[tuple[str, str], int] = dict(service_ports or {})
+        self._reserved.update({key: route.port for key, route in self._routes.adopted.items()})
         self._objects: dict[ObjectKey, _Object] = {}
         self._listener: Callable[[str], None] | None = None
         self._lock = asyncio.Lock()
@@ -245,9 +286,11 @@ class ProcessRuntime:
             for obj in everything:
                 obj.active = False
             self._objects.clear()
-            proxies = [o.proxy for o in everything if o.proxy is not None]
             runners = [o.runner for o in everything if o.runner is not None]
-            await asyncio.gather(*(p.stop(PROXY_DRAIN_S) for p in proxies), return_exceptions=True)
+            try:  # the Services first, draining, so in-flight requests finish on their pods
+                await self._routes.close(PROXY_DRAIN_S)
+            except Exception:
+                log.exception("stopping the data plane failed")
             stopped = await asyncio.gather(*(r.stop() for r in runners), return_exceptions=True)
             for error in stopped:
                 if isinstance(error, BaseException):
@@ -258,9 +301,9 @@ class ProcessRuntime:
     def service_urls(self) -> dict[tuple[str, str], str]:
         """`(namespace, service)` -> `http://127.0.0.1:<port>` of every Service that runs."""
         return {
-            (o.key.namespace, o.key.name): o.proxy.url
+            (o.key.namespace, o.key.name): f"http://{HOST}:{o.port}"
             for o in self._objects.values()
-            if o.proxy is not None
+            if o.port is not None
         }
 
     def service_ports(self) -> dict[tuple[str, str], int]:
@@ -269,18 +312,18 @@ class ProcessRuntime:
         Services pruned or removed since (kept, so a Service created again keeps its URL)."""
         ports = dict(self._reserved)
         for obj in self._objects.values():
-            if obj.proxy is not None:
-                ports[(obj.key.namespace, obj.key.name)] = obj.proxy.port
+            if obj.port is not None:
+                ports[(obj.key.namespace, obj.key.name)] = obj.port
         return ports
 
     def resolve_service(self, namespace: str, service: str, port: int) -> tuple[str, int] | None:
         """The cluster DNS stand-in for the runners: the proxy of Service `namespace/service` when
         it runs and declares `port` among its `spec.ports[].port`."""
         obj = self._objects.get(ObjectKey("", "Service", namespace, service))
-        if obj is None or obj.proxy is None:
+        if obj is None or obj.port is None:
             return None
         declared = {p.get("port") for p in _service_ports(obj.manifest)}
-        return (HOST, obj.proxy.port) if port in declared else None
+        return (HOST, obj.port) if port in declared else None
 
     def lookup(self, kind: str, namespace: str, name: str, key: str) -> str | None:
         """A ConfigMap's or Secret's value (Secret data decoded), None when either is missing."""
@@ -361,7 +404,7 @@ class ProcessRuntime:
         if current is not None and current.runner is not None:
             current.runner.update(copied)  # raises RolloutError, leaving what runs
             current.manifest = copied
-            self._route(key.namespace)
+            self._publish()
             return f"{_resource(key)} configured"
         obj = _Object(app, key, copied, "deployment")
 
@@ -399,7 +442,11 @@ class ProcessRuntime:
 
     def reap_unclaimed(self) -> list[int]:
         """Kill the pods a previous platform left that no Deployment applied since adopted (the
-        app is gone, or changed while the platform was down); their pids."""
+        app is gone, or changed while the platform was down), and stop the routes of Services no
+        app applied again; the pids killed."""
+        if self._inherited is not None:
+            self._inherited = None
+            self._publish()
         unclaimed = [o for orphans in self._orphans.values() for o in orphans]
         self._orphans.clear()
         killed = reap(unclaimed)
@@ -410,17 +457,21 @@ class ProcessRuntime:
         self, app: str, key: ObjectKey, manifest: Mapping[str, Any], current: _Object | None
     ) -> str:
         copied = copy.deepcopy(dict(manifest))
-        if current is not None and current.proxy is not None:
+        if current is not None and current.port is not None:
             current.manifest = copied
-            self._route(key.namespace)
+            self._publish()
             return f"{_resource(key)} configured"
-        reserved = self._reserved.get((key.namespace, key.name), 0)
-        proxy = ServiceProxy(key.name, HOST, reserved)
-        await proxy.start()  # raises ProxyError naming the port
-        self._reserved.pop((key.namespace, key.name), None)
-        self._objects[key] = _Object(app, key, copied, "service", proxy=proxy)
-        self._route(key.namespace)
-        return f"{_resource(key)} created (port {proxy.port})"
+        service = (key.namespace, key.name)
+        obj = _Object(app, key, copied, "service", port=self._reserved.get(service, 0))
+        table = self._table(adding=obj)
+        applied = await self._routes.apply(table)
+        port = applied.get(service)
+        if not isinstance(port, int):
+            raise ProxyError(port or f"service {key.name}: the data plane did not route it")
+        obj.port = port
+        self._reserved.pop(service, None)
+        self._objects[key] = obj
+        return f"{_resource(key)} created (port {port})"
 
     def _record(
         self,
@@ -447,14 +498,15 @@ class ProcessRuntime:
             obj.active = False
             if self._objects.get(obj.key) is obj:
                 del self._objects[obj.key]
-            if obj.proxy is not None and not self._closed:
+            if obj.port is not None and not self._closed:
                 # The Service's stable URL (platform.json) stays its: created again, it listens
                 # on the same port again.
-                self._reserved[(obj.key.namespace, obj.key.name)] = obj.proxy.port
-        for namespace in {o.key.namespace for o in objects}:
-            self._route(namespace)
-        stops = [o.proxy.stop(PROXY_DRAIN_S) for o in objects if o.proxy is not None]
-        stops += [o.runner.stop() for o in objects if o.runner is not None]
+                self._reserved[(obj.key.namespace, obj.key.name)] = obj.port
+        stops: list[Awaitable[Any]] = [o.runner.stop() for o in objects if o.runner is not None]
+        if not self._closed:
+            # Stops listening at once for a removed Service (which drains in the data plane),
+            # and drops the removed pods from every endpoint list, before any is signalled.
+            stops.insert(0, self._routes.apply(self._table()))
         for error in await asyncio.gather(*stops, return_exceptions=True):
             if isinstance(error, BaseException):
                 log.error("stopping a pruned resource failed", exc_info=error)
@@ -466,29 +518,47 @@ class ProcessRuntime:
         if not obj.active:
             return
         obj.snapshot = snapshot
-        self._route(obj.key.namespace)
+        self._publish()
         self._notify(obj.app)
 
-    def _route(self, namespace: str) -> None:
-        """Set every Service's endpoints in `namespace` from the Deployments' latest snapshots."""
+    def _endpoints(self, service: _Object) -> tuple[tuple[str, int], ...]:
+        """The ready pods of every Deployment in the Service's namespace that it selects."""
         deployments = sorted(
             (
                 o
                 for o in self._objects.values()
-                if o.runner is not None and o.key.namespace == namespace
+                if o.runner is not None and o.key.namespace == service.key.namespace
             ),
             key=lambda o: o.key,
         )
-        for service in self._objects.values():
-            if service.proxy is None or service.key.namespace != namespace:
+        return tuple(
+            endpoint
+            for deployment in deployments
+            if deployment.snapshot is not None and _selects(service.manifest, deployment)
+            for endpoint in deployment.snapshot.endpoints()
+        )
+
+    def _table(self, adding: _Object | None = None) -> dict[ServiceKey, Route]:
+        """Every Service's route from the Deployments' latest snapshots. Until `reap_unclaimed`,
+        the data plane's earlier routes stand in for Services not applied again yet, and for
+        those without a ready pod yet (the Deployment behind them is still being restored).
+        `adding`: a Service about to be created."""
+        table: dict[ServiceKey, Route] = dict(self._inherited or {})
+        for obj in [*self._objects.values(), *([] if adding is None else [adding])]:
+            if obj.port is None:
                 continue
-            endpoints = [
-                endpoint
-                for deployment in deployments
-                if deployment.snapshot is not None and _selects(service.manifest, deployment)
-                for endpoint in deployment.snapshot.endpoints()
-            ]
-            service.proxy.set_endpoints(endpoints)
+            service = (obj.key.namespace, obj.key.name)
+            endpoints = self._endpoints(obj)
+            earlier = table.get(service)
+            if not endpoints and earlier is not None and earlier.port == obj.port:
+                endpoints = earlier.endpoints
+            table[service] = Route(obj.port, endpoints)
+        return table
+
+    def _publish(self) -> None:
+        """Send the routes to the data plane (endpoint changes: not waited for)."""
+        if not self._closed:
+            self._routes.publish(self._table())
 
     def _notify(self, app: str) -> None:
         if self._listener is None:
@@ -511,12 +581,12 @@ class ProcessRuntime:
             snapshot = obj.runner.snapshot()
             meta["generation"] = snapshot.generation
             live["status"] = snapshot.status_manifest
-        elif obj.proxy is not None:
+        elif obj.port is not None:
             # Every Service is reachable from the host on its proxy's port; only a LoadBalancer
             # Service says so in its status, as a cloud load balancer would.
             balancer: dict[str, Any] = {}
             if (live.get("spec") or {}).get("type") == "LoadBalancer":
-                ports = [{"port": obj.proxy.port, "protocol": "TCP"}]
+                ports = [{"port": obj.port, "protocol": "TCP"}]
                 balancer["ingress"] = [{"ip": HOST, "ports": ports}]
             live["status"] = {"loadBalancer": balancer}
         return live

@@ -208,6 +208,7 @@ class ServiceProxy:
         self._ejected: dict[Endpoint, float] = {}
         self._next = 0
         self._server: asyncio.Server | None = None
+        self._closed: asyncio.Server | None = None  # stopped accepting, not yet drained
         self._draining = asyncio.Event()
         self._conns: set[asyncio.Task[Any]] = set()
 
@@ -260,15 +261,24 @@ class ServiceProxy:
         self._ejected = {ep: t for ep, t in self._ejected.items() if ep in fresh}
         self._endpoints = tuple(fresh)
 
+    def stop_accepting(self) -> None:
+        """Close the listening socket now (the port is free at once); `stop` drains the rest."""
+        if self._server is None:
+            return
+        self._closed, self._server = self._server, None
+        self._draining.set()
+        self._closed.close()
+
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop accepting, close idle connections, let in-flight requests finish for up to
         `grace_s` seconds, then abort the rest. Does nothing if the proxy is not listening."""
         server = self._server
         if server is None:
-            return
-        self._server = None
-        self._draining.set()
-        server.close()
+            server = self._closed
+            if server is None:
+                return
+        self.stop_accepting()
+        self._closed = None
         await asyncio.sleep(0)  # let connections accepted just before close register
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(grace_s, 0.0)

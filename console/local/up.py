@@ -36,6 +36,7 @@ from console.local.api import create_api
 from console.local.appstore import SqliteAppStore
 from console.local.ci import CIRunner, repo_name
 from console.local.controller import Controller
+from console.local.dataplane_client import DataPlane
 from console.local.githost import GitHost
 from console.local.images import ImageStore
 from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
@@ -412,6 +413,16 @@ async def _bootstrap_once(
     ws.bootstrapped.write_text(f"{os.getpid()}\n", encoding="utf-8")
 
 
+async def _data_plane(ws: Workspace, progress: Progress) -> DataPlane:
+    """The Service proxies run in a process of their own that outlives this one (killed, it
+    leaves them routing to the pods it also leaves running): adopted when it is still there."""
+    dataplane = await DataPlane.attach(ws.root / "dataplane")
+    if dataplane.adopted:
+        count = len(dataplane.adopted)
+        progress(f"adopted the data plane (pid {dataplane.pid}): {count} Services routing")
+    return dataplane
+
+
 @dataclass(frozen=True)
 class _Parts:
     source: st.InMemorySource
@@ -421,7 +432,7 @@ class _Parts:
     publisher: RuntimePublisher
 
 
-def _assemble(
+async def _assemble(
     config: PlatformConfig,
     ws: Workspace,
     host: GitHost,
@@ -432,9 +443,13 @@ def _assemble(
     poll_s: float,
     progress: Progress,
 ) -> _Parts:
-    """The read model, the runtime, the controller over them, CI's trigger and the publisher."""
+    """The read model, the runtime on the data plane, the controller over them, CI's trigger and
+    the publisher."""
     source = st.InMemorySource()
-    runtime = ProcessRuntime(ws.root / "runtime", images, service_ports=ws.load_service_ports())
+    dataplane = await _data_plane(ws, progress)
+    runtime = ProcessRuntime(
+        ws.root / "runtime", images, service_ports=ws.load_service_ports(), routes=dataplane
+    )
     controller = Controller(
         _repo_server(config, ws, host),
         runtime,
@@ -471,7 +486,7 @@ async def _run(
     await _bootstrap_once(config, ws, host=host, ci=ci, state=state, progress=progress)
     host.connect(api_url, ws.token_file)  # the hooks notify this run's API
     write_kubeconfig(ws.kubeconfig, api_url, token)
-    parts = _assemble(
+    parts = await _assemble(
         config, ws, host, images=images, state=state, ci=ci, poll_s=poll_s, progress=progress
     )
     source, runtime, controller, trigger, publisher = (
