@@ -37,6 +37,7 @@ import pytest
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
+from console.drill.load import BackgroundLoad, LoadGenerator
 from console.fleet.history import log, rollbacks
 from console.guard.events import read_events
 from console.promote.promote import PromoteRequest, promote
@@ -321,6 +322,10 @@ def slow_rollout(text: str) -> str:
 
 
 def test_kill_9_mid_rollout_then_a_restart_finishes_it_once(life: Life) -> None:
+    """The data plane outlives the control plane: requests through a Service at rest and through
+    the one rolling out all succeed from before the kill until the restart finished the rollout
+    (the proxies run in a process of their own, the old ready pods keep serving, the restart
+    adopts both)."""
     up = life.running()
     platform, token = life.platform, life.token
     before = histories(platform, token)
@@ -336,6 +341,13 @@ def test_kill_9_mid_rollout_then_a_restart_finishes_it_once(life: Life) -> None:
     wait_for(rolling, "frontend-dev rolling out the new commit", up, timeout=120)
     at_rest = set(pod_pids(life.workspace, "prod/*") + pod_pids(life.workspace, "dev/backend-*"))
     assert len(at_rest) == 5
+    loads = {
+        name: BackgroundLoad(LoadGenerator(f"{platform['services'][name]}/version", rate=20))
+        for name in ("frontend-prod", APP)
+    }
+    for load in loads.values():
+        load.start()
+    wait_for(lambda: all(load.answered for load in loads.values()), "answers", up, timeout=30)
     kill(up)
     life.up = None
     assert all(alive(pid) for pid in at_rest), "kill -9 leaves the pods running"
@@ -343,6 +355,10 @@ def test_kill_9_mid_rollout_then_a_restart_finishes_it_once(life: Life) -> None:
     life.up = again = start(life.workspace)
     wait_for(ready_file(life.workspace, again), "platform.json after kill -9", again, timeout=180)
     platform = life.platform
+    for load in loads.values():
+        load.stop()
+    served = {name: asyncio.run(load.wait()) for name, load in loads.items()}
+    assert all(s.total > 20 and s.failed == 0 for s in served.values()), served
     running_again = {pid for pid in pod_pids(life.workspace) if alive(pid)}
     assert at_rest <= running_again, "the pods at rest were adopted: the same processes serve"
     assert "adopted" in again.err()
