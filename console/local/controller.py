@@ -24,6 +24,7 @@ from console.local.appstore import AppStore, SavedApp, SavedOperation
 from console.local.health import Health, HealthStatus, app_health, resource_health
 from console.local.reposerver import Manifests, RepoServer, RepoServerError
 from console.local.runtime import SUPPORTED_KINDS, ApplyResult, LiveResource, Runtime
+from console.local.state import StateError
 from console.local.sync import (
     ObjectKey,
     Operation,
@@ -42,6 +43,7 @@ from console.local.webhook import PushEvent, WebhookError, parse_push
 log = logging.getLogger("gitops.controller")
 
 DEFAULT_POLL_S = 180.0  # Argo CD's default timeout.reconciliation
+SAVE_RETRY_S = 5.0  # how often an app the store refused is saved again
 SYNCED_MESSAGE = "successfully synced (all tasks run)"
 
 
@@ -101,6 +103,9 @@ class Controller:
         self._wake = asyncio.Event()
         self._pending_sync: dict[str, st.SyncRequest] = {}
         self.store = store
+        self._unsaved: set[str] = set()  # apps whose last save failed
+        self._save_failing = False
+        self._retry_save_at: float | None = None
         # Called with every push event (after the apps it concerns are marked): how `gitops up`
         # starts CI on a push to the apps repo.
         self.push_listeners: list[Callable[[PushEvent], None]] = []
@@ -145,6 +150,34 @@ class Controller:
         return len(saved)
 
     def _save(self, name: str, app: _App) -> None:
+        """Persist the app. When the store cannot be written (a full disk), the app stays
+        known in memory and is saved again on the next pass: the controller keeps reconciling,
+        as Argo CD's keeps its cache while etcd refuses writes, and says so once."""
+        if self.store is None:
+            return
+        try:
+            self._write(name, app)
+        except StateError as exc:
+            self._unsaved.add(name)
+            self._retry_save_at = self._mono() + SAVE_RETRY_S
+            if not self._save_failing:
+                log.error("cannot save application %s: %s; retrying every %.0f s", name, exc,
+                          SAVE_RETRY_S)  # fmt: skip
+            self._save_failing = True
+            return
+        self._unsaved.discard(name)
+        if self._save_failing and not self._unsaved:
+            self._save_failing = False
+            log.warning("saving applications works again")
+
+    def _save_unsaved(self) -> None:
+        for name in sorted(self._unsaved):
+            if name in self._apps:
+                self._save(name, self._apps[name])
+            else:
+                self._unsaved.discard(name)
+
+    def _write(self, name: str, app: _App) -> None:
         if self.store is None:
             return
         op = app.last_op
@@ -184,7 +217,10 @@ class Controller:
                     self._dirty.update(self._apps)
                     next_poll = self._mono() + self.poll_s
                 await self.reconcile_dirty()
-                wake_at = min([next_poll, *(a.wake_at for a in self._apps.values() if a.wake_at)])
+                wakes = [a.wake_at for a in self._apps.values() if a.wake_at]
+                if self._unsaved and self._retry_save_at is not None:
+                    wakes.append(self._retry_save_at)
+                wake_at = min([next_poll, *wakes])
                 timeout = max(0.0, wake_at - self._mono())
                 self._wake.clear()
                 if self._dirty:
@@ -246,6 +282,8 @@ class Controller:
 
     async def reconcile_dirty(self) -> None:
         """Reconcile every app marked dirty, the root first (it decides which children exist)."""
+        if self._unsaved:
+            self._save_unsaved()
         while self._dirty:
             names = sorted(self._dirty, key=lambda n: (n != self.root_name, n))
             self._dirty.clear()
@@ -266,7 +304,7 @@ class Controller:
         target, rendered, error = "", None, ""
         try:
             # In a worker thread: git and `kustomize build` take a second or more, and this loop
-            # also runs the Service proxies, whose requests must not wait for a render.
+            # also runs the probes and the API, which must not wait for a render.
             target = await asyncio.to_thread(self.repos.resolve, url, revision)
             rendered = await asyncio.to_thread(
                 self.repos.manifests, url, target, str(app.source.get("path", ""))
@@ -446,7 +484,10 @@ class Controller:
                 await self.runtime.remove(key.name)
                 self.source.delete(key.name)
                 if self.store is not None:
-                    self.store.delete(key.name)
+                    try:
+                        self.store.delete(key.name)
+                    except StateError as exc:  # a restart brings it back, then prunes it again
+                        log.error("cannot forget application %s: %s", key.name, exc)
             results.append(ApplyResult(key, "v1alpha1", True, "pruned", pruned=True))
         return results
 

@@ -22,7 +22,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +69,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class StateError(RuntimeError):
-    """The state file cannot be used (e.g. written by a newer version)."""
+    """The state file cannot be used (written by a newer version, the disk full); the message
+    names the file."""
 
 
 @dataclass(frozen=True)
@@ -153,15 +154,24 @@ class State:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An immediate (write-locking) transaction on this thread's connection."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        """An immediate (write-locking) transaction on this thread's connection. SQLite's own
+        errors (a full disk, an I/O error) come out as StateError naming the file; the
+        transaction is rolled back, so the file keeps what it had."""
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: {exc}") from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"{self.path}: {exc}") from None
             raise
-        conn.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self.transaction() as conn:
