@@ -5,7 +5,8 @@ and the pid it answers with on its socket), or start one; then send it routing t
 `apply` waits for the answer (a new Service's port, or why it cannot listen); `publish` does not
 (endpoint changes, sent in order on the loop without waiting, as the proxies in-process took
 them). `close` drains every proxy and stops the process: the platform is going down. A control
-plane that is killed never calls it, and the data plane keeps routing.
+plane that is killed never calls it, and the data plane keeps routing. A data plane that dies
+(killed, crashed) is started again at once with the last table, on the same ports.
 """
 
 from __future__ import annotations
@@ -71,13 +72,15 @@ class DataPlane:
         self.pid = pid
         # What it routed when this control plane attached: nothing for one it started.
         self.adopted = adopted
-        self._reader, self._writer = reader, writer
+        self.restarts = 0  # data planes started again after one died
+        self._table: dict[ServiceKey, Route] = dict(adopted)  # the last table given
         self._proc = proc
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._pump = asyncio.get_running_loop().create_task(self._read_replies())
         self._broken: str | None = None
         self._closing = False
+        self._respawned: asyncio.Task[None] | None = None
+        self._connect(reader, writer)
 
     @classmethod
     async def attach(cls, directory: Path) -> DataPlane:
@@ -91,36 +94,38 @@ class DataPlane:
             return cls(
                 directory, reader=reader, writer=writer, pid=pid, adopted=services, proc=None
             )
-        proc = await asyncio.to_thread(_start, directory)
-        try:
-            reader, writer = await asyncio.open_unix_connection(
-                str(socket_path(directory)), limit=1 << 24
-            )
-        except OSError as exc:
-            proc.kill()
-            raise DataPlaneError(f"data plane in {directory}: cannot connect: {exc}") from None
+        proc, reader, writer = await _spawn(directory)
         return cls(directory, reader=reader, writer=writer, pid=proc.pid, adopted={}, proc=proc)
 
     async def apply(self, table: Mapping[ServiceKey, Route]) -> Applied:
         """Make the data plane route `table`; each Service's port or why it cannot listen."""
+        self._table = dict(table)
+        if self._respawned is not None and not self._respawned.done():
+            await asyncio.shield(self._respawned)
         reply = await self._request({"op": "apply", "services": encode_table(table)})
         out: Applied = {}
         for key, value in reply["applied"].items():
             namespace, _, name = key.partition("/")
             out[(namespace, name)] = value if isinstance(value, str) else int(value)
+        for key, port in out.items():  # a data plane started again binds the same ports
+            route = self._table.get(key)
+            if route is not None and isinstance(port, int):
+                self._table[key] = Route(port, route.endpoints)
         return out
 
     def publish(self, table: Mapping[ServiceKey, Route]) -> None:
-        """Send `table` without waiting for the answer (endpoint changes)."""
-        if self._broken is not None:
-            log.error("data plane: cannot publish routes: %s", self._broken)
-            return
-        ident = next(self._ids)
-        self._send({"id": ident, "op": "apply", "services": encode_table(table)})
+        """Send `table` without waiting for the answer (endpoint changes). While a dead data
+        plane is being replaced, the table waits for the new one."""
+        self._table = dict(table)
+        if self._broken is None:
+            self._send({"id": next(self._ids), "op": "apply", "services": encode_table(table)})
 
     async def close(self, grace_s: float) -> None:
         """Drain every proxy (up to `grace_s`), stop the data plane and wait for it to exit."""
         self._closing = True
+        if self._respawned is not None:
+            with contextlib.suppress(Exception):
+                await self._respawned
         with contextlib.suppress(DataPlaneError):
             await self._request({"op": "stop", "grace_s": grace_s}, timeout=grace_s + 5)
         self._pump.cancel()
@@ -138,12 +143,54 @@ class DataPlane:
 
     def detach(self) -> None:
         """Leave the data plane running (as a killed control plane would)."""
+        self._closing = True
         self._pump.cancel()
         self._writer.close()
         if self._proc is not None:
             self._proc.returncode = 0  # not ours to wait for any more: it outlives us
 
+    # ---- a data plane that died ---------------------------------------------------------------
+
+    async def _respawn(self) -> None:
+        """Start a data plane again and give it the last table, as a node restarts a crashed
+        kube-proxy, which then programs the same rules again: the Services get their ports
+        back. Retried with back-off until it works or the platform stops."""
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.poll()  # reap the dead one
+        for attempt in itertools.count():
+            if self._closing:
+                return
+            try:
+                proc, reader, writer = await _spawn(self.directory)
+            except DataPlaneError as exc:
+                log.error("data plane: cannot start it again: %s", exc)
+                await asyncio.sleep(min(0.5 * 2**attempt, 10.0))  # back-off between attempts
+                continue
+            self._proc, self.pid = proc, proc.pid
+            self._connect(reader, writer)
+            self.restarts += 1
+            try:
+                applied = await self._request(
+                    {"op": "apply", "services": encode_table(self._table)}
+                )
+            except DataPlaneError:
+                return  # it died at once: its connection's reader starts another
+            failed = {k: v for k, v in applied["applied"].items() if isinstance(v, str)}
+            log.warning(
+                "data plane started again (pid %d): %d Services routing%s",
+                proc.pid,
+                len(self._table) - len(failed),
+                f"; cannot route {failed}" if failed else "",
+            )
+            return
+
     # ---- the wire ----------------------------------------------------------------------------
+
+    def _connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+        self._broken = None
+        self._pump = asyncio.get_running_loop().create_task(self._read_replies())
 
     def _send(self, message: Mapping[str, Any]) -> None:
         self._writer.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
@@ -178,16 +225,33 @@ class DataPlane:
                     future.set_result(reply)
                 elif not reply.get("ok"):
                     log.error("data plane %d: %s", self.pid, reply.get("error"))
-            if self._closing:
-                self._broken = "stopped"
-                return  # as asked
-            self._broken = "it closed the control connection"
+            broken = "it closed the control connection"
         except (OSError, ValueError) as exc:
-            self._broken = f"control connection failed: {exc}"
-        log.error("data plane %d: %s; see %s", self.pid, self._broken, self.directory / LOG)
+            broken = f"control connection failed: {exc}"
+        self._broken = "stopped" if self._closing else broken
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(DataPlaneError(f"data plane {self.pid}: {self._broken}"))
+        if self._closing:
+            return  # as asked
+        log.error("data plane %d: %s; starting it again", self.pid, broken)
+        self._respawned = asyncio.get_running_loop().create_task(self._respawn())
+
+
+async def _spawn(
+    directory: Path,
+) -> tuple[subprocess.Popen[bytes], asyncio.StreamReader, asyncio.StreamWriter]:
+    """A new data plane on `directory`, connected."""
+    proc = await asyncio.to_thread(_start, directory)
+    try:
+        reader, writer = await asyncio.open_unix_connection(
+            str(socket_path(directory)), limit=1 << 24
+        )
+    except OSError as exc:
+        proc.kill()
+        await asyncio.to_thread(proc.wait)
+        raise DataPlaneError(f"data plane in {directory}: cannot connect: {exc}") from None
+    return proc, reader, writer
 
 
 async def _running(

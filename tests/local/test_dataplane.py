@@ -258,3 +258,34 @@ def test_sigterm_drains_and_stops_the_data_plane(tmp_path: Path) -> None:
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: process_state(pid) in (None, "Z"), "the data plane to exit")
     assert not socket_path(tmp_path / "dataplane").exists()
+
+
+def test_a_killed_data_plane_is_started_again_on_the_same_ports(
+    tmp_path: Path, upstream: int
+) -> None:
+    """kill -9 of the data plane itself (kube-proxy crashing): the control plane notices its
+    control connection close, starts another at once and gives it the last table, so the
+    Service answers again on the same port within a few seconds."""
+
+    async def scenario() -> None:
+        plane = await DataPlane.attach(tmp_path / "dataplane")
+        try:
+            applied = await plane.apply({KEY: Route(0, (("127.0.0.1", upstream),))})
+            port, first = applied[KEY], plane.pid
+            url = f"http://127.0.0.1:{port}/"
+            os.kill(first, signal.SIGKILL)
+
+            def answers() -> bool:
+                try:
+                    return httpx.get(url, timeout=1).text == "hello"
+                except httpx.HTTPError:
+                    return False
+
+            await asyncio.to_thread(wait_for, lambda: plane.pid != first, "a new data plane")
+            await asyncio.to_thread(wait_for, answers, "the Service on its port again")
+            assert plane.restarts == 1
+            assert process_state(first) in (None, "Z")
+        finally:
+            await plane.close(1.0)
+
+    asyncio.run(scenario())
