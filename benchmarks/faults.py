@@ -1,15 +1,27 @@
 """The fault matrix, measured from outside as an operator sees it: for each fault, the requests
-that failed through a Service under steady load, the seconds until the platform serves again,
-and what survived. One line per fault; the last line is name=value pairs.
+that failed through a Service under steady load, how long until the platform noticed (detect)
+and served the known-good version again (recover), and what it wrote to Git. One line per fault;
+the last line is name=value pairs.
 
-    uv run python benchmarks/faults.py [--workspace DIR] [--rate 25]
+    uv run python benchmarks/faults.py [--workspace DIR] [--rate 25] [--only NAME ...]
 
-Faults measured so far (issue 13 lists the rest):
+One platform (`gitops up` on a fresh workspace) lives through every fault in turn:
 
 - `control-plane-kill-at-rest`: `kill -9` of `gitops up` with no rollout under way, then a
-  restart. Kubernetes' promise is that this costs no request (kube-proxy's rules and the pods
-  stay). Here the pods are adopted by the restarted platform (same processes), but the Service
-  proxies still run inside `gitops up`, so requests fail from the kill until the restart serves.
+  restart. Kubernetes' promise: no request lost (the data plane, a process of its own, keeps
+  routing to the pods, which keep running; the restart adopts both).
+- `data-plane-kill`: `kill -9` of the data plane process (kube-proxy crashing). The control plane
+  starts it again on the same ports with the last routing table: failed requests are those sent
+  in the gap.
+- `bad-image`: a deploy commit naming an image tag that was never built. The new pod cannot pull
+  it; the old pod keeps serving; the guard rolls back with one commit.
+- `crashloop`: a deploy commit whose container exits at start-up. CrashLoopBackOff; the old pod
+  keeps serving; one rollback commit.
+- `broken-manifest`: a deploy commit that does not render (malformed YAML). The pre-receive gate
+  refuses the push with the render error; nothing is deployed.
+
+Requests go through frontend-prod's Service for the kills (at rest) and through frontend-dev's
+for the bad releases (the app they change).
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -24,13 +37,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from console.drill.load import BackgroundLoad, LoadGenerator  # noqa: E402
+from console.drill.load import BackgroundLoad, LoadGenerator, LoadStats  # noqa: E402
 
-SERVICE = "frontend-prod"
+AT_REST = "frontend-prod"
+CHANGED = "frontend-dev"
+OVERLAY = Path("overlays/dev/frontend/kustomization.yaml")
 
 
 def wait(condition: Callable[[], bool], what: str, timeout: float) -> None:
@@ -38,7 +56,7 @@ def wait(condition: Callable[[], bool], what: str, timeout: float) -> None:
     while not condition():
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)  # polling files and processes the platform writes, with a deadline
+        time.sleep(0.1)
 
 
 def start(workspace: Path) -> subprocess.Popen[bytes]:
@@ -52,9 +70,9 @@ def start(workspace: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def platform_of(workspace: Path, pid: int) -> dict[str, object] | None:
+def platform_of(workspace: Path, pid: int) -> dict[str, Any] | None:
     try:
-        doc: dict[str, object] = json.loads((workspace / "platform.json").read_text())
+        doc: dict[str, Any] = json.loads((workspace / "platform.json").read_text())
     except (OSError, ValueError):
         return None
     return doc if doc.get("pid") == pid else None
@@ -77,38 +95,208 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def control_plane_kill_at_rest(workspace: Path, rate: float) -> dict[str, float]:
-    up = start(workspace)
-    wait(lambda: platform_of(workspace, up.pid) is not None, "the platform", 600)
-    platform = platform_of(workspace, up.pid)
-    assert platform is not None
-    services = platform["services"]
-    assert isinstance(services, dict)
-    load = BackgroundLoad(LoadGenerator(f"{services[SERVICE]}/version", rate=rate))
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise GitFailed(done.stderr.strip())
+    return done.stdout.strip()
+
+
+class GitFailed(Exception):
+    pass
+
+
+class Platform:
+    """`gitops up` on one workspace, restarted when a fault kills it."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
+        self.up = start(workspace)
+        self.doc = self._ready(self.up, 600)
+        self.clone = workspace.parent / "deploy-clone"
+        git(
+            workspace.parent,
+            "clone",
+            "--quiet",
+            str(self.doc["remotes"]["deploy"]),
+            str(self.clone),
+        )
+        self.token = Path(self.doc["token_file"]).read_text().strip()
+
+    def _ready(self, up: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+        wait(lambda: platform_of(self.workspace, up.pid) is not None, "the platform", timeout)
+        doc = platform_of(self.workspace, up.pid)
+        assert doc is not None
+        return doc
+
+    def restart(self) -> None:
+        self.up = start(self.workspace)
+        self.doc = self._ready(self.up, 300)
+
+    def stop(self) -> None:
+        self.up.send_signal(signal.SIGTERM)
+        self.up.wait(timeout=120)
+
+    def url(self, service: str) -> str:
+        return f"{self.doc['services'][service]}/version"
+
+    def app(self, name: str) -> dict[str, Any]:
+        answer = httpx.get(
+            f"{self.doc['argocd_url']}/api/v1/applications/{name}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        app: dict[str, Any] = answer.json()
+        return app
+
+    def settled(self, name: str, revision: str) -> bool:
+        status = self.app(name)["status"]
+        return bool(
+            status["sync"]["status"] == "Synced"
+            and status["sync"].get("revision") == revision
+            and status["health"]["status"] == "Healthy"
+        )
+
+    def head(self) -> str:
+        git(self.clone, "fetch", "--quiet", "origin")
+        return git(self.clone, "rev-parse", "origin/main")
+
+    def push_overlay(self, edit: Callable[[str], str], message: str) -> str:
+        """Commit `edit` of frontend-dev's overlay on the remote's main and push it."""
+        git(self.clone, "fetch", "--quiet", "origin")
+        git(self.clone, "reset", "--quiet", "--hard", "origin/main")
+        path = self.clone / OVERLAY
+        path.write_text(edit(path.read_text()))
+        git(self.clone, "commit", "--quiet", "--all", "--message", message)
+        git(self.clone, "push", "--quiet", "origin", "HEAD:main")
+        return git(self.clone, "rev-parse", "HEAD")
+
+    def rollbacks_since(self, commit: str) -> list[str]:
+        """Subjects of the guard's rollback commits after `commit`."""
+        git(self.clone, "fetch", "--quiet", "origin")
+        log = git(self.clone, "log", "--format=%s", f"{commit}..origin/main")
+        return [line for line in log.splitlines() if line.startswith(f"revert({CHANGED})")]
+
+
+def under_load(url: str, rate: float) -> BackgroundLoad:
+    load = BackgroundLoad(LoadGenerator(url, rate=rate))
     load.start()
-    wait(lambda: load.answered, "the first answer through the Service", 30)
-    before = {pid for pid in pod_pids(workspace) if alive(pid)}
+    wait(lambda: load.answered, f"the first answer from {url}", 30)
+    return load
+
+
+def finish(load: BackgroundLoad) -> LoadStats:
+    load.stop()
+    return asyncio.run(load.wait())
+
+
+def control_plane_kill_at_rest(platform: Platform, rate: float) -> dict[str, Any]:
+    load = under_load(platform.url(AT_REST), rate)
+    before = {pid for pid in pod_pids(platform.workspace) if alive(pid)}
     killed_at = time.monotonic()
-    up.send_signal(signal.SIGKILL)
-    up.wait()
-    again = start(workspace)
-    try:
-        wait(lambda: platform_of(workspace, again.pid) is not None, "the restart", 300)
-        restart_s = time.monotonic() - killed_at
-        settle = time.monotonic() + 3.0
-        wait(lambda: time.monotonic() >= settle, "3 s of load after the restart", 10)
-        load.stop()
-        stats = asyncio.run(load.wait())
-        after = {pid for pid in pod_pids(workspace) if alive(pid)}
-    finally:
-        again.send_signal(signal.SIGTERM)
-        again.wait(timeout=120)
+    platform.up.send_signal(signal.SIGKILL)
+    platform.up.wait()
+    platform.restart()
+    recover_s = time.monotonic() - killed_at
+    time.sleep(3.0)  # three more seconds of load on the restarted platform
+    stats = finish(load)
+    after = {pid for pid in pod_pids(platform.workspace) if alive(pid)}
     return {
         "failed": stats.failed,
         "total": stats.total,
-        "restart_s": round(restart_s, 1),
-        "pods_adopted": len(before & after),
-        "pods": len(before),
+        "detect_s": 0.0,
+        "recover_s": round(recover_s, 1),
+        "pods_adopted": f"{len(before & after)}/{len(before)}",
+    }
+
+
+def data_plane_kill(platform: Platform, rate: float) -> dict[str, Any]:
+    record = json.loads((platform.workspace / "dataplane" / "dataplane.json").read_text())
+    load = under_load(platform.url(AT_REST), rate)
+    pid = int(record["pid"])
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+
+    def answers() -> bool:
+        try:
+            return httpx.get(platform.url(AT_REST), timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait(answers, "the Service answering again", 60)
+    recover_s = time.monotonic() - killed_at
+    time.sleep(3.0)
+    stats = finish(load)
+    again = json.loads((platform.workspace / "dataplane" / "dataplane.json").read_text())
+    return {
+        "failed": stats.failed,
+        "total": stats.total,
+        "detect_s": 0.0,
+        "recover_s": round(recover_s, 1),
+        "restarted": again["pid"] != pid,
+    }
+
+
+def bad_release(
+    platform: Platform, rate: float, edit: Callable[[str], str], what: str
+) -> dict[str, Any]:
+    """Push `edit` to frontend-dev under load; the guard must roll it back with one commit."""
+    good = platform.head()
+    load = under_load(platform.url(CHANGED), rate)
+    pushed_at = time.monotonic()
+    bad = platform.push_overlay(edit, f"chore(dev): {what}")
+    wait(lambda: bool(platform.rollbacks_since(bad)), "the rollback commit", 180)
+    detect_s = time.monotonic() - pushed_at
+    rollback = platform.head()
+    wait(lambda: platform.settled(CHANGED, rollback), "frontend-dev Healthy again", 120)
+    recover_s = time.monotonic() - pushed_at - detect_s
+    time.sleep(5.0)  # the guard must not roll back twice
+    stats = finish(load)
+    return {
+        "failed": stats.failed,
+        "total": stats.total,
+        "detect_s": round(detect_s, 1),
+        "recover_s": round(recover_s, 1),
+        "rollback_commits": len(platform.rollbacks_since(bad)),
+        "from": good[:7],
+    }
+
+
+def bad_image(text: str) -> str:
+    start = text.index("newTag: ")
+    end = text.index("\n", start)
+    return text[:start] + 'newTag: "never-built-0000000"' + text[end:]
+
+
+def crashloop(text: str) -> str:
+    marker = "              - name: frontend\n"
+    assert marker in text, "the dev overlay patches the frontend container"
+    exits = '                command: ["python", "-c", "raise SystemExit(3)"]\n'
+    return text.replace(marker, marker + exits, 1)
+
+
+def broken_manifest(platform: Platform, rate: float) -> dict[str, Any]:
+    load = under_load(platform.url(CHANGED), rate)
+    before = platform.head()
+    try:
+        platform.push_overlay(lambda text: text + "images: [unclosed\n", "chore(dev): broken")
+        refused = ""
+    except GitFailed as exc:
+        refused = str(exc)
+    time.sleep(3.0)
+    stats = finish(load)
+    return {
+        "failed": stats.failed,
+        "total": stats.total,
+        "detect_s": 0.0,
+        "recover_s": 0.0,
+        "refused": bool(refused),
+        # The gate's first line, as the pusher sees it (`remote: rejected: ...`).
+        "said": json.dumps(
+            next((ln.strip() for ln in refused.splitlines() if "rejected:" in ln), "")
+        ),
+        "deploy_head_moved": platform.head() != before,
     }
 
 
@@ -116,22 +304,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", type=Path)
     parser.add_argument("--rate", type=float, default=25.0)
+    parser.add_argument("--only", nargs="*", default=None, help="fault names to run")
     args = parser.parse_args()
+    faults: dict[str, Callable[[Platform, float], dict[str, Any]]] = {
+        "control-plane-kill-at-rest": control_plane_kill_at_rest,
+        "data-plane-kill": data_plane_kill,
+        "broken-manifest": broken_manifest,
+        "bad-image": lambda p, r: bad_release(p, r, bad_image, "an image never built"),
+        "crashloop": lambda p, r: bad_release(p, r, crashloop, "a container that exits"),
+    }
+    chosen = {name: run for name, run in faults.items() if not args.only or name in args.only}
     tmp = tempfile.TemporaryDirectory(prefix="bench-faults-")
     workspace = args.workspace or Path(tmp.name) / "ws"
+    results: dict[str, dict[str, Any]] = {}
+    platform = Platform(workspace)
     try:
-        at_rest = control_plane_kill_at_rest(workspace, args.rate)
+        for name, run in chosen.items():
+            results[name] = run(platform, args.rate)
+            print(
+                f"fault={name} " + " ".join(f"{k}={v}" for k, v in results[name].items()),
+                flush=True,
+            )
     finally:
+        platform.stop()
         tmp.cleanup()
-    print(
-        "fault=control-plane-kill-at-rest " + " ".join(f"{k}={v}" for k, v in at_rest.items()),
-        flush=True,
+    summary = " ".join(
+        f"{name.replace('-', '_')}_{key}={value}"
+        for name, result in results.items()
+        for key, value in result.items()
+        if key in ("failed", "detect_s", "recover_s", "rollback_commits")
     )
-    print(
-        f"kill_at_rest_failed={at_rest['failed']} kill_at_rest_total={at_rest['total']} "
-        f"kill_at_rest_restart_s={at_rest['restart_s']} "
-        f"kill_at_rest_pods_adopted={at_rest['pods_adopted']}/{at_rest['pods']}"
-    )
+    print(summary)
 
 
 if __name__ == "__main__":
