@@ -152,10 +152,16 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
         watch = replace(watch, started_at=_started(app, revision) or now)
     op = app.operation
     failed = op is not None and op.revision == revision and op.phase.failed
+    # While the revision's sync runs, the app's health is still that of what ran before it (Argo
+    # CD assesses the live state): a Degraded then is the previous revision's, not evidence
+    # against this one, so its clock starts when the operation has ended.
+    syncing = op is not None and op.revision == revision and op.phase.running
     if app.health is Health.HEALTHY:
         watch = replace(watch, degraded_since=None, pods_failing_since=None, pods_problem="")
         if app.sync is Sync.SYNCED and not failed and revision:
             watch = replace(watch, healthy=watch.healthy | {revision})
+    elif syncing:
+        watch = replace(watch, degraded_since=None)
     elif app.health is Health.DEGRADED and watch.degraded_since is None:
         watch = replace(watch, degraded_since=now)
     if not failed:

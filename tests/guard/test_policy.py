@@ -207,6 +207,27 @@ DEGRADED = app(message="Deployment dev/frontend exceeded its progress deadline")
             id="never-a-rollback-of-a-rollback",
         ),
         pytest.param(
+            [
+                (T0, app(R, history=(G, B), phase=OperationPhase.RUNNING)),
+                (T0 + 60, app(R, history=(G, B), phase=OperationPhase.RUNNING)),
+            ],
+            GitFacts(rolled_back=frozenset({B}), rollback_commits=frozenset({R})),
+            Action.NONE,
+            "within policy",
+            id="health-while-its-sync-runs-is-the-old-live-state",
+        ),
+        pytest.param(
+            [
+                (T0, app(R, history=(G, B), phase=OperationPhase.RUNNING)),
+                (T0 + 60, app(R, history=(G, B, R))),
+                (T0 + 65, app(R, history=(G, B, R))),
+            ],
+            GitFacts(rolled_back=frozenset({B}), rollback_commits=frozenset({R})),
+            Action.NONE,
+            "within policy",
+            id="degraded-counts-from-the-end-of-its-sync",
+        ),
+        pytest.param(
             [(T0, app(history=(B,))), (T0 + 60, app(history=(B,)))],
             None,
             Action.NONE,
