@@ -84,7 +84,8 @@ class Draft:
     facts: AppFacts
     describe: Callable[[str], str]  # the operator's reason -> exactly what will be written
     run: Callable[[str], Awaitable[str]]  # the operator's reason -> a one-line outcome
-    asks_reason: bool = False
+    # The reason written when the operator gives none; None when the action takes no reason.
+    reason_default: str | None = None
 
 
 def _fresh(facts: AppFacts, verb: str) -> None:
@@ -185,7 +186,8 @@ def draft_rollback(
             return f"{app.name}: {path} already has its content at {short(line.revision)}"
         return f"rolled back {app.name} to {short(line.revision)}: pushed {short(outcome.sha)}"
 
-    return Draft("rollback", f"Roll back {app.name}", facts, describe, run, asks_reason=True)
+    title = f"Roll back {app.name}"
+    return Draft("rollback", title, facts, describe, run, reason_default=DEFAULT_REASON)
 
 
 # --- promote -----------------------------------------------------------------------------------

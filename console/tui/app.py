@@ -395,7 +395,7 @@ class ConsoleApp(App[None]):
                 return
             self._run(draft, reason)
 
-        self.push_screen(ConfirmScreen(draft.title, draft.describe, draft.asks_reason), chosen)
+        self.push_screen(ConfirmScreen(draft.title, draft.describe, draft.reason_default), chosen)
 
     @work(group="actions", exit_on_error=False)
     async def _run(self, draft: Draft, reason: str) -> None:

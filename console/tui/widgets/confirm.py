@@ -1,6 +1,7 @@
 """The confirm modal in front of every action: the exact text that will be written (the commit
 message, the API request), a reason for a rollback, and an explicit yes. Dismisses with the
-reason ("" when none is asked) or None when cancelled."""
+reason ("" when none is asked) or None when cancelled. What an action writes, its default reason
+included, is the action layer's to say: the modal only shows it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
-
-from console.tui.actions import DEFAULT_REASON
 
 
 class ConfirmScreen(ModalScreen[str | None]):
@@ -39,11 +38,15 @@ class ConfirmScreen(ModalScreen[str | None]):
         Binding("ctrl+y", "confirm", "Write it"),
     ]
 
-    def __init__(self, title: str, describe: Callable[[str], str], asks_reason: bool) -> None:
+    def __init__(
+        self, title: str, describe: Callable[[str], str], reason_default: str | None = None
+    ) -> None:
+        """`reason_default`: ask for a reason, written as this when left empty; None: ask none."""
         super().__init__()
         self.heading = title
         self.describe = describe
-        self.asks_reason = asks_reason
+        self.reason_default = reason_default
+        self.asks_reason = reason_default is not None
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -52,7 +55,7 @@ class ConfirmScreen(ModalScreen[str | None]):
             with VerticalScroll(id="preview-box"):
                 yield Static(self.describe(""), id="preview", markup=False)
             if self.asks_reason:
-                yield Input(placeholder=f"reason (default: {DEFAULT_REASON})", id="reason")
+                yield Input(placeholder=f"reason (default: {self.reason_default})", id="reason")
             with Horizontal(id="buttons"):
                 yield Button("Cancel (esc)", id="cancel")
                 yield Button("Write it (ctrl+y)", id="confirm", variant="warning")
