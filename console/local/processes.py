@@ -17,6 +17,11 @@ event loop and reports what runs. Kinds, as on a cluster:
   (environment only; read when a container starts, as the kubelet does: running pods keep the
   values they started with). Secret `data` is base64 (invalid base64 is refused, as the API server
   refuses it), `stringData` plain and winning over `data`.
+- **ConfigMap / Secret volumes**: a pod's `secret` and `configMap` volumes are written from
+  the stored objects at each container start (`data`; see `console.local.volumes`).
+- **EndpointSlice**: recorded; a slice labelled `kubernetes.io/service-name` adds its endpoints
+  to that Service's proxy, which is how a Service without a selector gets any (the platform's
+  own `argocd-server`, console.local.bootstrap).
 - **ServiceAccount, PodDisruptionBudget, NetworkPolicy**: recorded; a NetworkPolicy is not
   enforced and its ApplyResult says so.
 - **Anything else** (or a known kind from another API group, such as a Knative Service): recorded
@@ -55,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from console.local.endpointslices import slice_endpoints
 from console.local.health import Health, HealthStatus, resource_health
 from console.local.images import ImageStore
 from console.local.pods import Orphan, find_orphans, reap
@@ -86,6 +92,7 @@ _GROUPS: dict[str, frozenset[str]] = {
     # RBAC: recorded, not enforced (pods here run as the platform's user).
     "Role": frozenset({"rbac.authorization.k8s.io"}),
     "RoleBinding": frozenset({"rbac.authorization.k8s.io"}),
+    "EndpointSlice": frozenset({"discovery.k8s.io"}),
 }
 _ROLES: dict[str, Role] = {
     "Deployment": "deployment",
@@ -100,6 +107,7 @@ _RANK = {
     "ServiceAccount": 0,
     "Role": 0,
     "RoleBinding": 0,
+    "EndpointSlice": 0,
     "Service": 2,
     "Deployment": 3,
 }
@@ -130,7 +138,12 @@ class ProcessRuntime:
     """Runs applications' objects as local processes and proxies; see the module docstring.
 
     Beyond the `Runtime` protocol: `service_urls`, `service_ports`, `resolve_service`, `lookup`,
-    `pods`, `pod_log` and `snapshots` for the controller and the API.
+    `data`, `pods`, `pod_log` and `snapshots` for the controller and the API.
+
+    `pod_env(namespace, deployment)` is what the platform adds to the environment of that
+    Deployment's containers (under their own `env`): the embedded platform's stand-in for what
+    a cluster provides around a pod (its network's names, where the platform collects a
+    controller's events).
     """
 
     def __init__(
@@ -140,10 +153,12 @@ class ProcessRuntime:
         *,
         service_ports: Mapping[tuple[str, str], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        pod_env: Callable[[str, str], Mapping[str, str]] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.images = images
         self._clock = clock
+        self._pod_env = pod_env
         # Ports Services had before (a previous run): reused when the Service is applied again.
         self._reserved: dict[tuple[str, str], int] = dict(service_ports or {})
         self._objects: dict[ObjectKey, _Object] = {}
@@ -289,6 +304,14 @@ class ProcessRuntime:
             return None
         return obj.values.get(key)
 
+    def data(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
+        """Every key of a ConfigMap or Secret (Secret data decoded), None when it is missing:
+        what a volume of it holds."""
+        obj = self._objects.get(ObjectKey("", kind, namespace, name))
+        if obj is None or obj.role != "config":
+            return None
+        return dict(obj.values)
+
     def snapshots(self, app: str) -> list[DeploymentSnapshot]:
         """The app's Deployments as they run now, sorted by key."""
         return [
@@ -378,6 +401,8 @@ class ProcessRuntime:
             on_change,
             self._clock,
             lookup=self.lookup,
+            data=self.data,
+            injected_env=self._pod_env(key.namespace, key.name) if self._pod_env else None,
             adopt=[o.record for o in orphans],
         )
         self._objects[key] = obj
@@ -433,6 +458,8 @@ class ProcessRuntime:
         copied = copy.deepcopy(dict(manifest))
         values = _config_values(key, copied) if role == "config" else {}
         self._objects[key] = _Object(app, key, copied, role, values=values)
+        if key.kind == "EndpointSlice":
+            self._route(key.namespace)  # a Service's endpoints may have changed
         verb = "created" if current is None else "configured"
         if role == "unsupported":
             return f"{_unsupported(key)}: recorded only"
@@ -488,7 +515,15 @@ class ProcessRuntime:
                 if deployment.snapshot is not None and _selects(service.manifest, deployment)
                 for endpoint in deployment.snapshot.endpoints()
             ]
+            endpoints += slice_endpoints(service.manifest, self._slices(namespace))
             service.proxy.set_endpoints(endpoints)
+
+    def _slices(self, namespace: str) -> list[dict[str, Any]]:
+        return [
+            o.manifest
+            for o in self._objects.values()
+            if o.key.kind == "EndpointSlice" and o.key.namespace == namespace
+        ]
 
     def _notify(self, app: str) -> None:
         if self._listener is None:
