@@ -98,6 +98,8 @@ class Watch:
     refused: str = ""  # a target revision auto-sync refuses: it would prune everything
     refused_since: float | None = None
     refused_message: str = ""
+    # Healthy on `revision` when last seen: a Progressing that follows is a new progression.
+    was_healthy: bool = False
 
 
 def deployed_revision(app: App) -> str:
@@ -150,6 +152,12 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
         )
     elif watch.started_at is None:
         watch = replace(watch, started_at=_started(app, revision) or now)
+    if app.health is Health.PROGRESSING and watch.was_healthy:
+        # Healthy on this revision, Progressing again without a new one: its pods restarted (or
+        # the embedded platform, restarted under a running guard, adopted them and probes them
+        # again). Not a rollout stuck since the sync: the whole deadline counts from now.
+        watch = replace(watch, started_at=now)
+    watch = replace(watch, was_healthy=app.health is Health.HEALTHY)
     op = app.operation
     failed = op is not None and op.revision == revision and op.phase.failed
     if app.health is Health.HEALTHY:

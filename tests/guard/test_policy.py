@@ -459,6 +459,21 @@ def test_a_rollout_found_under_way_counts_its_deadline_from_first_sight() -> Non
     assert decide(watch, late, ON, GitFacts(), T0 + 30).action is Action.ROLLBACK
 
 
+def test_progressing_again_after_healthy_gets_a_whole_deadline_from_then() -> None:
+    """Healthy on B long after its sync started, then Progressing on B (its pods restarted, or
+    the embedded platform adopted them under a guard that kept running): not a stuck rollout."""
+    long_after = T0 + 300
+    steps = [(T0, app(health=Health.PROGRESSING)), (T0 + 5, app(health=Health.HEALTHY))]
+    again = app(health=Health.PROGRESSING)
+    assert run(*steps, (long_after, again)).action is Action.NONE
+    assert run(*steps, (long_after, again), (long_after + 29, again)).action is Action.NONE
+    late = run(*steps, (long_after, again), (long_after + 30, again))
+    assert late.action is Action.ROLLBACK
+    assert late.reason.startswith("still Progressing 30s after the sync started")
+    # Without having been Healthy, the deadline still counts from the sync's start.
+    assert run((T0, app(health=Health.PROGRESSING)), (T0 + 30, again)).action is Action.ROLLBACK
+
+
 # ---- a new revision that would remove everything the app runs ------------------------------
 
 WIPE = f"Skipping sync attempt to {B}: auto-sync will wipe out all resources"
