@@ -100,6 +100,7 @@ class Watch:
     refused_message: str = ""
     # Healthy on `revision` when last seen: a Progressing that follows is a new progression.
     was_healthy: bool = False
+    seen_again: bool = False  # the first sight after the guard was blind (`after_outage`)
 
 
 def deployed_revision(app: App) -> str:
@@ -152,6 +153,8 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
         )
     elif watch.started_at is None:
         watch = replace(watch, started_at=_started(app, revision) or now)
+    if watch.seen_again:
+        watch = replace(watch, started_at=now, seen_again=False)
     if app.health is Health.PROGRESSING and watch.was_healthy:
         # Healthy on this revision, Progressing again without a new one: its pods restarted (or
         # the embedded platform, restarted under a running guard, adopted them and probes them
@@ -171,6 +174,14 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
     elif watch.failed_since is None:
         watch = replace(watch, failed_since=now)
     return watch
+
+
+def after_outage(watch: Watch) -> Watch:
+    """`watch` once the source answers again after the guard was blind: whatever happened
+    meanwhile is not known (on the embedded platform, the platform itself may have restarted and
+    its rollouts paused), so a rollout still under way counts its deadline from the next sight,
+    as one found under way at start. The Degraded and failing-pods clocks stand."""
+    return replace(watch, seen_again=True)
 
 
 def observe_pods(watch: Watch, revision: str, problems: Sequence[object], now: float) -> Watch:
