@@ -5,9 +5,10 @@ Deployment's pods as local processes on the caller's asyncio event loop.
   gets its own port on 127.0.0.1 (PORT and HOST in its environment; the container's declared
   containerPort stands in for it in probes and Services), its own directory
   `workdir/pods/<namespace>/<pod>/` as working directory, and its log `<container>.log` there,
-  kept after the pod is gone. Each process leads its own session: the image's STOPSIGNAL goes to
-  it, SIGKILL to its whole group, and the group is killed when its leader exits, as a container's
-  cgroup would be.
+  kept after the pod is gone; its volumes are directories there too (`console.local.volumes`,
+  set up before each container start). Each process leads its own session: the image's
+  STOPSIGNAL goes to it, SIGKILL to its whole group, and the group is killed when its leader
+  exits, as a container's cgroup would be.
 - The image is `images.resolve(container.image)`; a missing one is an image pull failure
   (ErrImagePull, then ImagePullBackOff; retried with the crash back-off). The pod never turns
   ready, so a rollout halts and the old pods keep serving, as on a cluster.
