@@ -190,10 +190,16 @@ def _add_guard(sub: Any) -> None:
         "--listen",
         default=None,
         metavar="HOST:PORT",
-        help="where /metrics, /healthz, /readyz and /events answer "
-        "(default: 0.0.0.0:9090; with --workspace 127.0.0.1 on any free port)",
+        help="where /metrics, /healthz, /readyz and /events answer (default: $HOST:$PORT when "
+        "PORT is set, else 0.0.0.0:9090; with --workspace 127.0.0.1 on any free port)",
     )
     p.add_argument("--workdir", help="where the guard keeps its clone (default: a temp dir)")
+    p.add_argument(
+        "--events-file",
+        metavar="FILE",
+        help="append the events to this JSON Lines file too (default: $GITOPS_GUARD_EVENTS; "
+        "with --workspace its guard/events.jsonl)",
+    )
     p.set_defaults(func=_lazy("guard"))
 
 

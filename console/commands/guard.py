@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ from pathlib import Path
 from console.commands.common import EXIT_OK, UsageError, progress
 from console.fleet.source import SourceError
 from console.guard.run import (
+    EVENTS_ENV,
     GuardConfigError,
+    default_listen,
     from_flags,
     from_workspace,
     parse_listen,
@@ -35,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
                 ca=args.ca,
                 insecure=args.insecure,
                 workdir=args.workdir,
+                events=args.events_file or os.environ.get(EVENTS_ENV),
             )
-            listen = parse_listen(args.listen or "0.0.0.0:9090")
+            listen = parse_listen(args.listen or default_listen(os.environ))
     except GuardConfigError as exc:
         raise UsageError(str(exc)) from None
     logging.basicConfig(

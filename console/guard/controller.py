@@ -32,7 +32,16 @@ from console.guard import events as ev
 from console.guard.events import EventLog
 from console.guard.facts import GitFacts
 from console.guard.metrics import GuardMetrics
-from console.guard.policy import Action, Decision, Policy, Watch, decide, observe, observe_pods
+from console.guard.policy import (
+    Action,
+    Decision,
+    Policy,
+    Watch,
+    after_outage,
+    decide,
+    observe,
+    observe_pods,
+)
 from console.guard.rollback import RollbackOutcome, RollbackRequest, RollbackRequestError
 
 log = logging.getLogger("gitops.guard")
@@ -193,6 +202,9 @@ class Guard:
                     "",
                     f"watching {len(event.apps)} applications on {self.source.name}",
                 )
+            if not self._fresh:  # back after an outage: every rollout is found under way
+                for tracked in self._apps.values():
+                    tracked.watch = after_outage(tracked.watch)
             self._fresh, self._down_told = True, False
             self.metrics.source_up.set(1)
             names = {app.name for app in event.apps}

@@ -98,6 +98,9 @@ class Watch:
     refused: str = ""  # a target revision auto-sync refuses: it would prune everything
     refused_since: float | None = None
     refused_message: str = ""
+    # Healthy on `revision` when last seen: a Progressing that follows is a new progression.
+    was_healthy: bool = False
+    seen_again: bool = False  # the first sight after the guard was blind (`after_outage`)
 
 
 def deployed_revision(app: App) -> str:
@@ -150,6 +153,14 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
         )
     elif watch.started_at is None:
         watch = replace(watch, started_at=_started(app, revision) or now)
+    if watch.seen_again:
+        watch = replace(watch, started_at=now, seen_again=False)
+    if app.health is Health.PROGRESSING and watch.was_healthy:
+        # Healthy on this revision, Progressing again without a new one: its pods restarted (or
+        # the embedded platform, restarted under a running guard, adopted them and probes them
+        # again). Not a rollout stuck since the sync: the whole deadline counts from now.
+        watch = replace(watch, started_at=now)
+    watch = replace(watch, was_healthy=app.health is Health.HEALTHY)
     op = app.operation
     failed = op is not None and op.revision == revision and op.phase.failed
     # While the revision's sync runs, the app's health is still that of what ran before it (Argo
@@ -169,6 +180,14 @@ def observe(watch: Watch, app: App, now: float) -> Watch:
     elif watch.failed_since is None:
         watch = replace(watch, failed_since=now)
     return watch
+
+
+def after_outage(watch: Watch) -> Watch:
+    """`watch` once the source answers again after the guard was blind: whatever happened
+    meanwhile is not known (on the embedded platform, the platform itself may have restarted and
+    its rollouts paused), so a rollout still under way counts its deadline from the next sight,
+    as one found under way at start. The Degraded and failing-pods clocks stand."""
+    return replace(watch, seen_again=True)
 
 
 def observe_pods(watch: Watch, revision: str, problems: Sequence[object], now: float) -> Watch:

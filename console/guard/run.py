@@ -7,7 +7,7 @@ import asyncio
 import json
 import shlex
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,6 +76,7 @@ def from_flags(
     ca: str | None = None,
     insecure: bool = False,
     workdir: str | None = None,
+    events: str | None = None,
 ) -> Target:
     parts = urlsplit(argocd)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -94,6 +95,7 @@ def from_flags(
         token=_read_token(Path(token_file)),
         deploy_repo=deploy_repo,
         workdir=Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="gitops-guard-")),
+        events_path=Path(events) if events else None,
         verify=False if insecure else (ca or True),
         ssh_key=key,
     )
@@ -116,6 +118,21 @@ def git_env(ssh_key: Path | None) -> dict[str, str]:
         "BatchMode=yes",
     ]
     return {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": shlex.join(ssh)}
+
+
+DEFAULT_LISTEN = "0.0.0.0:9090"  # the manifest's `metrics` port
+EVENTS_ENV = "GITOPS_GUARD_EVENTS"  # where to append the events, when --events-file is not given
+
+
+def default_listen(environ: Mapping[str, str]) -> str:
+    """Where the guard listens unless --listen says: PORT (and HOST, default 0.0.0.0) when the
+    environment sets PORT, the twelve-factor way a platform hands a process its port (the
+    embedded platform's pods get both); else 0.0.0.0:9090. HOST alone is not enough: some
+    shells set it to the machine's name."""
+    port = environ.get("PORT", "").strip()
+    if not port:
+        return DEFAULT_LISTEN
+    return f"{environ.get('HOST', '').strip() or '0.0.0.0'}:{port}"  # noqa: S104 - a pod's port
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -90,8 +90,13 @@ class Controller:
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         store: AppStore | None = None,
+        hold: frozenset[str] = frozenset(),
     ) -> None:
         self.repos = repos
+        # Apps this platform does not sync on its own (`gitops up --no-guard` holds the guard's),
+        # as if an operator had turned their automated sync off: they stay OutOfSync until a
+        # sync is asked for, and what a previous run applied for them is not started again.
+        self.hold = hold
         self.runtime = runtime
         self.source = source
         self.root_name = str(root["metadata"]["name"])
@@ -145,7 +150,7 @@ class Controller:
                 app.operation_state = None
             self._apps[name] = app
             self._dirty.add(name)
-            if name != self.root_name and app.applied:
+            if name != self.root_name and app.applied and name not in self.hold:
                 await self.runtime.apply(name, app.namespace, app.applied, False)
         return len(saved)
 
@@ -316,6 +321,8 @@ class Controller:
         if rendered is not None:
             code, diffs = self._compare(name, app, rendered, self._live(name, app))
             policy = SyncPolicy.from_spec(app.spec)
+            if name in self.hold:
+                policy = replace(policy, automated=False)
             wipes_out = bool(diffs) and all(d.requires_pruning for d in diffs)
             decision = auto_sync(policy, code, target, app.last_op, self._mono(), wipes_out)
             app.wake_at, app.sync_error = decision.wake_at, decision.condition

@@ -58,6 +58,7 @@ NO_HEALTH_KINDS = frozenset(
         "RoleBinding",
         "ClusterRole",
         "ClusterRoleBinding",
+        "EndpointSlice",
     }
 )
 

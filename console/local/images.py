@@ -23,6 +23,8 @@ machine is deliberately not part of it: a rebuild of the same commit is the same
 
 Writes are atomic: a blob appears by one rename of a complete staging directory, a tag by one
 hard link of a complete file (which fails if the tag exists), so concurrent builds need no lock.
+Tags are written once; the one exception is the platform's own image, which `gitops up` rebuilds
+from the source it runs from and whose tag moves (`build(..., move_tag=True)`, by a rename).
 """
 
 from __future__ import annotations
@@ -363,21 +365,32 @@ class ImageStore:
         *,
         dockerfile: str = "Dockerfile",
         log: Path | None = None,
+        move_tag: bool = False,
     ) -> Image:
         """Build `commit` of `source_repo` as `name:tag`. The same content under an existing
         tag is a no-op returning the existing image; different content raises
-        ImmutableTagError. uv's output is appended to `log`."""
+        ImmutableTagError, unless `move_tag`: then the tag moves to the new content (the old
+        build stays, for what still runs it). Only the platform's own image moves its tag
+        (console.local.platform_image: rebuilt from the working copy it runs from); every
+        service's tag is written once. uv's output is appended to `log`."""
         if not NAME.match(name) or len(name) > 255:
             raise BuildError(f"invalid image name {name!r}")
         if not TAG.match(tag):
             raise BuildError(f"invalid image tag {tag!r}")
         digest, blob = self.prepare(
-            source_repo, commit, build_args, dockerfile=dockerfile, log=log, tag=(name, tag)
+            source_repo,
+            commit,
+            build_args,
+            dockerfile=dockerfile,
+            log=log,
+            tag=None if move_tag else (name, tag),
         )
         existing = self.get(name, tag)
-        if existing is not None:
+        if existing is not None and existing.digest == digest:
             return existing
-        return self._tag(name, tag, digest, blob, log)
+        if existing is not None and not move_tag:
+            raise ImmutableTagError(f"{name}:{tag}", existing.digest, digest)
+        return self._tag(name, tag, digest, blob, log, replace=existing is not None)
 
     def prepare(
         self,
@@ -508,7 +521,16 @@ class ImageStore:
                 shutil.rmtree(staging, ignore_errors=True)
             return layer / "venv"
 
-    def _tag(self, name: str, tag: str, digest: str, blob: Path, log: Path | None) -> Image:
+    def _tag(
+        self,
+        name: str,
+        tag: str,
+        digest: str,
+        blob: Path,
+        log: Path | None,
+        *,
+        replace: bool = False,
+    ) -> Image:
         inputs = json.loads((blob / "config.json").read_text(encoding="utf-8"))
         config = inputs["config"]
         image_venv = config["venv"]
@@ -542,6 +564,10 @@ class ImageStore:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            if replace:
+                os.replace(tmp, target)  # a moving tag: readers see the old record or the new
+                _append(log, f"moved {name}:{tag} -> {digest}")
+                return self._image(record)
             try:
                 os.link(tmp, target)  # atomic create-if-absent: a tag is written once
             except FileExistsError:

@@ -7,10 +7,15 @@ processes, signals).
 
 Cluster DNS stand-in: on a cluster a container reaches a Service by name (`http://backend:8080`,
 `backend.dev.svc.cluster.local:8080`, ...). Here every Service is a proxy on a port of 127.0.0.1,
-so each value of the container's `env` that is a URL or `host:port` naming a Service is rewritten
-to `127.0.0.1:<the proxy's port>` when the container starts (`rewrite_service_links`); whether a
-name is a Service is the caller's `resolve_service(namespace, service, port)` to say. Command-line
-arguments and files are not rewritten.
+so each value of the container's `env`, `command` and `args` that is a URL or `host:port` naming
+a Service is rewritten to `127.0.0.1:<the proxy's port>` when the container starts
+(`rewrite_service_links`; an argument `--flag=VALUE` is rewritten in its VALUE); whether a name
+is a Service is the caller's `resolve_service(namespace, service, port)` to say. Files are not
+rewritten.
+
+Volumes: the same values are rewritten from the container's paths to the host directories its
+volumes are mounted from (`console.local.volumes`), before `$(VAR)` expansion, so a value is
+rewritten once.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from urllib.parse import urlsplit
 
 from console.local.probes import ContainerProbes, ProbeError, UnsupportedProbe, container_probes
 from console.local.rollout import InvalidDeployment, UnsupportedDeployment, template_hash
+from console.local.volumes import Mount, Volume, parse_mounts, parse_volumes, rewrite_paths
 
 # Kubernetes' default terminationGracePeriodSeconds.
 DEFAULT_GRACE_S = 30
@@ -38,8 +44,6 @@ DEFAULT_GRACE_S = 30
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # Kinds a `valueFrom` may read through a Lookup.
 LOOKUP_KINDS = ("ConfigMap", "Secret")
-# The volume types a pod may declare; the process simply uses the host's file system for them.
-_ACCEPTED_VOLUMES = ("emptyDir",)
 
 ServiceResolver = Callable[[str, str, int], "tuple[str, int] | None"]
 """`(namespace, service, port) -> (host, port)` of the Service's stand-in, or None when the name
@@ -73,6 +77,8 @@ class PodTemplate:
     annotations: Mapping[str, str]
     # spec.template as given: what a pod record keeps, so a restarted platform can adopt it.
     manifest: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    volumes: tuple[Volume, ...] = ()
+    mounts: tuple[Mount, ...] = ()  # the container's volumeMounts
 
     @property
     def command(self) -> list[str] | None:
@@ -99,8 +105,10 @@ def parse_template(deployment: Mapping[str, Any], *, lookup: bool = False) -> Po
     if not isinstance(pod, Mapping):
         raise InvalidDeployment(f"{prefix}spec.template.spec is required")
     container, grace = _check_pod(pod, prefix)
+    volumes = parse_volumes(pod, f"{prefix}spec.template.spec")
     where = f"{prefix}spec.template.spec.containers[0]"
     container_port, port_name = _check_container(container, where, lookup)
+    mounts = parse_mounts(container, volumes, where)
     try:
         probes = container_probes(container)
         for probe in (probes.readiness, probes.liveness):
@@ -127,6 +135,8 @@ def parse_template(deployment: Mapping[str, Any], *, lookup: bool = False) -> Po
         labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
         annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
         manifest=copy.deepcopy(dict(template)),
+        volumes=volumes,
+        mounts=mounts,
     )
 
 
@@ -154,13 +164,6 @@ def _check_pod(pod: Mapping[str, Any], prefix: str) -> tuple[Mapping[str, Any], 
         raise InvalidDeployment(
             f"{where}.restartPolicy must be Always for a Deployment, got {policy!r}"
         )
-    for i, volume in enumerate(pod.get("volumes") or ()):
-        kinds = [k for k in volume if k != "name"] if isinstance(volume, Mapping) else []
-        if not kinds or any(k not in _ACCEPTED_VOLUMES for k in kinds):
-            raise UnsupportedDeployment(
-                f"{where}.volumes[{i}].{'/'.join(kinds) or '?'} is not supported: the embedded "
-                "platform accepts emptyDir volumes only (pods use the host's files)"
-            )
     grace = pod.get("terminationGracePeriodSeconds", DEFAULT_GRACE_S)
     if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
         raise InvalidDeployment(
@@ -284,26 +287,56 @@ def container_env(
     port: int,
     resolve_service: ServiceResolver,
     lookup: Lookup | None = None,
+    paths: Mapping[str, str] | None = None,
+    injected: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The container's own environment at start: HOSTNAME, its `env` in order (with `$(VAR)`
-    expansion, ConfigMap/Secret/field references and Service names rewritten to their local
-    stand-ins), then PORT and HOST, which always win. The image's ENV goes under it
-    (`Image.environ`). Raises EnvError for a missing non-optional reference."""
-    env: dict[str, str] = {"HOSTNAME": pod_name}
+    """The container's own environment at start: HOSTNAME, what the platform `injected` (the
+    container's own `env` wins over it), its `env` in order (container paths under a mountPath
+    rewritten to the host directories of `paths`, then `$(VAR)` expansion, ConfigMap/Secret/
+    field references, and Service names rewritten to their local stand-ins), then PORT and HOST,
+    which always win. The image's ENV goes under it (`Image.environ`). Raises EnvError for a
+    missing non-optional reference."""
+    mounted = paths or {}
+    env: dict[str, str] = {"HOSTNAME": pod_name, **(injected or {})}
     for entry in template.container.get("env") or ():
         name = str(entry["name"])
         source = entry.get("valueFrom")
         if source is None:
-            value = expand(str(entry.get("value", "")), env)
+            value = expand(rewrite_paths(str(entry.get("value", "")), mounted), env)
         else:
             found = _value_from(template, source, namespace, pod_name, lookup)
             if found is None:
                 continue  # an optional reference to something missing: left unset
-            value = found
+            value = rewrite_paths(found, mounted)
         env[name] = rewrite_service_links(value, namespace, resolve_service)
     env["PORT"] = str(port)
     env["HOST"] = "127.0.0.1"
     return env
+
+
+def container_argv(
+    template: PodTemplate,
+    env: Mapping[str, str],
+    *,
+    namespace: str,
+    resolve_service: ServiceResolver,
+    paths: Mapping[str, str] | None = None,
+) -> tuple[list[str] | None, list[str] | None]:
+    """The container's `command` and `args` (None: not set, the image's ENTRYPOINT/CMD apply)
+    as they start: container paths and Service names rewritten as in `env`, then `$(VAR)`
+    expanded with the container's environment."""
+
+    def one(arg: str) -> str:
+        # `--flag=VALUE`: the VALUE is what may name a path or a Service.
+        flag, eq, value = arg.partition("=") if arg.startswith("-") else ("", "", arg)
+        value = rewrite_service_links(rewrite_paths(value, paths or {}), namespace, resolve_service)
+        return expand(flag + eq + value, env)
+
+    command, args = template.command, template.args
+    return (
+        None if command is None else [one(a) for a in command],
+        None if args is None else [one(a) for a in args],
+    )
 
 
 def _value_from(

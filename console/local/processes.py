@@ -18,6 +18,11 @@ event loop and reports what runs. Kinds, as on a cluster:
   (environment only; read when a container starts, as the kubelet does: running pods keep the
   values they started with). Secret `data` is base64 (invalid base64 is refused, as the API server
   refuses it), `stringData` plain and winning over `data`.
+- **ConfigMap / Secret volumes**: a pod's `secret` and `configMap` volumes are written from
+  the stored objects at each container start (`data`; see `console.local.volumes`).
+- **EndpointSlice**: recorded; a slice labelled `kubernetes.io/service-name` adds its endpoints
+  to that Service's proxy, which is how a Service without a selector gets any (the platform's
+  own `argocd-server`, console.local.bootstrap).
 - **ServiceAccount, PodDisruptionBudget, NetworkPolicy**: recorded; a NetworkPolicy is not
   enforced and its ApplyResult says so.
 - **Anything else** (or a known kind from another API group, such as a Knative Service): recorded
@@ -58,6 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from console.local.endpointslices import slice_endpoints
 from console.local.health import Health, HealthStatus, resource_health
 from console.local.images import ImageStore
 from console.local.pods import Orphan, find_orphans, reap
@@ -90,6 +96,7 @@ _GROUPS: dict[str, frozenset[str]] = {
     # RBAC: recorded, not enforced (pods here run as the platform's user).
     "Role": frozenset({"rbac.authorization.k8s.io"}),
     "RoleBinding": frozenset({"rbac.authorization.k8s.io"}),
+    "EndpointSlice": frozenset({"discovery.k8s.io"}),
 }
 _ROLES: dict[str, Role] = {
     "Deployment": "deployment",
@@ -104,6 +111,7 @@ _RANK = {
     "ServiceAccount": 0,
     "Role": 0,
     "RoleBinding": 0,
+    "EndpointSlice": 0,
     "Service": 2,
     "Deployment": 3,
 }
@@ -166,7 +174,12 @@ class ProcessRuntime:
     """Runs applications' objects as local processes and proxies; see the module docstring.
 
     Beyond the `Runtime` protocol: `service_urls`, `service_ports`, `resolve_service`, `lookup`,
-    `pods`, `pod_log` and `snapshots` for the controller and the API.
+    `data`, `pods`, `pod_log` and `snapshots` for the controller and the API.
+
+    `pod_env(namespace, deployment)` is what the platform adds to the environment of that
+    Deployment's containers (under their own `env`): the embedded platform's stand-in for what
+    a cluster provides around a pod (its network's names, where the platform collects a
+    controller's events).
     """
 
     def __init__(
@@ -177,6 +190,7 @@ class ProcessRuntime:
         service_ports: Mapping[tuple[str, str], int] | None = None,
         clock: Callable[[], float] = time.monotonic,
         routes: Routes | None = None,
+        pod_env: Callable[[str, str], Mapping[str, str]] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.images = images
@@ -184,6 +198,7 @@ class ProcessRuntime:
         self._routes: Routes = InProcessRoutes() if routes is None else routes
         # Routes the data plane had before this runtime, kept until `reap_unclaimed`.
         self._inherited: dict[ServiceKey, Route] | None = dict(self._routes.adopted)
+        self._pod_env = pod_env
         # Ports Services had before (a previous run): reused when the Service is applied again.
         self._reserved: dict[tuple[str, str], int] = dict(service_ports or {})
         self._reserved.update({key: route.port for key, route in self._routes.adopted.items()})
@@ -332,6 +347,14 @@ class ProcessRuntime:
             return None
         return obj.values.get(key)
 
+    def data(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
+        """Every key of a ConfigMap or Secret (Secret data decoded), None when it is missing:
+        what a volume of it holds."""
+        obj = self._objects.get(ObjectKey("", kind, namespace, name))
+        if obj is None or obj.role != "config":
+            return None
+        return dict(obj.values)
+
     def snapshots(self, app: str) -> list[DeploymentSnapshot]:
         """The app's Deployments as they run now, sorted by key."""
         return [
@@ -421,6 +444,8 @@ class ProcessRuntime:
             on_change,
             self._clock,
             lookup=self.lookup,
+            data=self.data,
+            injected_env=self._pod_env(key.namespace, key.name) if self._pod_env else None,
             adopt=[o.record for o in orphans],
         )
         self._objects[key] = obj
@@ -484,6 +509,8 @@ class ProcessRuntime:
         copied = copy.deepcopy(dict(manifest))
         values = _config_values(key, copied) if role == "config" else {}
         self._objects[key] = _Object(app, key, copied, role, values=values)
+        if key.kind == "EndpointSlice":
+            self._publish()  # a Service's endpoints may have changed
         verb = "created" if current is None else "configured"
         if role == "unsupported":
             return f"{_unsupported(key)}: recorded only"
@@ -522,7 +549,8 @@ class ProcessRuntime:
         self._notify(obj.app)
 
     def _endpoints(self, service: _Object) -> tuple[tuple[str, int], ...]:
-        """The ready pods of every Deployment in the Service's namespace that it selects."""
+        """The ready pods of every Deployment in the Service's namespace that it selects, and the
+        endpoints EndpointSlices give it (a Service without selector)."""
         deployments = sorted(
             (
                 o
@@ -531,12 +559,14 @@ class ProcessRuntime:
             ),
             key=lambda o: o.key,
         )
-        return tuple(
+        endpoints = [
             endpoint
             for deployment in deployments
             if deployment.snapshot is not None and _selects(service.manifest, deployment)
             for endpoint in deployment.snapshot.endpoints()
-        )
+        ]
+        endpoints += slice_endpoints(service.manifest, self._slices(service.key.namespace))
+        return tuple(endpoints)
 
     def _table(self, adding: _Object | None = None) -> dict[ServiceKey, Route]:
         """Every Service's route from the Deployments' latest snapshots. Until `reap_unclaimed`,
@@ -559,6 +589,13 @@ class ProcessRuntime:
         """Send the routes to the data plane (endpoint changes: not waited for)."""
         if not self._closed:
             self._routes.publish(self._table())
+
+    def _slices(self, namespace: str) -> list[dict[str, Any]]:
+        return [
+            o.manifest
+            for o in self._objects.values()
+            if o.key.kind == "EndpointSlice" and o.key.namespace == namespace
+        ]
 
     def _notify(self, app: str) -> None:
         if self._listener is None:

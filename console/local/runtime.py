@@ -27,6 +27,7 @@ SUPPORTED_KINDS = frozenset(
         "NetworkPolicy",
         "Role",
         "RoleBinding",
+        "EndpointSlice",
     }
 )
 

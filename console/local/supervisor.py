@@ -5,9 +5,10 @@ Deployment's pods as local processes on the caller's asyncio event loop.
   gets its own port on 127.0.0.1 (PORT and HOST in its environment; the container's declared
   containerPort stands in for it in probes and Services), its own directory
   `workdir/pods/<namespace>/<pod>/` as working directory, and its log `<container>.log` there,
-  kept after the pod is gone. Each process leads its own session: the image's STOPSIGNAL goes to
-  it, SIGKILL to its whole group, and the group is killed when its leader exits, as a container's
-  cgroup would be.
+  kept after the pod is gone; its volumes are directories there too (`console.local.volumes`,
+  set up before each container start). Each process leads its own session: the image's
+  STOPSIGNAL goes to it, SIGKILL to its whole group, and the group is killed when its leader
+  exits, as a container's cgroup would be.
 - The image is `images.resolve(container.image)`; a missing one is an image pull failure
   (ErrImagePull, then ImagePullBackOff; retried with the crash back-off). The pod never turns
   ready, so a rollout halts and the old pods keep serving, as on a cluster.
@@ -53,8 +54,8 @@ from console.local.pods import (
     Lookup,
     PodTemplate,
     ServiceResolver,
+    container_argv,
     container_env,
-    expand,
     free_port,
     parse_signal,
     parse_template,
@@ -85,6 +86,7 @@ from console.local.rollout import (
     crash_backoff_s,
     plan,
 )
+from console.local.volumes import DataLookup, VolumeError, host_paths, materialize, tmpdir_env
 
 log = logging.getLogger(__name__)
 
@@ -324,11 +326,14 @@ class _Pod:
 class DeploymentRunner:
     """One Deployment's pods, supervised on the running event loop.
 
-    `resolve_service(namespace, service, port)` is the cluster DNS stand-in for env values (see
-    `console.local.pods`); `lookup(kind, namespace, name, key)` reads ConfigMap/Secret keys for
-    `valueFrom` (without it such a Deployment is refused); `backoff(n)` is the restart and
-    image-pull back-off. Raises `RolloutError` subclasses (`UnsupportedDeployment`,
-    `InvalidDeployment`) for a manifest it cannot run, naming the field.
+    `resolve_service(namespace, service, port)` is the cluster DNS stand-in for env values and
+    arguments (see `console.local.pods`); `lookup(kind, namespace, name, key)` reads
+    ConfigMap/Secret keys for `valueFrom` (without it such a Deployment is refused); `data(kind,
+    namespace, name)` reads a whole ConfigMap/Secret for a volume (without it, such a volume is
+    a FailedMount); `injected_env` is what the platform adds to every container's environment
+    (under the container's own `env`); `backoff(n)` is the restart and image-pull back-off.
+    Raises `RolloutError` subclasses (`UnsupportedDeployment`, `InvalidDeployment`) for a
+    manifest it cannot run, naming the field.
     """
 
     def __init__(  # noqa: PLR0917 - the platform's call sites name the six collaborators in order
@@ -342,6 +347,8 @@ class DeploymentRunner:
         clock: Callable[[], float] = time.monotonic,
         *,
         lookup: Lookup | None = None,
+        data: DataLookup | None = None,
+        injected_env: Mapping[str, str] | None = None,
         backoff: Callable[[int], float] = crash_backoff_s,
         backoff_reset_s: float = CRASH_BACKOFF_RESET_S,
         state: RolloutState | None = None,
@@ -354,6 +361,8 @@ class DeploymentRunner:
         self._on_change = on_change
         self._clock = clock
         self._lookup = lookup
+        self._data = data
+        self._injected_env = dict(injected_env or {})
         self._backoff = backoff
         self._backoff_reset_s = backoff_reset_s
         self._epoch = time.time() - clock()
@@ -654,7 +663,9 @@ class DeploymentRunner:
         template = pod.template
         restarting = pod.run > 0
         pod.retry_at = None
-        if pod.image is None:
+        # imagePullPolicy Always: every container start pulls, so a restart runs what the tag
+        # names now (only the platform's own image ever moves its tag: console.local.platform).
+        if pod.image is None or template.container.get("imagePullPolicy") == "Always":
             pod.image = self.images.resolve(template.image)
             if pod.image is None:
                 self._retry_later(
@@ -665,6 +676,10 @@ class DeploymentRunner:
                 return
             pod.failures = 0
         try:
+            # Volumes first, as the kubelet mounts them before it creates the container.
+            paths = host_paths(
+                template.mounts, materialize(template.volumes, pod.dir, self.namespace, self._data)
+            )
             env = container_env(
                 template,
                 namespace=self.namespace,
@@ -672,18 +687,25 @@ class DeploymentRunner:
                 port=pod.port,
                 resolve_service=self._resolve_service,
                 lookup=self._lookup,
+                paths=paths,
+                injected={**self._injected_env, **tmpdir_env(paths)},
             )
+        except VolumeError as exc:
+            self._retry_later(pod, PodState.PENDING, str(exc))
+            return
         except EnvError as exc:
             self._retry_later(pod, PodState.CREATE_CONTAINER_CONFIG_ERROR, str(exc))
             return
         pod.failures = 0
         image = pod.image
-        command = template.command
-        args = template.args
-        argv = image.argv(
-            None if command is None else [expand(a, env) for a in command],
-            None if args is None else [expand(a, env) for a in args],
+        command, args = container_argv(
+            template,
+            env,
+            namespace=self.namespace,
+            resolve_service=self._resolve_service,
+            paths=paths,
         )
+        argv = image.argv(command, args)
         if restarting:
             pod.restarts += 1
             pod.backoff_level += 1

@@ -7,6 +7,11 @@ existing workspace resumes: Git holds the desired state, so the controller re-de
 run (pods a killed platform left behind are adopted, the rest stopped). One asyncio loop runs
 the API server, the controller and the runtime; CI runs in a worker thread on pushes to the apps
 repo.
+
+The platform delivers its own rollback controller: the `gitops-guard` Application runs the
+guard's Deployment from the platform's image, which the image store builds from this source
+(console.local.platform_image), with the Secrets and the Service to the API that a cluster's
+bootstrap provides (console.local.bootstrap).
 """
 
 from __future__ import annotations
@@ -28,17 +33,18 @@ from typing import Any, Protocol
 
 from ruamel.yaml import YAML
 
-from console.config import PlatformConfig
+from console.config import GUARD_APP, PlatformConfig
 from console.git import git
-from console.guard.run import Target, run_guard
+from console.guard.run import EVENTS_ENV
 from console.local import appstate as st
+from console.local import bootstrap, platform_image
 from console.local.api import create_api
 from console.local.appstore import SqliteAppStore
 from console.local.ci import CIRunner, repo_name
 from console.local.controller import Controller
 from console.local.dataplane_client import DataPlane
 from console.local.githost import GitHost
-from console.local.images import ImageStore
+from console.local.images import ImageError, ImageStore
 from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
 from console.local.last_workspace import remember
 from console.local.processes import ProcessRuntime
@@ -53,6 +59,7 @@ from console.serving import bind_socket, serve, socket_url
 
 log = logging.getLogger("gitops.up")
 Progress = Callable[[str], None]
+PodEnv = Callable[[str, str], dict[str, str]]
 READY_TIMEOUT_S = 300.0
 VERSION = "v3.1.0+gitops-local"
 
@@ -79,7 +86,13 @@ class Workspace:
 
     @property
     def guard_events(self) -> Path:
+        """Where the guard's pod appends its events (it is told so through its environment)."""
         return self.root / "guard" / "events.jsonl"
+
+    @property
+    def secrets(self) -> Path:
+        """What the bootstrap keeps to make the cluster's Secrets from (the deploy key), 0700."""
+        return self.root / "secrets"
 
     @property
     def bootstrapped(self) -> Path:
@@ -104,8 +117,9 @@ class Workspace:
         os.replace(tmp, self.service_ports_json)
 
     def make(self) -> None:
-        for sub in ("remotes", "images", "runtime", "cache", "logs"):
+        for sub in ("remotes", "images", "runtime", "cache", "logs", "guard"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.secrets.mkdir(mode=0o700, exist_ok=True)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -322,21 +336,42 @@ async def _wait_healthy(
     return waiting
 
 
-def _guard_target(ws: Workspace, api_url: str, token: str, deploy_url: str) -> Target:
-    """The rollback controller watches this platform's API as it would any Argo CD's, and writes
-    to the deploy remote."""
-    return Target(
-        argocd_url=api_url,
-        token=token,
-        deploy_repo=deploy_url,
-        workdir=ws.root / "guard",
-        events_path=ws.guard_events,
+def _guard_url(runtime: ProcessRuntime) -> str | None:
+    """The guard pod's endpoint (/metrics, /events), while one is ready."""
+    ready = [pod for pod in runtime.pods(GUARD_APP) if pod.ready]
+    return f"http://127.0.0.1:{ready[0].port}" if ready else None
+
+
+def _pod_env(config: PlatformConfig, ws: Workspace, host: GitHost) -> PodEnv:
+    """What the platform adds around a pod: the network's Git names for every pod, and for the
+    guard's, where the platform collects its events (platform.json's `guard_events`)."""
+    network = bootstrap.network_env(
+        {name: host.url(name) for name in host.repos()}, config.git_host, config.org
     )
 
+    def env(namespace: str, deployment: str) -> dict[str, str]:
+        if (namespace, deployment) == (config.guard.namespace, GUARD_APP):
+            return {**network, EVENTS_ENV: str(ws.guard_events)}
+        return dict(network)
 
-async def _guard(target: Target, stop: asyncio.Event, urls: list[str]) -> None:
-    """Run the guard; its endpoint's URL is appended to `urls` once it listens."""
-    await run_guard(target, stop, progress=lambda m: log.info("%s", m), on_ready=urls.append)
+    return env
+
+
+async def _platform_image(
+    config: PlatformConfig, ws: Workspace, images: ImageStore, progress: Progress
+) -> None:
+    """The guard's image, built from this source unless the store has it; a failure is told,
+    and the guard's pod then reports the image pull failure as on a cluster."""
+    try:
+        await asyncio.to_thread(
+            platform_image.ensure,
+            images,
+            config.guard_image,
+            progress=progress,
+            log=ws.root / "logs" / "platform-image.log",
+        )
+    except (platform_image.PlatformImageError, ImageError) as exc:
+        progress(f"cannot build the platform image, so the guard will not run: {exc}")
 
 
 def _ready(
@@ -346,7 +381,7 @@ def _ready(
     host: GitHost,
     *,
     runtime: ProcessRuntime,
-    guard_urls: list[str],
+    guard: bool,
 ) -> None:
     """Write platform.json (what clients read to find the platform) and the Service ports."""
     ws.save_service_ports(runtime.service_ports())
@@ -359,8 +394,10 @@ def _ready(
         "services": services,
         "pid": os.getpid(),
     }
-    if guard_urls:
-        doc["guard_url"] = guard_urls[0]
+    guard_url = _guard_url(runtime) if guard else None
+    if guard_url:
+        doc["guard_url"] = guard_url
+    if guard:
         doc["guard_events"] = str(ws.guard_events)
     tmp = ws.platform_json.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
@@ -441,6 +478,7 @@ async def _assemble(
     state: State,
     ci: CIRunner,
     poll_s: float,
+    guard: bool,
     progress: Progress,
 ) -> _Parts:
     """The read model, the runtime on the data plane, the controller over them, CI's trigger and
@@ -448,7 +486,11 @@ async def _assemble(
     source = st.InMemorySource()
     dataplane = await _data_plane(ws, progress)
     runtime = ProcessRuntime(
-        ws.root / "runtime", images, service_ports=ws.load_service_ports(), routes=dataplane
+        ws.root / "runtime",
+        images,
+        service_ports=ws.load_service_ports(),
+        routes=dataplane,
+        pod_env=_pod_env(config, ws, host),
     )
     controller = Controller(
         _repo_server(config, ws, host),
@@ -457,11 +499,37 @@ async def _assemble(
         _root_application(host, config.repos.deploy.name),
         poll_s=poll_s,
         store=SqliteAppStore(state),
+        # --no-guard: the guard's Application is held, not synced (OutOfSync, nothing runs).
+        hold=frozenset() if guard else frozenset({GUARD_APP}),
     )
     trigger = CITrigger(config, host, ci, state, progress)
     controller.push_listeners.append(trigger.on_push)
     # Pod logs and resource trees for the API.
     return _Parts(source, runtime, controller, trigger, publish_runtime(runtime, source))
+
+
+async def _restore(
+    config: PlatformConfig,
+    parts: _Parts,
+    *,
+    api: tuple[str, int],
+    token: str,
+    key: Path,
+    progress: Progress,
+) -> None:
+    """The bootstrap's objects, then every application as the store saved it (what still runs
+    adopted, the rest of a killed platform's pods stopped)."""
+    # Before any app's pods start: the guard's mount its Secrets and reach the API by name.
+    objects = bootstrap.objects(config, api_host=api[0], api_port=api[1], token=token, key=key)
+    await bootstrap.apply(parts.runtime, objects)
+    restored = await parts.controller.restore()
+    if restored:
+        adopted = parts.runtime.adopted()
+        reaped = parts.runtime.reap_unclaimed()
+        progress(
+            f"restored {restored} applications; adopted {len(adopted)} running pods"
+            + (f", stopped {len(reaped)} that no app runs any more" if reaped else "")
+        )
 
 
 async def _run(
@@ -477,17 +545,31 @@ async def _run(
     sock = bind_socket("127.0.0.1", port)  # first: a taken port fails before any work
     token = _token(ws)
     api_url = socket_url(sock)
+    api_address = sock.getsockname()[:2]  # the socket is the server's once it serves
     host = GitHost(ws.remotes, api_url, ws.token_file)
     deploy = config.repos.deploy.name
     images = ImageStore(ws.root / "images")
     state = State(ws.root / "state.db")
     state.fail_running()  # runs a killed platform left `running`
     ci = CIRunner(ws.root, images, state, host.url(deploy), config.environment_names[0])
+    # The guard's image builds while the workspace is bootstrapped (nothing, when unchanged).
+    image = asyncio.create_task(_platform_image(config, ws, images, progress)) if guard else None
     await _bootstrap_once(config, ws, host=host, ci=ci, state=state, progress=progress)
     host.connect(api_url, ws.token_file)  # the hooks notify this run's API
     write_kubeconfig(ws.kubeconfig, api_url, token)
+    key = await asyncio.to_thread(bootstrap.deploy_key, ws.secrets)
+    if image is not None:
+        await image
     parts = await _assemble(
-        config, ws, host, images=images, state=state, ci=ci, poll_s=poll_s, progress=progress
+        config,
+        ws,
+        host,
+        images=images,
+        state=state,
+        ci=ci,
+        poll_s=poll_s,
+        guard=guard,
+        progress=progress,
     )
     source, runtime, controller, trigger, publisher = (
         parts.source,
@@ -502,25 +584,17 @@ async def _run(
     loops: list[asyncio.Task[None]] = []
     try:
         await publisher.start()
-        restored = await controller.restore()
-        if restored:
-            adopted = runtime.adopted()
-            reaped = runtime.reap_unclaimed()
-            progress(
-                f"restored {restored} applications; adopted {len(adopted)} running pods"
-                + (f", stopped {len(reaped)} that no app runs any more" if reaped else "")
-            )
+        await _restore(config, parts, api=api_address, token=token, key=key, progress=progress)
         loops.append(asyncio.create_task(controller.run(stop)))
         loops.append(asyncio.create_task(trigger.poll_forever(poll_s, stop)))
-        guard_urls: list[str] = []
-        if guard:
-            target = _guard_target(ws, api_url, token, host.url(deploy))
-            loops.append(asyncio.create_task(_guard(target, stop, guard_urls)))
         progress(f"Argo CD API on {api_url}; syncing every Application")
-        waiting = await _wait_healthy(source, _service_apps(config), stop, progress)
+        if not guard:
+            progress(f"--no-guard: {GUARD_APP} is not synced; run `gitops guard --workspace`")
+        apps = _service_apps(config) + ([GUARD_APP] if guard else [])
+        waiting = await _wait_healthy(source, apps, stop, progress)
         if waiting:
             progress(f"not healthy yet: {', '.join(waiting)}; see `gitops status`")
-        _ready(ws, api_url, config, host, runtime=runtime, guard_urls=guard_urls)
+        _ready(ws, api_url, config, host, runtime=runtime, guard=guard)
         progress(f"ready: {ws.platform_json}")
         await stop.wait()
     finally:

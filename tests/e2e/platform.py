@@ -20,7 +20,9 @@ import httpx
 from tests.helpers import ROOT, run_git
 
 SERVICE_APPS = {"backend-dev", "backend-prod", "frontend-dev", "frontend-prod"}
-PODS = 6  # dev: 1 replica, prod: 2 (repos.yaml), for the frontend and the backend
+GUARD_APP = "gitops-guard"  # the platform's own rollback controller, a pod like the others
+# dev: 1 replica, prod: 2 (repos.yaml), for the frontend and the backend; and the guard's one.
+PODS = 7
 
 
 @dataclass

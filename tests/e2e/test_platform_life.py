@@ -4,11 +4,13 @@ real pods and real HTTP; nothing is mocked and every wait has its deadline.
 The steps run in order on the same workspace, because a cold bootstrap costs a minute and each
 step starts from where the one before left the platform (a failed step makes the rest xfail):
 
-1. `gitops up` on a fresh workspace deploys everything and serves it; a second `up` is refused;
-   SIGTERM leaves no pod behind.
+1. `gitops up` on a fresh workspace deploys everything (every Application Synced and Healthy,
+   the guard's among them: the platform delivers its own guard as a pod) and serves it; a second
+   `up` is refused; SIGTERM leaves no pod behind.
 2. A resume keeps the Service ports and deploys nothing again.
 3. The guard (on by default): two bad changes reach dev, each is rolled back by one commit in the
-   deploy repo, and the app is Healthy and Synced again on the known-good revision.
+   deploy repo, and the app is Healthy and Synced again on the known-good revision. Its pod
+   killed, the platform restarts it, and it rolls nothing back a second time.
 4. The operator console on the workspace shows the deployed versions and both rollbacks.
 5. `kill -9` in the middle of a rollout, then a restart that adopts the pods still running (as
    a restarted kubelet finds its containers) and finishes the rollout without deploying anything
@@ -27,6 +29,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +49,7 @@ from console.tui.targets import workspace as workspace_target
 from console.tui.widgets.matrix import FleetMatrix
 from console.tui.widgets.rollbacks import RollbacksScreen
 from tests.e2e.platform import (
+    GUARD_APP,
     PODS,
     SERVICE_APPS,
     Up,
@@ -126,6 +130,7 @@ def life(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Life]:
 def test_a_fresh_workspace_is_deployed_served_refused_twice_and_stopped(life: Life) -> None:
     workspace = life.workspace
     ready = workspace / "platform.json"
+    started = time.monotonic()
     up = start(workspace)
     pids: list[int] = []
     try:
@@ -134,10 +139,14 @@ def test_a_fresh_workspace_is_deployed_served_refused_twice_and_stopped(life: Li
         token_file = Path(platform["token_file"])
         assert token_file.stat().st_mode & 0o777 == 0o600, "the token is owner-only"
         token = token_file.read_text().strip()
+        ready_after = time.monotonic() - started
         state = apps(platform, token)
-        assert {name: state[name] for name in SERVICE_APPS} == dict.fromkeys(
-            SERVICE_APPS, ("Synced", "Healthy")
-        )
+        assert set(state) >= {*SERVICE_APPS, GUARD_APP}
+        assert state == dict.fromkeys(state, ("Synced", "Healthy")), "every Application"
+        guard_pods = pod_pids(workspace, "gitops-system/*")
+        assert len(guard_pods) == 1, "the guard runs as its Deployment's one pod"
+        assert httpx.get(f"{platform['guard_url']}/readyz", timeout=10).status_code == 200
+        print(f"fresh workspace: every Application Synced and Healthy after {ready_after:.0f}s")
         assert set(platform["services"]) >= SERVICE_APPS
         before = histories(platform, token)
         assert all(len(h) == 1 for h in before.values()), before
@@ -268,6 +277,38 @@ def test_bad_promotions_are_rolled_back_by_one_commit_each(life: Life) -> None:
     life.rollback_shas = {rb.sha for rb in found}
 
 
+def test_a_killed_guard_pod_is_restarted_and_rolls_nothing_back_twice(life: Life) -> None:
+    """kill -9 of the guard's process: its pod's container is restarted (CrashLoopBackOff's
+    first back-off), it rebuilds its view from Argo CD and Git, and neither commits a second
+    rollback nor tells one twice."""
+    up = life.running()
+    platform, remote = life.platform, life.remote
+    [pid] = [p for p in pod_pids(life.workspace, "gitops-system/*") if alive(p)]
+    events_file = Path(platform["guard_events"])
+    before = [(e.type, e.app, e.message) for e in read_events(events_file)]
+    rollback_commits = [rb.sha for rb in rollbacks(log(Path(remote), "main"))]
+    os.kill(pid, signal.SIGKILL)
+
+    def restarted() -> bool:
+        pids = [p for p in pod_pids(life.workspace, "gitops-system/*") if alive(p)]
+        if pids in ([], [pid]):
+            return False
+        try:
+            ready = httpx.get(f"{platform['guard_url']}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+        return ready and apps(platform, life.token)[GUARD_APP] == ("Synced", "Healthy")
+
+    wait_for(restarted, "the guard's pod running and ready again", up, timeout=90)
+    told = [e for e in read_events(events_file)]
+    assert [(e.type, e.app, e.message) for e in told[: len(before)]] == before
+    again = [e.type for e in told[len(before) :]]
+    assert again.count("Watching") == 1, again
+    assert "Rollback" not in again, "no rollback told twice, none rebuilt from Git"
+    assert [rb.sha for rb in rollbacks(log(Path(remote), "main"))] == rollback_commits
+    assert apps(platform, life.token)[APP] == ("Synced", "Healthy")
+
+
 # ---- 4. the console ----------------------------------------------------------------------------
 
 
@@ -339,8 +380,12 @@ def test_kill_9_mid_rollout_then_a_restart_finishes_it_once(life: Life) -> None:
         )
 
     wait_for(rolling, "frontend-dev rolling out the new commit", up, timeout=120)
-    at_rest = set(pod_pids(life.workspace, "prod/*") + pod_pids(life.workspace, "dev/backend-*"))
-    assert len(at_rest) == 5
+    at_rest = set(
+        pod_pids(life.workspace, "prod/*")
+        + pod_pids(life.workspace, "dev/backend-*")
+        + pod_pids(life.workspace, "gitops-system/*")
+    )
+    assert len(at_rest) == 6
     loads = {
         name: BackgroundLoad(LoadGenerator(f"{platform['services'][name]}/version", rate=20))
         for name in ("frontend-prod", APP)
@@ -363,7 +408,10 @@ def test_kill_9_mid_rollout_then_a_restart_finishes_it_once(life: Life) -> None:
     assert at_rest <= running_again, "the pods at rest were adopted: the same processes serve"
     assert "adopted" in again.err()
     state = apps(platform, token)
-    assert all(state[name] == ("Synced", "Healthy") for name in SERVICE_APPS), state
+    assert all(state[name] == ("Synced", "Healthy") for name in [*SERVICE_APPS, GUARD_APP]), state
+    assert not [rb for rb in rollbacks(log(Path(life.remote), "main")) if rb.of == commit], (
+        "the guard, adopted and still running, did not roll back a rollout the restart paused"
+    )
     after = histories(platform, token)
     assert {k: v for k, v in after.items() if k != APP} == {
         k: v for k, v in before.items() if k != APP

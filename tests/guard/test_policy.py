@@ -31,6 +31,7 @@ from console.guard.policy import (
     Decision,
     Policy,
     Watch,
+    after_outage,
     decide,
     known_good,
     observe,
@@ -478,6 +479,39 @@ def test_a_rollout_found_under_way_counts_its_deadline_from_first_sight() -> Non
     assert watch.started_at == T0
     assert decide(watch, late, ON, GitFacts(), T0 + 29).action is Action.NONE
     assert decide(watch, late, ON, GitFacts(), T0 + 30).action is Action.ROLLBACK
+
+
+def test_progressing_again_after_healthy_gets_a_whole_deadline_from_then() -> None:
+    """Healthy on B long after its sync started, then Progressing on B (its pods restarted, or
+    the embedded platform adopted them under a guard that kept running): not a stuck rollout."""
+    long_after = T0 + 300
+    steps = [(T0, app(health=Health.PROGRESSING)), (T0 + 5, app(health=Health.HEALTHY))]
+    again = app(health=Health.PROGRESSING)
+    assert run(*steps, (long_after, again)).action is Action.NONE
+    assert run(*steps, (long_after, again), (long_after + 29, again)).action is Action.NONE
+    late = run(*steps, (long_after, again), (long_after + 30, again))
+    assert late.action is Action.ROLLBACK
+    assert late.reason.startswith("still Progressing 30s after the sync started")
+    # Without having been Healthy, the deadline still counts from the sync's start.
+    assert run((T0, app(health=Health.PROGRESSING)), (T0 + 30, again)).action is Action.ROLLBACK
+
+
+def test_after_an_outage_a_rollout_under_way_gets_a_whole_deadline_from_the_next_sight() -> None:
+    """The source was down (the embedded platform restarted, its rollout paused meanwhile): the
+    guard did not see what happened, so the rollout counts as found under way again."""
+    rolling = app(health=Health.PROGRESSING)
+    watch = observe(observe(Watch(), rolling, T0), rolling, T0 + 5)
+    back = T0 + 25
+    watch = observe(after_outage(watch), rolling, back)
+    assert decide(watch, rolling, ON, GitFacts(), back + 29).action is Action.NONE
+    assert decide(watch, rolling, ON, GitFacts(), back + 30).action is Action.ROLLBACK
+    # Without the outage the deadline had passed at T0 + 30.
+    watch = observe(observe(Watch(), rolling, T0), rolling, back)
+    assert decide(watch, rolling, ON, GitFacts(), T0 + 30).action is Action.ROLLBACK
+    # A Degraded clock stands through an outage.
+    degraded = app()
+    watch = observe(after_outage(observe(Watch(), degraded, T0)), degraded, T0 + 10)
+    assert decide(watch, degraded, ON, GitFacts(), T0 + 10).action is Action.ROLLBACK
 
 
 # ---- a new revision that would remove everything the app runs ------------------------------

@@ -36,6 +36,7 @@ class World:
     work: Path
     images: ImageStore
     good: str  # the apps commit every image was built from
+    pristine: Path  # a bare copy of the deploy repo as first pushed, that no test pushes to
 
 
 def _fast_dev_overlays(work: Path, tag: str) -> None:
@@ -57,8 +58,9 @@ def world(shared_world: SharedWorld, tmp_path_factory: pytest.TempPathFactory) -
     _fast_dev_overlays(work, good)
     run_git(work, "commit", "--quiet", "-am", "chore(deploy): promote dev")
     run_git(base, "clone", "--quiet", "--bare", str(work), "deploy.git")
+    run_git(base, "clone", "--quiet", "--bare", str(work), "pristine.git")
     run_git(work, "remote", "add", "platform", str(base / "deploy.git"))
-    return World(base, base / "deploy.git", work, shared_world.store, good)
+    return World(base, base / "deploy.git", work, shared_world.store, good, base / "pristine.git")
 
 
 def root_app(world: World) -> dict:
@@ -223,3 +225,35 @@ async def wipe_out_refused(
     url = runtime.service_urls()[("dev", "frontend")]
     async with httpx.AsyncClient(timeout=5) as client:
         assert (await client.get(f"{url}/healthz")).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_held_app_is_not_synced_on_its_own(world: World, tmp_path: Path) -> None:
+    """`gitops up --no-guard`: the guard's Application is listed and OutOfSync, nothing of it
+    runs, while every other app is synced as usual. On the deploy repo as first pushed: the
+    module's other test pushes bad commits to `world.bare`."""
+    repos = RepoServer(tmp_path / "cache")
+    repos.register(URL, world.pristine)
+    source = st.InMemorySource()
+
+    async def scenario() -> None:
+        runtime = ProcessRuntime(tmp_path / "run", world.images)
+        controller = Controller(
+            repos, runtime, source, root_app(world), poll_s=3600, hold=frozenset({"gitops-guard"})
+        )
+        stop = asyncio.Event()
+        loop = asyncio.create_task(controller.run(stop))
+        try:
+            await until(app_is(source, "backend-dev", "Synced", "Healthy"), "backend-dev Healthy")
+            await until(lambda: source.get("gitops-guard") is not None, "gitops-guard listed")
+            guard = source.get("gitops-guard")
+            assert guard is not None
+            assert guard.status.sync.status == "OutOfSync"
+            assert guard.status.operation_state is None, "never synced"
+            assert runtime.resources("gitops-guard") == []
+        finally:
+            stop.set()
+            await loop
+            await runtime.close()
+
+    asyncio.run(scenario())

@@ -735,6 +735,77 @@ def test_a_missing_config_key_holds_the_pod_until_it_appears(world: World, tmp_p
     run(world, tmp_path, manifest, scenario, lookup=lookup, backoff=lambda n: 0.2)
 
 
+def test_a_secret_volume_is_mounted_where_args_and_env_say(world: World, tmp_path: Path) -> None:
+    """The pod waits (FailedMount) until its Secret exists, then reads it through the path its
+    args name, with HOME and TMPDIR in its emptyDir and a Service name in an argument resolved."""
+    script = (
+        "import os, stat, sys, tempfile, time\n"
+        "token, upstream = sys.argv[1], sys.argv[2]\n"
+        "mode = oct(stat.S_IMODE(os.stat(token).st_mode))\n"
+        "print('token', open(token).read(), mode, upstream, flush=True)\n"
+        "print('home', os.environ['HOME'], 'tmp', tempfile.gettempdir(), flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    manifest = deployment(
+        world,
+        world.image(world.first),
+        replicas=1,
+        command=["python", "-c", script],
+        args=["/var/run/secrets/argocd/token", "--upstream=http://backend:8080"],
+        readinessProbe=None,
+        livenessProbe=None,
+        volumeMounts=[
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "token", "mountPath": "/var/run/secrets/argocd", "readOnly": True},
+        ],
+    )
+    pod = manifest["spec"]["template"]["spec"]
+    pod["volumes"] = [
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "token", "secret": {"secretName": "argocd-token", "defaultMode": 0o400}},
+    ]
+    pod["containers"][0]["env"].append({"name": "HOME", "value": "/tmp"})
+    secrets: dict[str, dict[str, str]] = {}
+
+    def data(kind: str, namespace: str, name: str) -> dict[str, str] | None:
+        return secrets.get(name) if (kind, namespace) == ("Secret", "dev") else None
+
+    def resolve(namespace: str, service: str, port: int) -> tuple[str, int] | None:
+        return (
+            ("127.0.0.1", 31000) if (namespace, service, port) == ("dev", "backend", 8080) else None
+        )
+
+    async def scenario(runner: DeploymentRunner, watch: Watch) -> None:
+        held = await watch.until(
+            runner, lambda s: any("MountVolume" in p.message for p in s.pods), "FailedMount"
+        )
+        assert held.pods[0].message == (
+            'MountVolume.SetUp failed for volume "token" : secret "argocd-token" not found'
+        )
+        assert held.pods[0].phase is PodState.PENDING
+        secrets["argocd-token"] = {"token": "s3cret"}
+        up = await watch.until(runner, available(1), "the pod, once its Secret exists")
+        [started] = up.pods
+        volumes = tmp_path / "pods" / "dev" / started.name / "volumes"
+        deadline = time.monotonic() + 10
+        while "home" not in started.log.read_text():
+            assert time.monotonic() < deadline, started.log.read_text()
+            await asyncio.sleep(0.05)
+        lines = started.log.read_text().splitlines()
+        assert "token s3cret 0o400 --upstream=http://127.0.0.1:31000" in lines
+        assert f"home {volumes / 'tmp'} tmp {volumes / 'tmp'}" in lines
+
+    run(
+        world,
+        tmp_path,
+        manifest,
+        scenario,
+        data=data,
+        resolve_service=resolve,
+        backoff=lambda n: 0.2,
+    )
+
+
 # ---- refusing what it does not run -------------------------------------------------------------
 
 
@@ -783,10 +854,24 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], type[Exception], str]
         r"livenessProbe\.exec",
     ),
     (
-        "configMap volume",
-        lambda pod: pod["volumes"].append({"name": "c", "configMap": {"name": "c"}}),
+        "hostPath volume",
+        lambda pod: pod["volumes"].append({"name": "h", "hostPath": {"path": "/var/log"}}),
         UnsupportedDeployment,
-        r"spec\.template\.spec\.volumes\[1\]\.configMap",
+        r"spec\.template\.spec\.volumes\[1\]\.hostPath",
+    ),
+    (
+        "a mount of no volume",
+        lambda pod: _container(pod).update(volumeMounts=[{"name": "nope", "mountPath": "/x"}]),
+        InvalidDeployment,
+        r"containers\[0\]\.volumeMounts\[0\]\.name: Not found: 'nope'",
+    ),
+    (
+        "subPath",
+        lambda pod: _container(pod).update(
+            volumeMounts=[{"name": pod["volumes"][0]["name"], "mountPath": "/x", "subPath": "y"}]
+        ),
+        UnsupportedDeployment,
+        r"containers\[0\]\.volumeMounts\[0\]\.subPath",
     ),
     (
         "second port",
