@@ -16,9 +16,10 @@ Behaviour, and why:
   is tried, up to every listed endpoint, whatever the method: not a byte was sent. An idempotent
   request without a body (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) is also retried when the pod
   closed or reset the connection before a single byte of response (a pod killed with the request
-  in its accept queue). Other failures answer `502`, a pod that stays silent `504`. A pod that
-  refused a connection is tried last for one second, so a dead pod still listed costs one retry,
-  not one per request.
+  in its accept queue). Other failures answer `502`, a pod that stays silent `504` (for
+  `read_timeout_s` before its response head; a body under way may pause for as long as it
+  likes, as on a ClusterIP). A pod that refused a connection is tried last for one second, so a
+  dead pod still listed costs one retry, not one per request.
 - **Keep-alive to clients.** HTTP/1.1 clients keep their connection across sequential (and
   pipelined) requests; HTTP/1.0 clients get `Connection: close`. Responses framed by closing the
   connection are re-chunked for HTTP/1.1 clients and chunked ones de-chunked for HTTP/1.0 clients.
@@ -584,9 +585,9 @@ class ServiceProxy:
         await _client_write(writer, _status_head(response.status, response.reason, headers))
         if kind == "none":
             return not close
-        async with contextlib.aclosing(
-            _iter_body(up_reader, response.body, self.read_timeout_s)
-        ) as chunks:
+        # No timeout once the response has started: a stream may stay silent for as long as it
+        # likes (a ClusterIP never cuts an established connection); draining bounds it on stop.
+        async with contextlib.aclosing(_iter_body(up_reader, response.body, None)) as chunks:
             while True:
                 try:
                     data = await anext(chunks)

@@ -586,3 +586,26 @@ def test_set_endpoints_rejects_impossible_endpoints(endpoint: Endpoint) -> None:
         proxy.set_endpoints([endpoint])
     proxy.set_endpoints([("127.0.0.1", 8080), ("127.0.0.1", 8080), ("127.0.0.1", 8081)])
     assert proxy.endpoints == (("127.0.0.1", 8080), ("127.0.0.1", 8081))
+
+
+def test_a_streamed_body_may_stay_silent_longer_than_the_read_timeout() -> None:
+    """The read timeout bounds the wait for a response's head (504), not the silences of a body
+    already under way: a watch or event stream (the guard's Argo CD stream through the
+    argocd-server Service) may say nothing for minutes, and a ClusterIP never cuts it."""
+
+    async def scenario() -> None:
+        (a,) = await backends("a")
+        async with ServiceProxy("web-dev", read_timeout_s=0.2) as proxy, client(proxy) as http:
+            proxy.set_endpoints([a.endpoint])
+            async with http.stream("GET", "/chunked") as response:
+                chunks = response.aiter_bytes()
+                first = await anext(chunks)
+                # The fault itself is a silence: five read timeouts without a byte.
+                await asyncio.sleep(1.0)
+                a.gate.set()
+                rest = b"".join([chunk async for chunk in chunks])
+            assert response.status_code == 200
+            assert first + rest == b"alpha-beta-gamma"
+            assert proxy.stats.upstream_errors == 0
+
+    run(scenario())
