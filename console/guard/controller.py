@@ -52,6 +52,10 @@ class Writer(Protocol):
 
     def write(self, req: RollbackRequest) -> RollbackOutcome: ...
 
+    def contains(self, revision: str, commit: str) -> bool:
+        """True when `commit` is `revision` or an ancestor of it on the remote."""
+        ...
+
 
 @dataclass
 class _Tracked:
@@ -64,6 +68,9 @@ class _Tracked:
     told: set[str] = field(default_factory=set)  # events already emitted (once per revision)
     recovering: tuple[str, float] | None = None  # (rollback sha, bad revision's start)
     recovering_from_git: bool = False  # the rollback's events were rebuilt from Git
+    # Whether a deployed revision other than the rollback contains it (a commit that landed on
+    # top before Argo CD synced the rollback): (revision, verdict), None while Git is asked.
+    includes: tuple[str, bool | None] = ("", None)
     tree_at: float = 0.0  # when its resource tree was last read
     tree_busy: bool = False
 
@@ -431,22 +438,46 @@ class Guard:
         self.events.emit(ev.RETRY, name, f"{message}; retry {tracked.retries} in {delay:.1f}s")
 
     def _recovered(self, name: str, tracked: _Tracked, now: float) -> None:
+        """Recovered once the app is Healthy and Synced on the rollback, or on a revision that
+        contains it: a commit that landed on top of the rollback before Argo CD synced it (a
+        promotion of another app, say) is what deploys then, the rollback with it."""
         if tracked.recovering is None:
             return
         sha, started = tracked.recovering
-        app = tracked.app
-        on_it = tracked.watch.revision == sha
-        if on_it and app.health is Health.HEALTHY and app.sync is Sync.SYNCED:
-            tracked.recovering = None
-            extra = {"reconstructed": True} if tracked.recovering_from_git else {}
-            self.events.emit(
-                ev.RECOVERED,
-                name,
-                f"Healthy and Synced on the rollback {sha[:7]}",
-                commit=sha,
-                mttr_s=round(now - started, 3),
-                **extra,
-            )
+        app, revision = tracked.app, tracked.watch.revision
+        if not revision or app.health is not Health.HEALTHY or app.sync is not Sync.SYNCED:
+            return
+        if revision != sha and tracked.includes != (revision, True):
+            if tracked.includes[0] != revision:
+                tracked.includes = (revision, None)
+                self._spawn(self._check_includes(name, tracked, revision, sha))
+            return
+        tracked.recovering = None
+        extra: dict[str, object] = {"reconstructed": True} if tracked.recovering_from_git else {}
+        where = f"the rollback {sha[:7]}"
+        if revision != sha:
+            extra["revision"] = revision
+            where = f"{revision[:7]}, which includes the rollback {sha[:7]}"
+        self.events.emit(
+            ev.RECOVERED,
+            name,
+            f"Healthy and Synced on {where}",
+            commit=sha,
+            mttr_s=round(now - started, 3),
+            **extra,
+        )
+
+    async def _check_includes(self, name: str, tracked: _Tracked, revision: str, sha: str) -> None:
+        try:
+            verdict = await asyncio.to_thread(self.writer.contains, revision, sha)
+        except Exception as exc:
+            log.warning("cannot tell whether %s includes %s: %s", revision[:7], sha[:7], exc)
+            tracked.includes = ("", None)  # asked again on the next change
+            return
+        if tracked.includes == (revision, None):
+            tracked.includes = (revision, verdict)
+            self._recovered(name, tracked, self._clock())
+            self.changed.set()
 
     async def _restore_events(self, name: str) -> None:
         """Rebuild, from the deploy repo's history, the Rollback events a guard killed between
