@@ -410,3 +410,133 @@ def test_an_unbuilt_image_is_rolled_back_once_and_a_push_racing_the_rollback_is_
     assert not told(p, since, "RollbackFailed")
     images = p.app()["status"]["summary"]["images"]
     assert images == [f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/backend:{p.good_tag}"]
+
+
+# ---- a crash-looping release -------------------------------------------------------------------
+
+CONTAINER = "              - name: backend\n"
+
+
+def crash_on_start(text: str) -> str:
+    """backend-dev's container exits at once: the kubelet restarts it with back-off."""
+    assert CONTAINER in text
+    command = '                command: ["python", "-c", "raise SystemExit(3)"]\n'
+    return text.replace(CONTAINER, CONTAINER + command)
+
+
+def test_a_crash_looping_release_is_rolled_back_once_and_no_request_fails(
+    platform: Platform,
+) -> None:
+    """A release whose container exits at once: CrashLoopBackOff on the new pod, the old pod
+    keeps serving (maxUnavailable 0), the guard reads the failing pod from the resource tree
+    and writes one rollback commit. Lost: no request, no commit; told: Rollback naming the
+    crash loop, then Recovered on the rollback."""
+    p = platform
+    since = len(p.events())
+    before = p.tip()
+    with Load(p.service_url) as load:
+        p.wait(lambda: load.bg.answered, "the first answer through the Service")
+        bad = p.push_overlay(crash_on_start, "fix(dev): start backend differently")
+        p.wait(lambda: bool(p.rollbacks_of(bad)), "the rollback commit")
+        [rollback] = p.rollbacks_of(bad)
+        p.wait(lambda: p.on(rollback), "backend-dev Healthy and Synced on the rollback")
+        p.wait(lambda: bool(told(p, since, "Recovered")), "the guard telling Recovered")
+        assert p.version() == p.good_tag
+        stats = load.result()
+
+    assert stats.total > 20, stats
+    assert stats.failed == 0, stats
+    assert run_git(p.bare, "rev-list", f"{before}..main").split() == [rollback, bad]
+    [event] = told(p, since, "Rollback")
+    assert (event.fields["commit"], event.fields["bad"]) == (rollback, bad)
+    assert event.fields["good"] == before
+    assert event.fields["kind"] == "pods-failing"
+    assert "CrashLoopBackOff" in event.message, event.message
+    [recovered] = told(p, since, "Recovered")
+    assert recovered.fields["commit"] == rollback
+    assert "revision" not in recovered.fields
+    assert not told(p, since, "RollbackFailed")
+
+
+# ---- a commit that does not render -------------------------------------------------------------
+
+
+def missing_base(text: str) -> str:
+    assert "../../../base/backend" in text
+    return text.replace("../../../base/backend", "../../../base/nope")
+
+
+def test_a_commit_that_does_not_render_is_refused_at_the_gate_with_the_render_error(
+    platform: Platform,
+) -> None:
+    """The deploy repo's gate renders what is pushed: a Kustomize error is refused with
+    Kustomize's own words, the remote keeps its tip, the pusher keeps the commit to fix it."""
+    p = platform
+    before = p.tip()
+    work = p.clone("refused")
+    file = work / OVERLAY
+    file.write_text(missing_base(file.read_text()))
+    run_git(work, "commit", "--quiet", "--all", "--message", "fix(dev): move the backend base")
+    mine = run_git(work, "rev-parse", "HEAD").strip()
+    pushed = subprocess.run(
+        ["git", "push", "origin", "HEAD:main"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert pushed.returncode != 0
+    assert "rejected: overlays/dev/backend: does not render" in pushed.stderr, pushed.stderr
+    assert "base/nope" in pushed.stderr
+    assert p.tip() == before
+    assert run_git(work, "rev-parse", "HEAD").strip() == mine, "the pusher keeps the commit"
+
+
+def test_a_commit_pushed_past_the_gate_that_does_not_render_keeps_the_old_version_serving(
+    platform: Platform,
+) -> None:
+    """The same commit pushed past the gate (an admin bypassing branch protection): the
+    controller cannot render it (ComparisonError, sync Unknown), what runs keeps serving, the
+    guard says so and writes no rollback (nothing of that commit was deployed). Lost: no
+    request, no commit, no rollback; told: ComparisonError naming the revision and the render
+    error. The fix that follows, through the gate, deploys."""
+    p = platform
+    since = len(p.events())
+    before = p.tip()
+
+    def comparison_error() -> str:
+        status = p.app()["status"]
+        messages = [
+            c["message"] for c in status.get("conditions") or [] if c["type"] == "ComparisonError"
+        ]
+        return messages[0] if messages else ""
+
+    with Load(p.service_url) as load:
+        p.wait(lambda: load.bg.answered, "the first answer through the Service")
+        broken = p.push_overlay(missing_base, "fix(dev): move the backend base", gate=False)
+        p.wait(lambda: bool(comparison_error()), "a ComparisonError on backend-dev")
+        status = p.app()["status"]
+        assert status["sync"]["status"] == "Unknown"
+        assert status["sync"]["revision"] == broken
+        assert status["health"]["status"] == "Healthy"
+        assert "base/nope" in comparison_error()
+        p.wait(lambda: bool(told(p, since, "ComparisonError")), "the guard telling it")
+        assert p.version() == p.good_tag
+        fixed = p.push_overlay(
+            lambda text: text.replace("../../../base/nope", "../../../base/backend"),
+            "fix(dev): put the backend base back",
+        )
+        p.wait(lambda: p.tip() == fixed and not comparison_error(), "the fix compared")
+        p.wait(lambda: p.app()["status"]["sync"]["status"] == "Synced", "Synced on the fix")
+        stats = load.result()
+
+    assert stats.total > 20, stats
+    assert stats.failed == 0, stats
+    assert run_git(p.bare, "rev-list", f"{before}..main").split() == [fixed, broken]
+    assert p.rollbacks_of(broken) == []
+    [event] = told(p, since, "ComparisonError")
+    assert event.fields["revision"] == broken
+    assert broken[:7] in event.message
+    assert "base/nope" in event.message
+    assert "keeps running" in event.message
+    assert not told(p, since, "Rollback")
