@@ -223,6 +223,7 @@ class Guard:
         if self.events.path is not None and app.name not in self._restoring:
             self._restoring.add(app.name)
             self._spawn(self._restore_events(app.name))
+        self._tell_comparison_error(app.name, tracked)
         self._recovered(app.name, tracked, now)
         self._consider(app.name, tracked, now)
         elapsed = time.perf_counter() - started
@@ -300,6 +301,28 @@ class Guard:
         if not tracked.busy:
             self._consider(name, tracked, now)
         self._poked.set()  # the loop's next timeout may have changed
+
+    def _tell_comparison_error(self, name: str, tracked: _Tracked) -> None:
+        """A target revision Argo CD cannot render (a Kustomize error, malformed YAML: pushed
+        past the deploy repo's gate) is never deployed: what runs keeps running, and there is
+        nothing to roll back. Said once per revision, so the operator fixes the commit."""
+        app = tracked.app
+        revision = app.sync_revision
+        error = next((c.message for c in app.conditions if c.type == "ComparisonError"), "")
+        if not error or not revision or f"comparison:{revision}" in tracked.told:
+            return
+        tracked.told.add(f"comparison:{revision}")
+        deployed = tracked.watch.revision
+        running = f"{deployed[:7]} keeps running" if deployed else "nothing of it runs"
+        self.events.emit(
+            ev.COMPARISON_ERROR,
+            name,
+            f"{revision[:7]} cannot be rendered, so it is not deployed and {running} (nothing "
+            f"to roll back: fix or revert the commit): {error}",
+            revision=revision,
+            deployed=deployed,
+            message=error,
+        )
 
     def _tell_waiting(self, name: str, tracked: _Tracked, decision: Decision) -> None:
         """Events for what the policy is waiting on, once per revision."""
