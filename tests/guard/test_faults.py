@@ -540,3 +540,37 @@ def test_a_commit_pushed_past_the_gate_that_does_not_render_keeps_the_old_versio
     assert "base/nope" in event.message
     assert "keeps running" in event.message
     assert not told(p, since, "Rollback")
+
+
+def malformed_yaml(text: str) -> str:
+    """An unclosed flow sequence: the kustomization is not YAML any more."""
+    assert "\nnamespace: dev\n" in text
+    return text.replace("\nnamespace: dev\n", "\nnamespace: [dev\n")
+
+
+def test_malformed_yaml_in_a_deploy_commit_is_refused_at_the_gate_naming_the_file(
+    platform: Platform,
+) -> None:
+    """Malformed YAML in an overlay: the gate refuses the push with the file and the parse
+    error; the remote keeps its tip and nothing reaches the platform (no sync, no event)."""
+    p = platform
+    since = len(p.events())
+    before = p.tip()
+    history = len(p.app()["status"]["history"])
+    work = p.clone("malformed")
+    file = work / OVERLAY
+    file.write_text(malformed_yaml(file.read_text()))
+    run_git(work, "commit", "--quiet", "--all", "--message", "chore(dev): tune the deadline")
+    pushed = subprocess.run(
+        ["git", "push", "origin", "HEAD:main"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert pushed.returncode != 0
+    assert "rejected: overlays/dev/backend: does not render" in pushed.stderr, pushed.stderr
+    assert "invalid Kustomization: yaml: line 4: did not find expected" in pushed.stderr
+    assert p.tip() == before
+    assert len(p.app()["status"]["history"]) == history
+    assert p.events(since) == []
