@@ -354,6 +354,10 @@ class Guard:
             await self._rollback(name, tracked, decision)
         finally:
             tracked.busy = False
+            if tracked.wake_at is None and self._apps.get(name) is tracked:
+                # What the app did while this ran was observed but not decided on (a busy app
+                # is skipped): the rollback's own revision failing, say. A retry waits instead.
+                self._consider(name, tracked, self._clock())
             self._poked.set()  # the loop's timers left this app out while it was busy
 
     async def _confirm(self, name: str, tracked: _Tracked, policy: Policy) -> Decision | None:
