@@ -50,6 +50,9 @@ class NoWrites:
     def write(self, req: RollbackRequest) -> RollbackOutcome:
         raise AssertionError(f"unexpected rollback of {req.app}")
 
+    def contains(self, revision: str, commit: str) -> bool:
+        return revision == commit
+
 
 def record(i: int, health: str) -> st.ApplicationRecord:
     source = {"repoURL": "https://github.com/acme/platform-deploy.git", "path": f"apps/{i}"}

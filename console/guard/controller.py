@@ -61,6 +61,10 @@ class Writer(Protocol):
 
     def write(self, req: RollbackRequest) -> RollbackOutcome: ...
 
+    def contains(self, revision: str, commit: str) -> bool:
+        """True when `commit` is `revision` or an ancestor of it on the remote."""
+        ...
+
 
 @dataclass
 class _Tracked:
@@ -73,6 +77,9 @@ class _Tracked:
     told: set[str] = field(default_factory=set)  # events already emitted (once per revision)
     recovering: tuple[str, float] | None = None  # (rollback sha, bad revision's start)
     recovering_from_git: bool = False  # the rollback's events were rebuilt from Git
+    # Whether a deployed revision other than the rollback contains it (a commit that landed on
+    # top before Argo CD synced the rollback): (revision, verdict), None while Git is asked.
+    includes: tuple[str, bool | None] = ("", None)
     tree_at: float = 0.0  # when its resource tree was last read
     tree_busy: bool = False
 
@@ -228,6 +235,7 @@ class Guard:
         if self.events.path is not None and app.name not in self._restoring:
             self._restoring.add(app.name)
             self._spawn(self._restore_events(app.name))
+        self._tell_comparison_error(app.name, tracked)
         self._recovered(app.name, tracked, now)
         self._consider(app.name, tracked, now)
         elapsed = time.perf_counter() - started
@@ -306,6 +314,28 @@ class Guard:
             self._consider(name, tracked, now)
         self._poked.set()  # the loop's next timeout may have changed
 
+    def _tell_comparison_error(self, name: str, tracked: _Tracked) -> None:
+        """A target revision Argo CD cannot render (a Kustomize error, malformed YAML: pushed
+        past the deploy repo's gate) is never deployed: what runs keeps running, and there is
+        nothing to roll back. Said once per revision, so the operator fixes the commit."""
+        app = tracked.app
+        revision = app.sync_revision
+        error = next((c.message for c in app.conditions if c.type == "ComparisonError"), "")
+        if not error or not revision or f"comparison:{revision}" in tracked.told:
+            return
+        tracked.told.add(f"comparison:{revision}")
+        deployed = tracked.watch.revision
+        running = f"{deployed[:7]} keeps running" if deployed else "nothing of it runs"
+        self.events.emit(
+            ev.COMPARISON_ERROR,
+            name,
+            f"{revision[:7]} cannot be rendered, so it is not deployed and {running} (nothing "
+            f"to roll back: fix or revert the commit): {error}",
+            revision=revision,
+            deployed=deployed,
+            message=error,
+        )
+
     def _tell_waiting(self, name: str, tracked: _Tracked, decision: Decision) -> None:
         """Events for what the policy is waiting on, once per revision."""
         watch, rev = tracked.watch, tracked.watch.revision
@@ -336,6 +366,10 @@ class Guard:
             await self._rollback(name, tracked, decision)
         finally:
             tracked.busy = False
+            if tracked.wake_at is None and self._apps.get(name) is tracked:
+                # What the app did while this ran was observed but not decided on (a busy app
+                # is skipped): the rollback's own revision failing, say. A retry waits instead.
+                self._consider(name, tracked, self._clock())
             self._poked.set()  # the loop's timers left this app out while it was busy
 
     async def _confirm(self, name: str, tracked: _Tracked, policy: Policy) -> Decision | None:
@@ -443,22 +477,46 @@ class Guard:
         self.events.emit(ev.RETRY, name, f"{message}; retry {tracked.retries} in {delay:.1f}s")
 
     def _recovered(self, name: str, tracked: _Tracked, now: float) -> None:
+        """Recovered once the app is Healthy and Synced on the rollback, or on a revision that
+        contains it: a commit that landed on top of the rollback before Argo CD synced it (a
+        promotion of another app, say) is what deploys then, the rollback with it."""
         if tracked.recovering is None:
             return
         sha, started = tracked.recovering
-        app = tracked.app
-        on_it = tracked.watch.revision == sha
-        if on_it and app.health is Health.HEALTHY and app.sync is Sync.SYNCED:
-            tracked.recovering = None
-            extra = {"reconstructed": True} if tracked.recovering_from_git else {}
-            self.events.emit(
-                ev.RECOVERED,
-                name,
-                f"Healthy and Synced on the rollback {sha[:7]}",
-                commit=sha,
-                mttr_s=round(now - started, 3),
-                **extra,
-            )
+        app, revision = tracked.app, tracked.watch.revision
+        if not revision or app.health is not Health.HEALTHY or app.sync is not Sync.SYNCED:
+            return
+        if revision != sha and tracked.includes != (revision, True):
+            if tracked.includes[0] != revision:
+                tracked.includes = (revision, None)
+                self._spawn(self._check_includes(name, tracked, revision, sha))
+            return
+        tracked.recovering = None
+        extra: dict[str, object] = {"reconstructed": True} if tracked.recovering_from_git else {}
+        where = f"the rollback {sha[:7]}"
+        if revision != sha:
+            extra["revision"] = revision
+            where = f"{revision[:7]}, which includes the rollback {sha[:7]}"
+        self.events.emit(
+            ev.RECOVERED,
+            name,
+            f"Healthy and Synced on {where}",
+            commit=sha,
+            mttr_s=round(now - started, 3),
+            **extra,
+        )
+
+    async def _check_includes(self, name: str, tracked: _Tracked, revision: str, sha: str) -> None:
+        try:
+            verdict = await asyncio.to_thread(self.writer.contains, revision, sha)
+        except Exception as exc:
+            log.warning("cannot tell whether %s includes %s: %s", revision[:7], sha[:7], exc)
+            tracked.includes = ("", None)  # asked again on the next change
+            return
+        if tracked.includes == (revision, None):
+            tracked.includes = (revision, verdict)
+            self._recovered(name, tracked, self._clock())
+            self.changed.set()
 
     async def _restore_events(self, name: str) -> None:
         """Rebuild, from the deploy repo's history, the Rollback events a guard killed between

@@ -30,8 +30,9 @@ RETRY = "RollbackRetry"  # writing or pushing failed for now; retrying with back
 FAILED = "RollbackFailed"  # stopped: the known-good fails too, or the push was refused
 NO_KNOWN_GOOD = "NoKnownGood"  # unhealthy, but nothing to roll back to
 RECOVERED = "Recovered"  # Healthy and Synced again on the rollback revision
+COMPARISON_ERROR = "ComparisonError"  # a revision cannot be rendered: not deployed, old one runs
 
-WARNINGS = frozenset({SOURCE_DOWN, RETRY, FAILED, NO_KNOWN_GOOD, UNHEALTHY})
+WARNINGS = frozenset({SOURCE_DOWN, RETRY, FAILED, NO_KNOWN_GOOD, UNHEALTHY, COMPARISON_ERROR})
 
 
 @dataclass(frozen=True)

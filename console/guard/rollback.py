@@ -275,6 +275,29 @@ class RollbackWriter:
             records=tuple(mine),
         )
 
+    def contains(self, revision: str, commit: str) -> bool:
+        """True when `commit` is `revision` or one of its ancestors on the remote (a revision
+        the clone does not know yet is fetched for first); False for a revision the remote's
+        branch does not have."""
+        if not (_SHA.match(revision) and _SHA.match(commit)):
+            return False
+        with self._locked():
+            if not self._fetched or not self._known(revision):
+                self._fetch()
+            if not (self._known(revision) and self._known(commit)):
+                return False
+            return self._succeeds(["merge-base", "--is-ancestor", commit, revision])
+
+    def _known(self, sha: str) -> bool:
+        return self._succeeds(["cat-file", "-e", f"{sha}^{{commit}}"])
+
+    def _succeeds(self, args: list[str]) -> bool:
+        try:
+            git(args, self.clone)
+        except GitError:
+            return False
+        return True
+
     def write(self, req: RollbackRequest) -> RollbackOutcome:
         """Commit and push the rollback `req` describes, unless the remote already has one for
         (app, bad) or the path already has the good content.

@@ -302,3 +302,59 @@ def test_a_rollback_pushed_just_before_a_crash_gets_its_events_from_git(
 
     asyncio.run(first())
     asyncio.run(again())
+
+
+@pytest.mark.slow
+def test_a_rollback_whose_known_good_fails_too_halts_after_one_commit_and_says_so(
+    deploy: Deploy,
+) -> None:
+    """The old version was already gone (its image expired, its pods long stopped): the
+    rollback deploys and fails as well. The guard rolls back once, then halts for the app with
+    RollbackFailed and the halted metric; it never rolls back the rollback."""
+
+    async def scenario() -> None:
+        bad = application(deploy.bad, "Degraded", [deploy.good, deploy.bad])
+        async with rig(deploy, bad) as r:
+            await r.until(lambda: len(r.rollbacks(deploy.bad)) == 1, "the rollback commit")
+            [rollback] = r.rollbacks(deploy.bad)
+            history = [deploy.good, deploy.bad, rollback]
+            r.store.put(application(rollback, "Progressing", history))
+            r.store.put(application(rollback, "Degraded", history))
+            await r.until(lambda: ev.FAILED in r.types(), "RollbackFailed")
+            # Still Degraded, seen again: nothing more.
+            r.store.put(application(rollback, "Progressing", history))
+            r.store.put(application(rollback, "Degraded", history))
+            await r.until(lambda: r.guard.app_of(APP) is not None, "one more look")
+        assert [rb.sha for rb in rollbacks(log(deploy.bare, "main"))] == [rollback]
+        assert r.types().count(ev.ROLLBACK) == 1
+        [failed] = [e for e in r.events.recent() if e.type == ev.FAILED]
+        assert failed.fields["revision"] == rollback
+        assert f"the rollback revision {rollback[:7]} fails too" in failed.message
+        assert "not rolling back again" in failed.message
+        assert r.guard.metrics.failures.labels(app=APP, kind="halted")._value.get() == 1
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_a_failing_first_release_with_nothing_before_it_is_told_not_rolled_back(
+    deploy: Deploy,
+) -> None:
+    """No older revision in the app's history (its first release, or the history rotated it
+    out): nothing to roll back to. The guard writes nothing and says NoKnownGood, once."""
+
+    async def scenario() -> None:
+        tip = deploy.tip()
+        first = application(deploy.bad, "Degraded", [deploy.bad])
+        async with rig(deploy, first) as r:
+            await r.until(lambda: ev.NO_KNOWN_GOOD in r.types(), "NoKnownGood")
+            r.store.put(application(deploy.bad, "Progressing", [deploy.bad]))
+            r.store.put(application(deploy.bad, "Degraded", [deploy.bad]))
+            await r.until(lambda: r.guard.app_of(APP) is not None, "one more look")
+        assert deploy.tip() == tip, "no commit"
+        [told] = [e for e in r.events.recent() if e.type == ev.NO_KNOWN_GOOD]
+        assert told.fields["revision"] == deploy.bad
+        assert "no known-good revision to roll back to" in told.message
+        assert ev.ROLLBACK not in r.types()
+
+    asyncio.run(scenario())

@@ -405,3 +405,15 @@ def test_the_message_says_who_asked_for_the_rollback() -> None:
     assert "as operator ada asked from the console" in by_person
     assert "rollback controller" not in by_person
     assert by_person.endswith("Rollback-Reason: operator ada: bad release")
+
+
+def test_contains_answers_from_the_remotes_history(deploy: Deploy) -> None:
+    """What the guard asks to tell Recovered when a commit landed on top of its rollback."""
+    guard = writer(deploy)
+    assert guard.contains(deploy.later, deploy.bad)
+    assert guard.contains(deploy.bad, deploy.bad)
+    assert not guard.contains(deploy.good, deploy.bad), "an ancestor does not contain"
+    assert not guard.contains("d" * 40, deploy.good), "a revision the remote lacks"
+    assert not guard.contains("HEAD", deploy.good), "full shas only"
+    pushed = deploy.promote("frontend", "prod", TAG_BAD)  # after the writer's last fetch
+    assert guard.contains(pushed, deploy.later)
