@@ -39,7 +39,7 @@ first (or in the same app).
 
 Pruning unlists first, then stops: a pruned Deployment's pods leave the proxies' endpoints before
 they get their stop signal; a pruned Service stops resolving, then its proxy drains. `close` stops
-every proxy (draining), then every runner, concurrently; no process is left behind.
+the Services accepting, then drains them while every runner stops; no process is left behind.
 
 One runtime per workdir. Pods a previous, killed platform left running under `workdir/pods` are
 adopted, as a restarted kubelet finds its containers still running: a Deployment applied again
@@ -302,14 +302,17 @@ class ProcessRuntime:
                 obj.active = False
             self._objects.clear()
             runners = [o.runner for o in everything if o.runner is not None]
-            try:  # the Services first, draining, so in-flight requests finish on their pods
-                await self._routes.close(PROXY_DRAIN_S)
-            except Exception:
-                log.exception("stopping the data plane failed")
-            stopped = await asyncio.gather(*(r.stop() for r in runners), return_exceptions=True)
+            # The Services stop accepting first (the data plane's stop is sent before any pod is
+            # signalled) and drain while the pods stop: each pod finishes what it was given, and
+            # a client stopping with them (a watch through a Service) ends its stream.
+            stopped = await asyncio.gather(
+                self._routes.close(PROXY_DRAIN_S),
+                *(r.stop() for r in runners),
+                return_exceptions=True,
+            )
             for error in stopped:
                 if isinstance(error, BaseException):
-                    log.error("stopping a deployment failed", exc_info=error)
+                    log.error("stopping the data plane or a deployment failed", exc_info=error)
 
     # ---- for the controller and the API ------------------------------------------------------
 

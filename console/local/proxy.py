@@ -65,6 +65,7 @@ MAX_FIELDS = 100  # header fields in one head
 _READ_SIZE = 64 * 1024
 _MAX_ATTEMPTS = 16
 _EJECT_S = 1.0  # a pod that refused a connection is tried last for this long
+_CLIENT_CHECK_S = 0.25  # while a body is silent, how often to look whether its client left
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _HOP_BY_HOP = frozenset(
     {
@@ -590,9 +591,11 @@ class ServiceProxy:
         async with contextlib.aclosing(_iter_body(up_reader, response.body, None)) as chunks:
             while True:
                 try:
-                    data = await anext(chunks)
+                    data = await _next_or_client_gone(chunks, flow.reader, writer)
                 except StopAsyncIteration:
                     break
+                except _ClientGone:
+                    return False  # nobody reads the rest: the upstream connection is closed
                 except (_HeadError, TimeoutError, EOFError, OSError):
                     # The status is out already: cut the connection so the client sees the
                     # body is incomplete.
@@ -603,6 +606,28 @@ class ServiceProxy:
         if rechunk:
             await _client_write(writer, b"0\r\n\r\n")
         return not close
+
+
+async def _next_or_client_gone(
+    chunks: AsyncGenerator[bytes, None],
+    client: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> bytes:
+    """The body's next chunk; `_ClientGone` when, while the upstream is silent, the client
+    closes its side (checked every `_CLIENT_CHECK_S`, only during silences)."""
+    pending = asyncio.ensure_future(anext(chunks))
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=_CLIENT_CHECK_S)
+            if done:
+                return pending.result()
+            if client.at_eof() or writer.transport.is_closing():
+                raise _ClientGone
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
 
 
 @dataclass(frozen=True, slots=True)

@@ -609,3 +609,25 @@ def test_a_streamed_body_may_stay_silent_longer_than_the_read_timeout() -> None:
             assert proxy.stats.upstream_errors == 0
 
     run(scenario())
+
+
+def test_a_client_that_leaves_a_silent_stream_frees_its_connection() -> None:
+    """A client that closes its connection while the pod's body is silent (a watch whose
+    watcher stopped) is noticed without waiting for the pod to speak: the relay ends, so a
+    draining stop does not wait out its grace for a request nobody reads any more."""
+
+    async def scenario() -> None:
+        (a,) = await backends("a")
+        async with ServiceProxy("web-dev") as proxy:
+            proxy.set_endpoints([a.endpoint])
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(b"GET /chunked HTTP/1.1\r\nHost: web\r\n\r\n")
+            await writer.drain()
+            assert (await reader.readuntil(b"alpha-")).startswith(b"HTTP/1.1 200")
+            writer.close()  # the watcher goes away; the pod says nothing more
+            await writer.wait_closed()
+            async with asyncio.timeout(3):  # far less than the grace
+                await proxy.stop(grace_s=30)
+            a.gate.set()
+
+    run(scenario())
