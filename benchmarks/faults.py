@@ -19,6 +19,10 @@ One platform (`gitops up` on a fresh workspace) lives through every fault in tur
   keeps serving; one rollback commit.
 - `broken-manifest`: a deploy commit that does not render (malformed YAML). The pre-receive gate
   refuses the push with the render error; nothing is deployed.
+- `control-plane-kill-after-rollback`: `kill -9` of `gitops up` the moment the guard's rollback
+  commit lands, then a restart: still exactly one rollback commit, the app back on known-good.
+- `control-plane-kill-mid-ci`: `kill -9` while CI tests a push to the apps repo, then a
+  restart: the interrupted run is run again and the commit reaches dev (no commit lost).
 
 Requests go through frontend-prod's Service for the kills (at rest) and through frontend-dev's
 for the bad releases (the app they change).
@@ -276,6 +280,81 @@ def crashloop(text: str) -> str:
     return text.replace(marker, marker + exits, 1)
 
 
+def control_plane_kill_after_rollback(platform: Platform, rate: float) -> dict[str, Any]:
+    """A bad image is pushed; the moment the guard's rollback commit is on the remote,
+    `gitops up` is killed with SIGKILL and started again. The guard (a pod, adopted) must not
+    roll back a second time, and the app must come back on the known-good version."""
+    load = under_load(platform.url(CHANGED), rate)
+    pushed_at = time.monotonic()
+    bad = platform.push_overlay(bad_image, "chore(dev): an image never built")
+    wait(lambda: bool(platform.rollbacks_since(bad)), "the rollback commit", 180)
+    detect_s = time.monotonic() - pushed_at
+    platform.up.send_signal(signal.SIGKILL)
+    platform.up.wait()
+    rollback = platform.head()
+    platform.restart()
+    wait(lambda: platform.settled(CHANGED, rollback), "frontend-dev Healthy again", 180)
+    recover_s = time.monotonic() - pushed_at - detect_s
+    time.sleep(5.0)  # the guard must not roll back twice
+    stats = finish(load)
+    return {
+        "failed": stats.failed,
+        "total": stats.total,
+        "detect_s": round(detect_s, 1),
+        "recover_s": round(recover_s, 1),
+        "rollback_commits": len(platform.rollbacks_since(bad)),
+    }
+
+
+def control_plane_kill_mid_ci(platform: Platform, rate: float) -> dict[str, Any]:
+    """A push to the apps repo; `gitops up` is killed with SIGKILL while CI tests it, then
+    started again. The commit must still reach dev (its run is interrupted, then run again):
+    no commit lost."""
+    load = under_load(platform.url(AT_REST), rate)
+    apps = platform.workspace.parent / "apps-clone"
+    if not apps.exists():
+        git(platform.workspace.parent, "clone", "--quiet", str(platform.doc["remotes"]["apps"]),
+            str(apps))  # fmt: skip
+    git(apps, "pull", "--quiet", "--ff-only", "origin", "main")
+    readme = apps / "README.md"
+    readme.write_text(readme.read_text() + f"\n<!-- fault drill {time.time():.0f} -->\n")
+    git(apps, "commit", "--quiet", "--all", "--message", "docs: a line for the fault drill")
+    git(apps, "push", "--quiet", "origin", "HEAD:main")
+    sha = git(apps, "rev-parse", "HEAD")
+    runs = f"{platform.doc['argocd_url']}/api/ci/runs"
+
+    def testing() -> bool:
+        answer = httpx.get(
+            runs,
+            params={"commit": sha},
+            headers={"Authorization": f"Bearer {platform.token}"},
+            timeout=10,
+        )
+        return any(r["result"] == "running" for r in answer.json()["items"])
+
+    wait(testing, "CI testing the commit", 60)
+    killed_at = time.monotonic()
+    platform.up.send_signal(signal.SIGKILL)
+    platform.up.wait()
+    platform.restart()
+
+    def promoted() -> bool:
+        git(platform.clone, "fetch", "--quiet", "origin")
+        text = git(platform.clone, "show", f"origin/main:{OVERLAY}")
+        return sha in text
+
+    wait(promoted, "the commit promoted into dev after the restart", 300)
+    recover_s = time.monotonic() - killed_at
+    stats = finish(load)
+    return {
+        "failed": stats.failed,
+        "total": stats.total,
+        "detect_s": 0.0,
+        "recover_s": round(recover_s, 1),
+        "lost_commits": 0 if promoted() else 1,
+    }
+
+
 def broken_manifest(platform: Platform, rate: float) -> dict[str, Any]:
     load = under_load(platform.url(CHANGED), rate)
     before = platform.head()
@@ -312,6 +391,8 @@ def main() -> None:
         "broken-manifest": broken_manifest,
         "bad-image": lambda p, r: bad_release(p, r, bad_image, "an image never built"),
         "crashloop": lambda p, r: bad_release(p, r, crashloop, "a container that exits"),
+        "control-plane-kill-after-rollback": control_plane_kill_after_rollback,
+        "control-plane-kill-mid-ci": control_plane_kill_mid_ci,
     }
     chosen = {name: run for name, run in faults.items() if not args.only or name in args.only}
     tmp = tempfile.TemporaryDirectory(prefix="bench-faults-")
@@ -332,7 +413,7 @@ def main() -> None:
         f"{name.replace('-', '_')}_{key}={value}"
         for name, result in results.items()
         for key, value in result.items()
-        if key in ("failed", "detect_s", "recover_s", "rollback_commits")
+        if key in ("failed", "detect_s", "recover_s", "rollback_commits", "lost_commits")
     )
     print(summary)
 
