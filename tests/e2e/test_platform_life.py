@@ -223,17 +223,32 @@ def break_readiness(text: str) -> str:
 
 
 def test_bad_promotions_are_rolled_back_by_one_commit_each(life: Life) -> None:
+    """Two bad revisions, one rollback commit each. The first one's rollback commit is followed
+    at once by `kill -9` of `gitops up` and a restart: the guard (a pod, adopted) rolls back
+    nothing twice, the app comes back on the rollback, and not one request through the app's
+    Service fails from the bad push to the recovery."""
     up = life.running()
     platform, token, remote = life.platform, life.token, life.remote
     good_images = application(platform, token, APP)["status"]["summary"]["images"]
+    load = BackgroundLoad(LoadGenerator(f"{platform['services'][APP]}/version", rate=20))
+    load.start()
+    wait_for(lambda: load.answered, "an answer from frontend-dev", up, timeout=30)
 
     # 1. A tag that was never built: an image pull failure.
     never_built = "f" * 40
     bad = promote(remote, PromoteRequest("frontend", "dev", tag=never_built), push=True).sha
     assert bad is not None
     wait_for(rolled_back(remote, bad), "the rollback of the unbuilt tag", up, timeout=120)
+    kill(up)
+    life.up = up = start(life.workspace)
+    wait_for(ready_file(life.workspace, up), "platform.json after kill -9", up, timeout=180)
+    platform = life.platform
     wait_for(recovered_on(platform, token, remote, bad), "recovery", up, timeout=120)
     assert application(platform, token, APP)["status"]["summary"]["images"] == good_images
+    load.stop()
+    served = asyncio.run(load.wait())
+    assert served.total > 20, served
+    assert served.failed == 0, served
     refused = subprocess.run(
         [
             sys.executable,
