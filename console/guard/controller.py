@@ -479,11 +479,15 @@ class Guard:
     def _recovered(self, name: str, tracked: _Tracked, now: float) -> None:
         """Recovered once the app is Healthy and Synced on the rollback, or on a revision that
         contains it: a commit that landed on top of the rollback before Argo CD synced it (a
-        promotion of another app, say) is what deploys then, the rollback with it."""
+        promotion of another app, say) is what deploys then, the rollback with it. Synced on
+        the revision Argo CD compared with, whether or not a sync ran for it."""
         if tracked.recovering is None:
             return
         sha, started = tracked.recovering
-        app, revision = tracked.app, tracked.watch.revision
+        # Synced means what runs is Git at the compared revision: a rollback whose content
+        # already runs (a wipe-out refused by auto-sync) is recovered without any sync of it.
+        app = tracked.app
+        revision = app.sync_revision or tracked.watch.revision
         if not revision or app.health is not Health.HEALTHY or app.sync is not Sync.SYNCED:
             return
         if revision != sha and tracked.includes != (revision, True):

@@ -358,3 +358,40 @@ def test_a_failing_first_release_with_nothing_before_it_is_told_not_rolled_back(
         assert ev.ROLLBACK not in r.types()
 
     asyncio.run(scenario())
+
+
+def _held(target: str, running: str, *, sync: str, conditions: list[dict[str, str]]) -> Any:
+    """The app as Argo CD shows it when automated sync holds `running` while Git's target is
+    `target`: no new operation, history unchanged."""
+    record = application(running, "Healthy", [running])
+    doc = st.to_json(record)
+    doc["status"]["sync"] = {"status": sync, "revision": target}
+    doc["status"]["conditions"] = conditions
+    return st.from_json(doc)
+
+
+@pytest.mark.slow
+def test_a_wipe_out_rolled_back_is_recovered_without_a_sync(deploy: Deploy) -> None:
+    """A commit that would prune everything is never synced (allowEmpty: false); the guard puts
+    Git back. The rollback's content is what already runs, so Argo CD compares it Synced and
+    starts no operation: that is the recovery, and the guard must say so, although no sync of
+    the rollback revision ever happens."""
+
+    async def scenario() -> None:
+        wipe = f"Skipping sync attempt to {deploy.bad}: auto-sync will wipe out all resources"
+        first = _held(
+            deploy.bad,
+            deploy.good,
+            sync="OutOfSync",
+            conditions=[{"type": "SyncError", "message": wipe}],
+        )
+        async with rig(deploy, first) as r:
+            await r.until(lambda: len(r.rollbacks(deploy.bad)) == 1, "the rollback commit")
+            [rollback] = r.rollbacks(deploy.bad)
+            r.store.put(_held(rollback, deploy.good, sync="Synced", conditions=[]))
+            await r.until(lambda: ev.RECOVERED in r.types(), "the Recovered event")
+            [recovered] = [e for e in r.events.recent() if e.type == ev.RECOVERED]
+            assert recovered.fields["commit"] == rollback
+        assert len(r.rollbacks(deploy.bad)) == 1
+
+    asyncio.run(scenario())
