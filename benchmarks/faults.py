@@ -243,19 +243,31 @@ def data_plane_kill(platform: Platform, rate: float) -> dict[str, Any]:
 
 
 def bad_release(
-    platform: Platform, rate: float, edit: Callable[[str], str], what: str
+    platform: Platform,
+    rate: float,
+    edit: Callable[[str], str],
+    what: str,
+    *,
+    kill_after_rollback: bool = False,
 ) -> dict[str, Any]:
-    """Push `edit` to frontend-dev under load; the guard must roll it back with one commit."""
+    """Push `edit` to frontend-dev under load; the guard must roll it back with one commit.
+    `kill_after_rollback`: `kill -9` of `gitops up` the moment the rollback commit is on the
+    remote, then a restart; the guard (a pod, adopted) must still roll back only once."""
     good = platform.head()
     load = under_load(platform.url(CHANGED), rate)
     pushed_at = time.monotonic()
     bad = platform.push_overlay(edit, f"chore(dev): {what}")
     wait(lambda: bool(platform.rollbacks_since(bad)), "the rollback commit", 180)
     detect_s = time.monotonic() - pushed_at
+    if kill_after_rollback:
+        platform.up.send_signal(signal.SIGKILL)
+        platform.up.wait()
     rollback = platform.head()
-    wait(lambda: platform.settled(CHANGED, rollback), "frontend-dev Healthy again", 120)
+    if kill_after_rollback:
+        platform.restart()
+    wait(lambda: platform.settled(CHANGED, rollback), "frontend-dev Healthy again", 180)
     recover_s = time.monotonic() - pushed_at - detect_s
-    time.sleep(5.0)  # the guard must not roll back twice
+    time.sleep(5.0)  # five more seconds: the guard must not roll back twice
     stats = finish(load)
     return {
         "failed": stats.failed,
@@ -278,32 +290,6 @@ def crashloop(text: str) -> str:
     assert marker in text, "the dev overlay patches the frontend container"
     exits = '                command: ["python", "-c", "raise SystemExit(3)"]\n'
     return text.replace(marker, marker + exits, 1)
-
-
-def control_plane_kill_after_rollback(platform: Platform, rate: float) -> dict[str, Any]:
-    """A bad image is pushed; the moment the guard's rollback commit is on the remote,
-    `gitops up` is killed with SIGKILL and started again. The guard (a pod, adopted) must not
-    roll back a second time, and the app must come back on the known-good version."""
-    load = under_load(platform.url(CHANGED), rate)
-    pushed_at = time.monotonic()
-    bad = platform.push_overlay(bad_image, "chore(dev): an image never built")
-    wait(lambda: bool(platform.rollbacks_since(bad)), "the rollback commit", 180)
-    detect_s = time.monotonic() - pushed_at
-    platform.up.send_signal(signal.SIGKILL)
-    platform.up.wait()
-    rollback = platform.head()
-    platform.restart()
-    wait(lambda: platform.settled(CHANGED, rollback), "frontend-dev Healthy again", 180)
-    recover_s = time.monotonic() - pushed_at - detect_s
-    time.sleep(5.0)  # the guard must not roll back twice
-    stats = finish(load)
-    return {
-        "failed": stats.failed,
-        "total": stats.total,
-        "detect_s": round(detect_s, 1),
-        "recover_s": round(recover_s, 1),
-        "rollback_commits": len(platform.rollbacks_since(bad)),
-    }
 
 
 def control_plane_kill_mid_ci(platform: Platform, rate: float) -> dict[str, Any]:
@@ -391,7 +377,9 @@ def main() -> None:
         "broken-manifest": broken_manifest,
         "bad-image": lambda p, r: bad_release(p, r, bad_image, "an image never built"),
         "crashloop": lambda p, r: bad_release(p, r, crashloop, "a container that exits"),
-        "control-plane-kill-after-rollback": control_plane_kill_after_rollback,
+        "control-plane-kill-after-rollback": lambda p, r: bad_release(
+            p, r, bad_image, "an image never built", kill_after_rollback=True
+        ),
         "control-plane-kill-mid-ci": control_plane_kill_mid_ci,
     }
     chosen = {name: run for name, run in faults.items() if not args.only or name in args.only}

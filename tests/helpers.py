@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,3 +49,15 @@ def commit_all(repo: Path, message: str, tag: str | None = None) -> None:
     run_git(repo, "commit", "--quiet", "--message", message)
     if tag:
         run_git(repo, "tag", tag)
+
+
+def get_application(api_url: str, token: str, name: str) -> dict[str, Any]:
+    """One Application as the Argo CD API answers it, as an operator's client reads it."""
+    answer = httpx.get(
+        f"{api_url}/api/v1/applications/{name}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    app: dict[str, Any] = answer.json()
+    return app

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import httpx
 
-from tests.helpers import ROOT, run_git
+from tests.helpers import ROOT, get_application, run_git
 
 SERVICE_APPS = {"backend-dev", "backend-prod", "frontend-dev", "frontend-prod"}
 GUARD_APP = "gitops-guard"  # the platform's own rollback controller, a pod like the others
@@ -152,14 +152,7 @@ def apps(platform: dict[str, Any], token: str) -> dict[str, tuple[str, str]]:
 
 
 def application(platform: dict[str, Any], token: str, name: str) -> dict[str, Any]:
-    answer = httpx.get(
-        f"{platform['argocd_url']}/api/v1/applications/{name}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    answer.raise_for_status()
-    app: dict[str, Any] = answer.json()
-    return app
+    return get_application(platform["argocd_url"], token, name)
 
 
 def histories(platform: dict[str, Any], token: str) -> dict[str, list[tuple[int, str, str]]]:

@@ -47,7 +47,7 @@ from console.local.publish import publish_runtime
 from console.local.reposerver import RepoServer
 from console.promote.promote import PromoteRequest, promote
 from console.serving import bind_socket, serve, socket_url
-from tests.helpers import ROOT, run_git
+from tests.helpers import ROOT, get_application, run_git
 from tests.world import World
 
 pytestmark = [
@@ -76,14 +76,7 @@ class Platform:
     # -- reading what an operator reads --
 
     def app(self) -> dict[str, Any]:
-        resp = httpx.get(
-            f"{self.api_url}/api/v1/applications/{APP}",
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=10,
-        )
-        resp.raise_for_status()
-        doc: dict[str, Any] = resp.json()
-        return doc
+        return get_application(self.api_url, self.token, APP)
 
     def events(self, since: int = 0) -> list[Event]:
         if not self.events_path.exists():
@@ -473,11 +466,22 @@ def test_a_commit_that_does_not_render_is_refused_at_the_gate_with_the_render_er
     Kustomize's own words, the remote keeps its tip, the pusher keeps the commit to fix it."""
     p = platform
     before = p.tip()
-    work = p.clone("refused")
-    file = work / OVERLAY
-    file.write_text(missing_base(file.read_text()))
-    run_git(work, "commit", "--quiet", "--all", "--message", "fix(dev): move the backend base")
+    work, said = push_refused(p, "refused", missing_base, "fix(dev): move the backend base")
     mine = run_git(work, "rev-parse", "HEAD").strip()
+    assert "base/nope" in said
+    assert p.tip() == before
+    assert run_git(work, "rev-parse", "HEAD").strip() == mine, "the pusher keeps the commit"
+
+
+def push_refused(
+    p: Platform, name: str, edit: Callable[[str], str], message: str
+) -> tuple[Path, str]:
+    """Commit `edit` of the overlay in a fresh clone and push it: the gate must refuse it as
+    not rendering. The clone and what the pusher was told."""
+    work = p.clone(name)
+    file = work / OVERLAY
+    file.write_text(edit(file.read_text()))
+    run_git(work, "commit", "--quiet", "--all", "--message", message)
     pushed = subprocess.run(
         ["git", "push", "origin", "HEAD:main"],
         cwd=work,
@@ -487,9 +491,7 @@ def test_a_commit_that_does_not_render_is_refused_at_the_gate_with_the_render_er
     )
     assert pushed.returncode != 0
     assert "rejected: overlays/dev/backend: does not render" in pushed.stderr, pushed.stderr
-    assert "base/nope" in pushed.stderr
-    assert p.tip() == before
-    assert run_git(work, "rev-parse", "HEAD").strip() == mine, "the pusher keeps the commit"
+    return work, pushed.stderr
 
 
 def test_a_commit_pushed_past_the_gate_that_does_not_render_keeps_the_old_version_serving(
@@ -557,20 +559,8 @@ def test_malformed_yaml_in_a_deploy_commit_is_refused_at_the_gate_naming_the_fil
     since = len(p.events())
     before = p.tip()
     history = len(p.app()["status"]["history"])
-    work = p.clone("malformed")
-    file = work / OVERLAY
-    file.write_text(malformed_yaml(file.read_text()))
-    run_git(work, "commit", "--quiet", "--all", "--message", "chore(dev): tune the deadline")
-    pushed = subprocess.run(
-        ["git", "push", "origin", "HEAD:main"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert pushed.returncode != 0
-    assert "rejected: overlays/dev/backend: does not render" in pushed.stderr, pushed.stderr
-    assert "invalid Kustomization: yaml: line 4: did not find expected" in pushed.stderr
+    _, said = push_refused(p, "malformed", malformed_yaml, "chore(dev): tune the deadline")
+    assert "invalid Kustomization: yaml: line 4: did not find expected" in said
     assert p.tip() == before
     assert len(p.app()["status"]["history"]) == history
     assert p.events(since) == []
