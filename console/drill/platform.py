@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
+
+from console.platforminfo import PlatformInfo, PlatformInfoError
 
 STOP_TIMEOUT_S = 120.0  # SIGTERM -> exit; CI running at that moment finishes first
 
@@ -33,35 +33,12 @@ class WorkspaceBusyError(PlatformError):
     """Another `gitops up` holds the workspace (exit 2 of the child)."""
 
 
-@dataclass(frozen=True)
-class PlatformInfo:
-    """platform.json, as `gitops up` writes it."""
-
-    argocd_url: str
-    token: str
-    remotes: dict[str, str]
-    services: dict[str, str]
-    pid: int
-    guard_url: str = ""
-    guard_events: str = ""
-
-    @classmethod
-    def read(cls, workspace: Path) -> PlatformInfo | None:
-        """The workspace's platform.json, or None while there is none (or it is half written)."""
-        try:
-            doc: dict[str, Any] = json.loads((workspace / "platform.json").read_text("utf-8"))
-            token = Path(doc["token_file"]).read_text(encoding="utf-8").strip()
-            return cls(
-                argocd_url=str(doc["argocd_url"]),
-                token=token,
-                remotes={str(k): str(v) for k, v in doc["remotes"].items()},
-                services={str(k): str(v) for k, v in doc["services"].items()},
-                pid=int(doc["pid"]),
-                guard_url=str(doc.get("guard_url", "")),
-                guard_events=str(doc.get("guard_events", "")),
-            )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
+def read_platform(workspace: Path) -> PlatformInfo | None:
+    """The workspace's platform.json, or None while there is none (or it is half written)."""
+    try:
+        return PlatformInfo.read(workspace)
+    except PlatformInfoError:
+        return None
 
 
 def alive(pid: int) -> bool:
@@ -76,7 +53,7 @@ def alive(pid: int) -> bool:
 
 def running_platform(workspace: Path) -> PlatformInfo | None:
     """The platform already serving this workspace, if one is (its process is alive)."""
-    info = PlatformInfo.read(workspace)
+    info = read_platform(workspace)
     return info if info is not None and alive(info.pid) else None
 
 
@@ -169,7 +146,7 @@ class PlatformProcess:
         while True:
             for line in tail.lines():
                 on_line(line)
-            info = PlatformInfo.read(self.workspace)
+            info = read_platform(self.workspace)
             if info is not None and info.pid == self.pid:
                 return info
             self.check_running()

@@ -36,7 +36,6 @@ from console.drill.facts import Commit, Facts, Policy, iso_ms, utc
 from console.drill.load import DEFAULT_RATE, DEFAULT_TIMEOUT_S, BackgroundLoad, LoadGenerator
 from console.drill.platform import (
     PlatformError,
-    PlatformInfo,
     PlatformProcess,
     WorkspaceBusyError,
     alive,
@@ -62,6 +61,7 @@ from console.guard.events import Event
 from console.guard.policy import DEADLINE, ENABLED, GRACE, deployed_revision
 from console.local.ci import repo_name
 from console.local.last_workspace import state_file
+from console.platforminfo import PlatformInfo
 
 SERVICE = "frontend"  # the service the drill breaks (console.drill.change edits the frontend)
 FATAL_GUARD_EVENTS = frozenset({"RollbackFailed", "NoKnownGood"})
@@ -250,7 +250,7 @@ class _Drill:
             apps_remote=info.remotes.get("apps", ""),
             deploy_remote=info.remotes.get("deploy", ""),
         )
-        self.view = PlatformView(info.argocd_url, info.token)
+        self.view = PlatformView(info.argocd_url, info.token())
         await self.view.start()
 
     def _platform_line(self, line: str) -> None:

@@ -8,7 +8,6 @@ unreadable token file) are TargetErrors: one line that says what to fix.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from console.fleet.argocd import ArgoCDSource
 from console.fleet.kube import KubeSource
 from console.fleet.model import App
 from console.fleet.source import AppSource
+from console.platforminfo import PlatformInfo, PlatformInfoError
 
 
 class TargetError(ValueError):
@@ -49,24 +49,18 @@ def read_token(path: Path) -> str:
 
 def from_workspace(root: Path, *, deploy_repo: str | None = None) -> Target:
     """The embedded platform `gitops up --workspace root` runs, from its platform.json."""
-    doc_path = root / "platform.json"
     if not root.is_dir():
         raise TargetError(f"{root}: no such workspace directory")
     try:
-        doc = json.loads(doc_path.read_text(encoding="utf-8"))
-        url, token_file = str(doc["argocd_url"]), Path(str(doc["token_file"]))
-        services = {str(k): str(v) for k, v in dict(doc.get("services") or {}).items()}
-        deploy = deploy_repo or str(doc["remotes"]["deploy"])
-    except FileNotFoundError:
-        raise TargetError(
-            f"{doc_path}: not found; is `gitops up --workspace {root}` running?"
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TargetError(
-            f"{doc_path}: not a platform.json ({type(exc).__name__}: {exc})"
-        ) from None
-    _check_url(url, f"{doc_path}: argocd_url")
-    token = read_token(token_file)
+        info = PlatformInfo.read(root)
+    except PlatformInfoError as exc:
+        raise TargetError(str(exc)) from None
+    url, services = info.argocd_url, info.services
+    deploy = deploy_repo or info.remotes.get("deploy")
+    if not deploy:
+        raise TargetError(f"{info.path}: names no deploy remote")
+    _check_url(url, f"{info.path}: argocd_url")
+    token = read_token(info.token_file)
     return Target(
         name=url,
         open=lambda: ArgoCDSource(url, token, name=root.name or str(root)),

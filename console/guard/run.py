@@ -4,7 +4,6 @@ where it writes (the deploy repo), where it reports (events, /metrics), until `s
 from __future__ import annotations
 
 import asyncio
-import json
 import shlex
 import tempfile
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from console.guard.controller import Guard
 from console.guard.events import EventLog
 from console.guard.http import create_guard_api
 from console.guard.rollback import RollbackWriter
+from console.platforminfo import PlatformInfo, PlatformInfoError
 from console.serving import bind_socket, serve, socket_url
 
 Progress = Callable[[str], None]
@@ -47,20 +47,16 @@ def _read_token(path: Path) -> str:
 
 def from_workspace(workspace: Path) -> Target:
     """The embedded platform `gitops up` runs on `workspace`, from its platform.json."""
-    doc_path = workspace / "platform.json"
     try:
-        doc = json.loads(doc_path.read_text(encoding="utf-8"))
-        url, token_file = str(doc["argocd_url"]), Path(doc["token_file"])
-        deploy = str(doc["remotes"]["deploy"])
-    except FileNotFoundError:
-        raise GuardConfigError(
-            f"{doc_path}: not found; start the platform with `gitops up --workspace {workspace}`"
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise GuardConfigError(f"{doc_path}: not a platform.json ({exc})") from None
+        info = PlatformInfo.read(workspace)
+        deploy = info.remotes["deploy"]
+    except PlatformInfoError as exc:
+        raise GuardConfigError(str(exc)) from None
+    except KeyError:
+        raise GuardConfigError(f"{info.path}: names no deploy remote") from None
     return Target(
-        argocd_url=url,
-        token=_read_token(token_file),
+        argocd_url=info.argocd_url,
+        token=_read_token(info.token_file),
         deploy_repo=deploy,
         workdir=workspace / "guard",
         events_path=workspace / "guard" / "events.jsonl",

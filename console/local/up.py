@@ -52,6 +52,7 @@ from console.local.publish import RuntimePublisher, publish_runtime
 from console.local.reposerver import RepoServer
 from console.local.state import Run, State
 from console.local.webhook import PushEvent
+from console.platforminfo import PlatformInfo
 from console.promote.promote import PromoteRequest, promote_all
 from console.scaffold.render import scaffold
 from console.scaffold.template_source import resolve
@@ -386,22 +387,16 @@ def _ready(
     """Write platform.json (what clients read to find the platform) and the Service ports."""
     ws.save_service_ports(runtime.service_ports())
     services = {f"{svc}-{ns}": url for (ns, svc), url in sorted(runtime.service_urls().items())}
-    doc = {
-        "argocd_url": api_url,
-        "token_file": str(ws.token_file),
-        "kubeconfig": str(ws.kubeconfig),
-        "remotes": {role.value: host.url(repo.name) for role, repo in config.repos.items()},
-        "services": services,
-        "pid": os.getpid(),
-    }
-    guard_url = _guard_url(runtime) if guard else None
-    if guard_url:
-        doc["guard_url"] = guard_url
-    if guard:
-        doc["guard_events"] = str(ws.guard_events)
-    tmp = ws.platform_json.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, ws.platform_json)
+    PlatformInfo(
+        argocd_url=api_url,
+        token_file=ws.token_file,
+        kubeconfig=ws.kubeconfig,
+        remotes={role.value: host.url(repo.name) for role, repo in config.repos.items()},
+        services=services,
+        pid=os.getpid(),
+        guard_url=(_guard_url(runtime) or "") if guard else "",
+        guard_events=str(ws.guard_events) if guard else "",
+    ).write(ws.root)
 
 
 async def up(

@@ -8,7 +8,6 @@ them make one fleet.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 from console.fleet import targets as fleet_targets
 from console.fleet.source import AppSource
+from console.platforminfo import PlatformInfo, PlatformInfoError
 
 Kind = Literal["workspace", "argocd", "context"]
 
@@ -46,10 +46,9 @@ def workspace(root: Path, *, deploy_repo: str | None = None) -> ConsoleTarget:
     base = fleet_targets.from_workspace(root, deploy_repo=deploy_repo)
     events: Path | None = None
     try:
-        doc = json.loads((root / "platform.json").read_text(encoding="utf-8"))
-        if doc.get("guard_events"):
-            events = Path(str(doc["guard_events"]))
-    except (OSError, ValueError, AttributeError):
+        guard_events = PlatformInfo.read(root).guard_events
+        events = Path(guard_events) if guard_events else None
+    except PlatformInfoError:
         events = None  # from_workspace read it a moment ago; a guard file is optional anyway
     return ConsoleTarget(
         name=root.name or str(root),
