@@ -31,9 +31,9 @@ from console.guard.controller import Guard  # noqa: E402
 from console.guard.facts import GitFacts  # noqa: E402
 from console.guard.policy import DEADLINE, ENABLED, GRACE  # noqa: E402
 from console.guard.rollback import RollbackOutcome, RollbackRequest  # noqa: E402
-from console.local import appstate as st  # noqa: E402
-from console.local.api import create_api  # noqa: E402
-from console.local.kubeconfig import new_token  # noqa: E402
+from console.local.argo import appstate as st  # noqa: E402
+from console.local.argo.api import create_api  # noqa: E402
+from console.local.argo.kubeconfig import new_token  # noqa: E402
 from console.serving import bind_socket, serve, socket_url  # noqa: E402
 
 GOOD, BAD = "a" * 40, "b" * 40

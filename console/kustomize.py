@@ -1,15 +1,19 @@
-"""Render a Kustomize directory the way Argo CD's repo server does: by shelling out to
-`kustomize build` (or `kubectl kustomize`), found on PATH."""
+"""Render a source the way Argo CD's repo server does: a Kustomize directory by shelling out to
+`kustomize build` (or `kubectl kustomize`), found on PATH; a plain directory by reading its
+manifests. The embedded repo server and the deploy repo's gate both render through here."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from console import tools
+
+KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 class KustomizeError(Exception):
@@ -46,5 +50,28 @@ def objects(stream: str, where: str = "") -> list[dict[str, Any]]:
 
 def kustomizations(root: Path) -> list[Path]:
     """Every directory under `root` holding a kustomization file, sorted."""
-    names = {"kustomization.yaml", "kustomization.yml", "Kustomization"}
+    names = set(KUSTOMIZATIONS)
     return sorted({p.parent for p in root.rglob("*") if p.name in names and ".git" not in p.parts})
+
+
+def directory_objects(directory: Path, path: str) -> list[dict[str, Any]]:
+    """A directory source's objects (Argo CD's default: its YAML and JSON files, not recursing);
+    KustomizeError names the file that is not a manifest (`path` is how the source is named)."""
+    yaml = YAML(typ="safe")
+    objects: list[dict[str, Any]] = []
+    for file in sorted(directory.iterdir()):
+        if not file.is_file() or file.suffix not in (".yaml", ".yml", ".json"):
+            continue
+        where = f"{PurePosixPath(path) / file.name}"
+        try:
+            text = file.read_text(encoding="utf-8")
+            docs = [json.loads(text)] if file.suffix == ".json" else list(yaml.load_all(text))
+        except (YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise KustomizeError(f"{where}: {exc}") from None
+        for doc in docs:
+            if doc is None:
+                continue
+            if not isinstance(doc, dict) or not doc.get("kind") or not doc.get("apiVersion"):
+                raise KustomizeError(f"{where}: not a Kubernetes object (no apiVersion/kind)")
+            objects.append(doc)
+    return objects

@@ -1,7 +1,7 @@
 """The platform image (the repo root's Dockerfile) against hadolint and against the manifests that
 run it: the deploy template's guard Deployment must start it as it is built (entrypoint, user,
 HOME, port) and pass only flags `gitops guard` has. No image is built here: the Dockerfile is read
-with console.local.dockerfile, which the embedded image store uses too."""
+with console.local.ci.dockerfile, which the embedded image store uses too."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 
 from console import tools
 from console.cli import build_parser
-from console.local.dockerfile import final_stage, instructions
+from console.local.ci.dockerfile import final_stage, instructions
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.git import init_with_commit
-from console.local.images import ImageStore
+from console.local.ci.images import ImageStore
 from tests.helpers import ROOT, run_git
 
 REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"

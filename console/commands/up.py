@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from console.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load, progress
-from console.local.dataplane_client import DataPlaneError
+from console.local.kube.dataplane_client import DataPlaneError
 from console.local.up import WorkspaceBusyError, up
 from console.serving import PortInUseError
 

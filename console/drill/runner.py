@@ -59,7 +59,7 @@ from console.fleet.model import Health
 from console.git import GitError
 from console.guard.events import Event
 from console.guard.policy import DEADLINE, ENABLED, GRACE, deployed_revision
-from console.local.ci import repo_name
+from console.local.ci.runner import repo_name
 from console.local.last_workspace import state_file
 from console.platforminfo import PlatformInfo
 

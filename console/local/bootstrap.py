@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from console.config import PlatformConfig
-from console.local.endpointslices import SERVICE_NAME_LABEL
-from console.local.runtime import ApplyResult
+from console.local.kube.endpointslices import SERVICE_NAME_LABEL
+from console.local.kube.runtime import ApplyResult
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class BootstrapError(RuntimeError):
 
 
 class Applier(Protocol):
-    """The runtime, as console.local.processes.ProcessRuntime offers it."""
+    """The runtime, as console.local.kube.processes.ProcessRuntime offers it."""
 
     async def apply(
         self, app: str, namespace: str, objects: Sequence[Mapping[str, Any]], prune: bool

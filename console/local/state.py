@@ -12,7 +12,7 @@ Tables:
                   when the stage wrote no log), interrupted (1: left running by a platform
                   that died, then marked failed).
     applications  one row per Application the controller runs: name, doc (JSON written by
-                  console.local.appstore: manifest, history, operation state, applied objects),
+                  console.local.argo.appstore: manifest, history, operation state, applied objects),
                   updated_at. The platform's etcd, in short.
 """
 

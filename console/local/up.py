@@ -10,7 +10,7 @@ repo.
 
 The platform delivers its own rollback controller: the `gitops-guard` Application runs the
 guard's Deployment from the platform's image, which the image store builds from this source
-(console.local.platform_image), with the Secrets and the Service to the API that a cluster's
+(console.local.ci.platform_image), with the Secrets and the Service to the API that a cluster's
 bootstrap provides (console.local.bootstrap).
 """
 
@@ -36,22 +36,23 @@ from ruamel.yaml import YAML
 from console.config import GUARD_APP, PlatformConfig
 from console.git import git
 from console.guard.run import EVENTS_ENV
-from console.local import appstate as st
-from console.local import bootstrap, platform_image
-from console.local.api import create_api
-from console.local.appstore import SqliteAppStore
-from console.local.ci import CIRunner, repo_name
-from console.local.controller import Controller
-from console.local.dataplane_client import DataPlane
-from console.local.githost import GitHost
-from console.local.images import ImageError, ImageStore
-from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
+from console.local import bootstrap
+from console.local.argo import appstate as st
+from console.local.argo.api import create_api
+from console.local.argo.appstore import SqliteAppStore
+from console.local.argo.controller import Controller
+from console.local.argo.kubeconfig import new_token, write_kubeconfig, write_token_file
+from console.local.argo.publish import RuntimePublisher, publish_runtime
+from console.local.argo.reposerver import RepoServer
+from console.local.ci import platform_image
+from console.local.ci.images import ImageError, ImageStore
+from console.local.ci.runner import CIRunner, repo_name
+from console.local.git.githost import GitHost
+from console.local.git.webhook import PushEvent
+from console.local.kube.dataplane_client import DataPlane
+from console.local.kube.processes import ProcessRuntime
 from console.local.last_workspace import remember
-from console.local.processes import ProcessRuntime
-from console.local.publish import RuntimePublisher, publish_runtime
-from console.local.reposerver import RepoServer
 from console.local.state import Run, State
-from console.local.webhook import PushEvent
 from console.platforminfo import PlatformInfo
 from console.promote.promote import PromoteRequest, promote_all
 from console.scaffold.render import scaffold

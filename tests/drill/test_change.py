@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from console.drill.change import ChangeError, apply_change, message
-from console.local.gate import conventional
+from console.local.git.gate import conventional
 from tests.helpers import ROOT
 
 CHANGED = [

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from console.git import git
-from console.local.appstate import ApplicationRecord, ApplicationStatus
+from console.local.argo.appstate import ApplicationRecord, ApplicationStatus
 from tests.fleet.support import NOW
 
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from console.fleet.source import Event
-from console.local.api import create_api
-from console.local.appstate import (
+from console.local.argo.api import create_api
+from console.local.argo.appstate import (
     ApplicationRecord,
     ApplicationStatus,
     HealthState,
@@ -87,7 +87,7 @@ def with_health(health: str, message: str = "") -> Callable[[ApplicationRecord],
 
 class Intercept:
     """An ASGI wrapper around the API: `handler(scope)` answers a request itself or passes it
-    on (None). Forwards `extensions`, which `console.local.api.serve` reads."""
+    on (None). Forwards `extensions`, which `console.local.argo.api.serve` reads."""
 
     def __init__(self, app: Any, handler: Callable[[dict[str, Any]], Answer]) -> None:
         self.app = app

@@ -1,5 +1,5 @@
 """ArgoCDSource against the embedded platform's Argo-CD-compatible API (real HTTP on 127.0.0.1,
-`console.local.api` over an InMemorySource): list, get, refresh, the application stream with
+`console.local.argo.api` over an InMemorySource): list, get, refresh, the application stream with
 its Snapshot / Changed / Deleted / Down events, reconnects after a server restart on the same
 port, polling when a proxy refuses streams, and the one-line errors."""
 
@@ -16,8 +16,8 @@ import pytest
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
-from console.local.appstate import InMemorySource, RefreshRequest
-from console.local.pods import free_port
+from console.local.argo.appstate import InMemorySource, RefreshRequest
+from console.local.kube.pods import free_port
 from tests.fleet.support import (
     Answer,
     FakeSleep,

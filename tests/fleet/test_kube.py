@@ -1,5 +1,5 @@
 """KubeSource against the embedded platform's Kubernetes-compatible API (real HTTP on
-127.0.0.1, `console.local.api` over an InMemorySource), through the kubeconfig the platform
+127.0.0.1, `console.local.argo.api` over an InMemorySource), through the kubeconfig the platform
 writes and the official `kubernetes` client: list, get, the watch with Snapshot / Changed /
 Deleted / Down, a restart on the same port, an expired resourceVersion (410 Gone), and the
 one-line errors."""
@@ -18,8 +18,8 @@ import pytest
 from console.fleet.kube import KubeSource
 from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
-from console.local.appstate import InMemorySource
-from console.local.kubeconfig import write_kubeconfig
+from console.local.argo.appstate import InMemorySource
+from console.local.argo.kubeconfig import write_kubeconfig
 from tests.fleet.support import (
     Answer,
     FakeSleep,

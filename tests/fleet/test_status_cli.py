@@ -1,5 +1,5 @@
 """`gitops status` as a user runs it (`console.cli.main`), against the embedded platform's
-Argo-CD-compatible API (real HTTP on 127.0.0.1, `console.local.api` over an InMemorySource
+Argo-CD-compatible API (real HTTP on 127.0.0.1, `console.local.argo.api` over an InMemorySource
 holding full-shape Applications), real `/version` servers and a real deploy repo: the exact
 JSON, the table, the three kinds of target, and every error as one line with exit 2."""
 
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from console.cli import main
-from console.local.appstate import InMemorySource
-from console.local.kubeconfig import write_kubeconfig, write_token_file
+from console.local.argo.appstate import InMemorySource
+from console.local.argo.kubeconfig import write_kubeconfig, write_token_file
+from console.local.kube.pods import free_port
 from console.local.last_workspace import remember
-from console.local.pods import free_port
 from tests.fleet.status_data import (
     SHA3,
     SHA_A,

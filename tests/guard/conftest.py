@@ -13,7 +13,7 @@ import pytest
 from console import kustomize
 from console.fleet.history import Commit, log
 from console.guard.rollback import RollbackRequest
-from console.local.githost import GitHost
+from console.local.git.githost import GitHost
 from console.promote.overlay import overlay_path, read_tag, set_tag
 from console.promote.promote import PromoteRequest, promote
 

@@ -36,15 +36,15 @@ from console.drill.load import BackgroundLoad, LoadGenerator, LoadStats
 from console.fleet.history import log, rollbacks
 from console.guard.events import Event, read_events
 from console.guard.run import Target, run_guard
-from console.local import appstate as st
-from console.local.api import create_api
-from console.local.controller import Controller
-from console.local.githost import GitHost
-from console.local.images import ImageStore
-from console.local.kubeconfig import new_token
-from console.local.processes import ProcessRuntime
-from console.local.publish import publish_runtime
-from console.local.reposerver import RepoServer
+from console.local.argo import appstate as st
+from console.local.argo.api import create_api
+from console.local.argo.controller import Controller
+from console.local.argo.kubeconfig import new_token
+from console.local.argo.publish import publish_runtime
+from console.local.argo.reposerver import RepoServer
+from console.local.ci.images import ImageStore
+from console.local.git.githost import GitHost
+from console.local.kube.processes import ProcessRuntime
 from console.promote.promote import PromoteRequest, promote
 from console.serving import bind_socket, serve, socket_url
 from tests.helpers import ROOT, get_application, run_git

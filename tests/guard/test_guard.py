@@ -24,9 +24,9 @@ from console.guard.controller import Guard
 from console.guard.events import EventLog, read_events
 from console.guard.policy import DEADLINE, ENABLED, GRACE
 from console.guard.rollback import RollbackWriter
-from console.local import appstate as st
-from console.local.api import create_api
-from console.local.kubeconfig import new_token
+from console.local.argo import appstate as st
+from console.local.argo.api import create_api
+from console.local.argo.kubeconfig import new_token
 from console.serving import bind_socket, serve, socket_url
 from tests.guard.conftest import BACKEND, Deploy
 

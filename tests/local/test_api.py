@@ -33,8 +33,8 @@ from kubernetes import config as kube_config
 from kubernetes import watch as kube_watch
 from kubernetes.client.exceptions import ApiException
 
-from console.local.api import RunStore, create_api, parse_selector
-from console.local.appstate import (
+from console.local.argo.api import RunStore, create_api, parse_selector
+from console.local.argo.appstate import (
     HISTORY_LIMIT,
     ApplicationCondition,
     ApplicationRecord,
@@ -59,7 +59,7 @@ from console.local.appstate import (
     from_json,
     to_json,
 )
-from console.local.kubeconfig import new_token, write_kubeconfig, write_token_file
+from console.local.argo.kubeconfig import new_token, write_kubeconfig, write_token_file
 from console.local.state import State
 from console.serving import PortInUseError, bind_socket, serve, socket_url
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from console.local import appstate as st
-from console.local.appstore import (
+from console.local.argo import appstate as st
+from console.local.argo.appstore import (
     CorruptStateError,
     MemoryAppStore,
     SavedApp,
@@ -19,8 +19,8 @@ from console.local.appstore import (
     from_doc,
     to_doc,
 )
+from console.local.argo.sync import ObjectKey, Phase
 from console.local.state import MIGRATIONS, SCHEMA_VERSION, State, StateError
-from console.local.sync import ObjectKey, Phase
 
 T0 = datetime(2026, 11, 26, 8, 0, 0, tzinfo=UTC)
 DEPLOYMENT = {

@@ -15,8 +15,8 @@ from ruamel.yaml import YAML
 
 from console.config import load_config
 from console.local import bootstrap
-from console.local.images import ImageStore
-from console.local.processes import ProcessRuntime
+from console.local.ci.images import ImageStore
+from console.local.kube.processes import ProcessRuntime
 from tests.helpers import ROOT, run_git
 
 TOKEN = "an-api-token"  # noqa: S105 - a test value

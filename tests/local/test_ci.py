@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from console.local.ci import (
+from console.local.ci.images import Image
+from console.local.ci.runner import (
     ENV_SLOTS,
     KEPT_LOCKFILES,
     CIRunner,
@@ -31,8 +32,7 @@ from console.local.ci import (
     read_services,
     repo_name,
 )
-from console.local.images import Image
-from console.local.pods import free_port
+from console.local.kube.pods import free_port
 from console.local.state import SCHEMA_VERSION, Run, State
 from console.promote.overlay import read_tag
 from tests.helpers import run_git

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from console.config import load_config
-from console.local.ci import repo_name
-from console.local.githost import GitHost
+from console.local.ci.runner import repo_name
+from console.local.git.githost import GitHost
+from console.local.git.webhook import PushEvent
 from console.local.state import Run, State
 from console.local.up import CITrigger
-from console.local.webhook import PushEvent
 from tests.helpers import ROOT, run_git
 
 

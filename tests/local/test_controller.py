@@ -17,11 +17,11 @@ import httpx
 import pytest
 from ruamel.yaml import YAML
 
-from console.local import appstate as st
-from console.local.controller import Controller
-from console.local.images import ImageStore
-from console.local.processes import ProcessRuntime
-from console.local.reposerver import RepoServer
+from console.local.argo import appstate as st
+from console.local.argo.controller import Controller
+from console.local.argo.reposerver import RepoServer
+from console.local.ci.images import ImageStore
+from console.local.kube.processes import ProcessRuntime
 from tests.helpers import run_git
 from tests.world import World as SharedWorld
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from console.local.dataplane import RECORD
-from console.local.dataplane_client import DataPlane, socket_path
-from console.local.pods import process_state
-from console.local.processes import ProcessRuntime
-from console.local.proxytable import Route
+from console.local.kube.dataplane import RECORD
+from console.local.kube.dataplane_client import DataPlane, socket_path
+from console.local.kube.pods import process_state
+from console.local.kube.processes import ProcessRuntime
+from console.local.kube.proxytable import Route
 
 KEY = ("dev", "web")
 
@@ -57,8 +57,8 @@ def upstream() -> Iterator[int]:
 CONTROL_PLANE = """
 import asyncio, sys
 from pathlib import Path
-from console.local.dataplane_client import DataPlane
-from console.local.proxytable import Route
+from console.local.kube.dataplane_client import DataPlane
+from console.local.kube.proxytable import Route
 
 async def main():
     plane = await DataPlane.attach(Path(sys.argv[1]))

@@ -19,11 +19,11 @@ from typing import Any, BinaryIO
 import pytest
 
 from console.git import git
-from console.local import appstate as st
-from console.local.appstore import SqliteAppStore
-from console.local.controller import Controller
-from console.local.processes import ProcessRuntime
-from console.local.reposerver import RepoServer
+from console.local.argo import appstate as st
+from console.local.argo.appstore import SqliteAppStore
+from console.local.argo.controller import Controller
+from console.local.argo.reposerver import RepoServer
+from console.local.kube.processes import ProcessRuntime
 from console.local.state import State, StateError
 from tests.local.test_appstore import saved
 
@@ -165,7 +165,7 @@ def test_the_controller_outlives_a_full_disk_and_persists_once_there_is_room(
     repos.register(URL, tmp_path / "deploy.git")
     source = st.InMemorySource()
     state = State(small_disk / "state.db")
-    caplog.set_level(logging.ERROR, logger="console.local.controller")
+    caplog.set_level(logging.ERROR, logger="console.local.argo.controller")
 
     def revision() -> str:
         record = source.get("config-dev")

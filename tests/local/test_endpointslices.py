@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from console.local.endpointslices import slice_endpoints
-from console.local.images import ImageStore
-from console.local.processes import ProcessRuntime
+from console.local.ci.images import ImageStore
+from console.local.kube.endpointslices import slice_endpoints
+from console.local.kube.processes import ProcessRuntime
 
 SERVICE: dict[str, Any] = {
     "apiVersion": "v1",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from console import kustomize
-from console.local.gate import conventional, judge_deploy_tree
+from console.local.git.gate import conventional, judge_deploy_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(__file__).resolve().parents[3] / "shared"

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from console import kustomize
-from console.local.githost import GitHost, GitHostError, hook_script
-from console.local.webhook import ZERO_SHA, PushEvent, parse_push, verify_signature
+from console.local.git.githost import GitHost, GitHostError, hook_script
+from console.local.git.webhook import ZERO_SHA, PushEvent, parse_push, verify_signature
 from tests.helpers import GIT_IDENTITY as IDENTITY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,7 +144,7 @@ def test_create_records_the_kind_and_installs_the_hooks(tmp_path: Path) -> None:
         script = bare / "hooks" / stage
         assert os.access(script, os.X_OK)
         assert script.read_text() == hook_script(stage)
-        assert f"exec {shlex.quote(sys.executable)} -P -m console.local.hook {stage}\n" in (
+        assert f"exec {shlex.quote(sys.executable)} -P -m console.local.git.hook {stage}\n" in (
             script.read_text()
         )
     assert host.create("platform-deploy", "deploy") == bare  # idempotent: a restart re-wires
@@ -161,7 +161,7 @@ def test_create_records_the_kind_and_installs_the_hooks(tmp_path: Path) -> None:
 
 def test_hook_script_quotes_the_interpreter() -> None:
     script = hook_script("post-receive", "/opt/my python/bin/python3")
-    assert "exec '/opt/my python/bin/python3' -P -m console.local.hook post-receive\n" in script
+    assert "exec '/opt/my python/bin/python3' -P -m console.local.git.hook post-receive\n" in script
 
 
 def test_a_good_push_is_accepted_and_the_platform_is_told(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.local.health import (
+from console.local.argo.health import (
     ORDER,
     Health,
     HealthStatus,
@@ -18,7 +18,7 @@ from console.local.health import (
     resource_health,
     worst,
 )
-from console.local.rollout import DeploymentSpec, PodPhase, PodView, RolloutState, plan
+from console.local.kube.rollout import DeploymentSpec, PodPhase, PodView, RolloutState, plan
 
 H = HealthStatus
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from console.local.dockerfile import DockerfileError, final_stage, instructions
-from console.local.images import (
+from console.local.ci.dockerfile import DockerfileError, final_stage, instructions
+from console.local.ci.images import (
     BuildError,
     Image,
     ImageStore,

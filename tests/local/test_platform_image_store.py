@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from console.local import platform_image
-from console.local.images import Image, ImageStore, ImmutableTagError
+from console.local.ci import platform_image
+from console.local.ci.images import Image, ImageStore, ImmutableTagError
 from tests.helpers import ROOT
 
 REF = "registry.example/acme/gitops-platform:0.1.0"

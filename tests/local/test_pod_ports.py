@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from console.local import pods
-from console.local.pods import free_port, pod_port_range
+from console.local.kube import pods
+from console.local.kube.pods import free_port, pod_port_range
 
 
 def test_ports_come_from_below_the_ephemeral_range_and_are_free() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.local.probes import (
+from console.local.kube.probes import (
     InvalidProbe,
     ProbeSpec,
     ProbeState,

@@ -24,12 +24,12 @@ import httpx
 import pytest
 
 from console import kustomize
-from console.local.health import NO_HEALTH_KINDS, HealthStatus
-from console.local.images import ImageStore
-from console.local.pods import free_port
-from console.local.processes import ProcessRuntime
-from console.local.runtime import ApplyResult, LiveResource
-from console.local.sync import ObjectKey, fingerprint, key_of
+from console.local.argo.health import NO_HEALTH_KINDS, HealthStatus
+from console.local.argo.sync import ObjectKey, fingerprint, key_of
+from console.local.ci.images import ImageStore
+from console.local.kube.pods import free_port
+from console.local.kube.processes import ProcessRuntime
+from console.local.kube.runtime import ApplyResult, LiveResource
 from tests.world import World as SharedWorld
 from tests.world import build_args
 
@@ -590,8 +590,8 @@ def test_service_ports_are_honoured_and_a_port_in_use_is_a_failed_apply(
 FIRST_PLATFORM = """
 import asyncio, json, sys
 from pathlib import Path
-from console.local.images import ImageStore
-from console.local.processes import ProcessRuntime
+from console.local.ci.images import ImageStore
+from console.local.kube.processes import ProcessRuntime
 
 async def main():
     workdir, store, spec = (Path(a) for a in sys.argv[1:4])

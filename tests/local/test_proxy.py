@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from console.local.proxy import ProxyError, ServiceProxy
+from console.local.kube.proxy import ProxyError, ServiceProxy
 
 T = TypeVar("T")
 Endpoint = tuple[str, int]

@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 
 from console.fleet.tree import failing_pods
-from console.local import appstate as st
-from console.local.images import ImageStore
-from console.local.processes import ProcessRuntime
-from console.local.publish import (
+from console.local.argo import appstate as st
+from console.local.argo.publish import (
     MAX_LINE_BYTES,
     MAX_READ_BYTES,
     RuntimePublisher,
@@ -29,8 +27,10 @@ from console.local.publish import (
     publish_runtime,
     tree_for,
 )
-from console.local.rollout import DeploymentSpec, DeploymentStatus
-from console.local.supervisor import DeploymentSnapshot, PodInfo, PodState
+from console.local.ci.images import ImageStore
+from console.local.kube.processes import ProcessRuntime
+from console.local.kube.rollout import DeploymentSpec, DeploymentStatus
+from console.local.kube.supervisor import DeploymentSnapshot, PodInfo, PodState
 from tests.helpers import GIT_IDENTITY as IDENTITY
 from tests.helpers import run_git
 from tests.local.test_api import SCHEMAS

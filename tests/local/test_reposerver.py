@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.local.reposerver import RepoServer, RepoServerError
+from console.local.argo.reposerver import RepoServer, RepoServerError
 from tests.world import World
 
 URL = "https://github.com/acme/platform-deploy.git"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.local.health import HealthStatus, deployment_health
-from console.local.rollout import (
+from console.local.argo.health import HealthStatus, deployment_health
+from console.local.kube.rollout import (
     ConditionType,
     DeploymentSpec,
     DeploymentStatus,

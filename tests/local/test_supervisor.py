@@ -20,22 +20,22 @@ import httpx
 import pytest
 
 from console import kustomize
-from console.local.health import HealthStatus
-from console.local.images import ImageStore
-from console.local.pods import (
+from console.local.argo.health import HealthStatus
+from console.local.ci.images import ImageStore
+from console.local.kube.pods import (
     EnvError,
     container_env,
     parse_template,
     reap_orphans,
     rewrite_service_links,
 )
-from console.local.rollout import (
+from console.local.kube.rollout import (
     ConditionType,
     InvalidDeployment,
     Reason,
     UnsupportedDeployment,
 )
-from console.local.supervisor import DeploymentRunner, DeploymentSnapshot, PodState
+from console.local.kube.supervisor import DeploymentRunner, DeploymentSnapshot, PodState
 from tests.helpers import run_git
 from tests.world import World as SharedWorld
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from console.local.sync import (
+from console.local.argo.sync import (
     Operation,
     Phase,
     SyncCode,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from console.local.pods import container_argv, container_env, parse_template
-from console.local.rollout import InvalidDeployment, UnsupportedDeployment
-from console.local.volumes import (
+from console.local.kube.pods import container_argv, container_env, parse_template
+from console.local.kube.rollout import InvalidDeployment, UnsupportedDeployment
+from console.local.kube.volumes import (
     Item,
     Mount,
     Volume,

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from console.local.webhook import (
+from console.local.git.webhook import (
     ZERO_SHA,
     PushCommit,
     WebhookError,

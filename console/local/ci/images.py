@@ -48,7 +48,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from console.git import GitError, git
-from console.local.dockerfile import DEFAULT_VENV, DockerfileError, final_stage
+from console.local.ci.dockerfile import DEFAULT_VENV, DockerfileError, final_stage
 from console.tools import find
 
 FORMAT = "gitops-local-image/v1"
@@ -371,7 +371,7 @@ class ImageStore:
         tag is a no-op returning the existing image; different content raises
         ImmutableTagError, unless `move_tag`: then the tag moves to the new content (the old
         build stays, for what still runs it). Only the platform's own image moves its tag
-        (console.local.platform_image: rebuilt from the working copy it runs from); every
+        (console.local.ci.platform_image: rebuilt from the working copy it runs from); every
         service's tag is written once. uv's output is appended to `log`."""
         if not NAME.match(name) or len(name) > 255:
             raise BuildError(f"invalid image name {name!r}")

@@ -57,7 +57,7 @@ from typing import Protocol, TypeVar
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from console.local.appstate import (
+from console.local.argo.appstate import (
     API_VERSION,
     ApiError,
     ApplicationNotFoundError,
@@ -73,8 +73,8 @@ from console.local.appstate import (
     format_time_nano,
     to_json,
 )
+from console.local.git.webhook import WebhookError, normalize_url, parse_push, verify_signature
 from console.local.state import Run
-from console.local.webhook import WebhookError, normalize_url, parse_push, verify_signature
 from console.serving import CLOSING
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 own, so that traffic keeps flowing while `gitops up` (the control plane) is down, crashed or
 restarting, as kube-proxy's rules and the pods keep serving on a node whose kubelet died.
 
-    python -m console.local.dataplane --dir DIR
+    python -m console.local.kube.dataplane --dir DIR
 
 DIR holds `dataplane.json` (pid, process start time, control socket: how a restarted control plane
 proves this process is the workspace's own before adopting it) and `dataplane.log`. The process
@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from console.local.proxytable import ProxyTable, Route, ServiceKey
+from console.local.kube.proxytable import ProxyTable, Route, ServiceKey
 
 PROTOCOL = 1
 RECORD = "dataplane.json"
@@ -119,7 +119,7 @@ class _Server:
 
 async def serve(directory: Path, socket_path: Path, ready: Any = None) -> None:
     """Run the data plane until stopped; `ready()` is called once the socket listens."""
-    from console.local.pods import process_start  # noqa: PLC0415 - keeps `-m` start-up lean
+    from console.local.kube.pods import process_start  # noqa: PLC0415 - keeps `-m` start-up lean
 
     table = ProxyTable()
     server = _Server(table)
@@ -159,7 +159,7 @@ async def serve(directory: Path, socket_path: Path, ready: Any = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m console.local.dataplane")
+    parser = argparse.ArgumentParser(prog="python -m console.local.kube.dataplane")
     parser.add_argument("--dir", required=True, type=Path, help="the data plane's state directory")
     parser.add_argument("--socket", required=True, type=Path, help="the control socket's path")
     args = parser.parse_args(argv)

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from console.local.dataplane import LOG, PROTOCOL, RECORD, decode_table, encode_table
-from console.local.pods import process_start, process_state
-from console.local.proxytable import Applied, Route, ServiceKey
+from console.local.kube.dataplane import LOG, PROTOCOL, RECORD, decode_table, encode_table
+from console.local.kube.pods import process_start, process_state
+from console.local.kube.proxytable import Applied, Route, ServiceKey
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ async def _running(
 def _start(directory: Path) -> subprocess.Popen[bytes]:
     """Start a data plane on `directory` and wait for its `ready` line."""
     path = socket_path(directory)
-    command = [sys.executable, "-m", "console.local.dataplane", "--dir", str(directory)]
+    command = [sys.executable, "-m", "console.local.kube.dataplane", "--dir", str(directory)]
     with (directory / LOG).open("ab") as errors:
         proc = subprocess.Popen(
             [*command, "--socket", str(path)],

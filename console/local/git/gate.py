@@ -18,7 +18,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from console import kustomize
-from console.local.reposerver import KUSTOMIZATIONS, RepoServerError, directory_objects
 
 TYPES = (
     "build",
@@ -41,7 +40,8 @@ _HEADER = re.compile(
 # Headers git writes itself: `git merge`/`git pull` ("Merge branch 'x'", "Merge pull request #1
 # from …") and `git revert` ('Revert "feat: x"'). commitizen's `cz check`, the required check on
 # the real host, lets both through, so the local host does too. Merge commits still never reach
-# main: it requires a linear history (see console.local.hook), for their shape, not their message.
+# main: it requires a linear history (see console.local.git.hook), for their shape, not their
+# message.
 _GIT_HEADERS = re.compile(r'^(?:Merge .+|Revert ".+")$')
 # Kinds that run something: an overlay (an app of a service) renders at least one.
 WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"})
@@ -228,8 +228,8 @@ def _source_findings(
             return []  # its render error is reported already
     else:
         try:
-            objects = directory_objects(source.directory, source.path)
-        except RepoServerError as exc:
+            objects = kustomize.directory_objects(source.directory, source.path)
+        except kustomize.KustomizeError as exc:
             return [f"{what}: does not render: {' '.join(str(exc).split())}"]
     if not objects:
         if source.automated and not source.allow_empty:
@@ -259,7 +259,9 @@ def _changed_overlays(root: Path, changed: Collection[str] | None) -> set[Path] 
         if len(parts) < 2 or parts[0] != "overlays":
             return None
         directory = (root / rel).parent
-        while directory != root and not any((directory / k).is_file() for k in KUSTOMIZATIONS):
+        while directory != root and not any(
+            (directory / k).is_file() for k in kustomize.KUSTOMIZATIONS
+        ):
             directory = directory.parent
         if directory == root or directory == root / "overlays":
             # Not inside an overlay's kustomization (a file added next to them, or the overlay
@@ -301,7 +303,7 @@ def judge_deploy_tree(
         s.directory
         for s in sources
         if s.directory not in directories
-        and any((s.directory / name).is_file() for name in KUSTOMIZATIONS)
+        and any((s.directory / name).is_file() for name in kustomize.KUSTOMIZATIONS)
     ]
     rendered: dict[Path, list[dict[str, Any]] | None] = {}
     if directories:

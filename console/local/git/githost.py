@@ -1,5 +1,5 @@
 """The local Git host: bare repositories in the workspace, one per generated repo, whose hooks
-protect `main` (console.local.gate) and tell the platform about every push (a GitHub-format push
+protect `main` (console.local.git.gate) and tell the platform about every push (a GitHub-format push
 event POSTed to its `/api/webhook`).
 
 Everything the hooks need lives in the bare repository's own config, so a hook is a two-line
@@ -39,7 +39,7 @@ class GitHostError(RuntimeError):
 
 
 def hook_script(stage: str, python: str | None = None) -> str:
-    """The hook `stage` as a shell script that runs console.local.hook with this interpreter.
+    """The hook `stage` as a shell script that runs console.local.git.hook with this interpreter.
 
     Nothing from a pusher reaches the script: its only variable part is the interpreter's path,
     quoted. `-P` keeps the bare repository (the hook's working directory) off sys.path.
@@ -49,8 +49,8 @@ def hook_script(stage: str, python: str | None = None) -> str:
     exe = shlex.quote(python or sys.executable)
     return (
         "#!/bin/sh\n"
-        "# Installed by gitops (console/local/githost.py) and rewritten on every start.\n"
-        f"exec {exe} -P -m console.local.hook {stage}\n"
+        "# Installed by gitops (console/local/git/githost.py) and rewritten on every start.\n"
+        f"exec {exe} -P -m console.local.git.hook {stage}\n"
     )
 
 

@@ -14,7 +14,7 @@ is a Service is the caller's `resolve_service(namespace, service, port)` to say.
 rewritten.
 
 Volumes: the same values are rewritten from the container's paths to the host directories its
-volumes are mounted from (`console.local.volumes`), before `$(VAR)` expansion, so a value is
+volumes are mounted from (`console.local.kube.volumes`), before `$(VAR)` expansion, so a value is
 rewritten once.
 """
 
@@ -34,9 +34,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from console.local.probes import ContainerProbes, ProbeError, UnsupportedProbe, container_probes
-from console.local.rollout import InvalidDeployment, UnsupportedDeployment, template_hash
-from console.local.volumes import Mount, Volume, parse_mounts, parse_volumes, rewrite_paths
+from console.local.kube.probes import (
+    ContainerProbes,
+    ProbeError,
+    UnsupportedProbe,
+    container_probes,
+)
+from console.local.kube.rollout import InvalidDeployment, UnsupportedDeployment, template_hash
+from console.local.kube.volumes import Mount, Volume, parse_mounts, parse_volumes, rewrite_paths
 
 # Kubernetes' default terminationGracePeriodSeconds.
 DEFAULT_GRACE_S = 30

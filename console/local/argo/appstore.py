@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from console.local import appstate as st
+from console.local.argo import appstate as st
+from console.local.argo.sync import ObjectKey, Phase
 from console.local.state import State
-from console.local.sync import ObjectKey, Phase
 
 FORMAT = 1  # bump when the document's shape changes incompatibly
 

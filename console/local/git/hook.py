@@ -1,14 +1,15 @@
-"""The hooks of the local Git host's bare repositories: `python -m console.local.hook STAGE`.
+"""The hooks of the local Git host's bare repositories: `python -m console.local.git.hook STAGE`.
 
 pre-receive   protects main as branch protection and required checks do on a real host: no
               deletion, no force push, a linear history, Conventional Commit messages and, in a
-              deploy repo, a tree whose overlays render (console.local.gate). Each reason is printed
-              as `rejected: …` (the pusher sees `remote: rejected: …`) and the push is refused.
+              deploy repo, a tree whose overlays render (console.local.git.gate). Each reason is
+              printed as `rejected: …` (the pusher sees `remote: rejected: …`) and the push is
+              refused.
 post-receive  POSTs a GitHub-format push event per updated ref to `{gitops.api-url}/api/webhook`.
               A platform that does not answer costs one line and at most a few seconds: the push
               has happened, and the platform polls as a fallback.
 
-Configuration: the bare repository's `gitops.*` keys (see console.local.githost).
+Configuration: the bare repository's `gitops.*` keys (see console.local.git.githost).
 """
 
 from __future__ import annotations
@@ -24,15 +25,21 @@ from pathlib import Path
 from typing import TextIO
 
 from console.git import GitError, checkout_tree, git
-from console.local.githost import (
+from console.local.git.githost import (
     KEY_API_URL,
     KEY_CRD_DIR,
     KEY_KIND,
     KEY_REPO_URL,
     KEY_TOKEN_FILE,
 )
-from console.local.webhook import EVENT_HEADER, SIGNATURE_HEADER, ZERO_SHA, PushCommit, signature
-from console.local.webhook import push_event_for as _push_event_for
+from console.local.git.webhook import (
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    ZERO_SHA,
+    PushCommit,
+    signature,
+)
+from console.local.git.webhook import push_event_for as _push_event_for
 
 # Each push starts both hooks as fresh processes: each imports only what its stage needs (the
 # gate brings ruamel.yaml, the notification urllib), so they are imported where used.
@@ -116,7 +123,7 @@ def judge_commit_tree(
     """gate.judge_deploy_tree on the tree of commit `sha`, checked out into a temporary directory
     with a temporary index (the bare repository is not touched; during pre-receive the objects
     are still in git's quarantine, which the inherited environment names)."""
-    from console.local import gate  # noqa: PLC0415 - see the imports
+    from console.local.git import gate  # noqa: PLC0415 - see the imports
 
     with tempfile.TemporaryDirectory(prefix="gitops-gate-") as tmp:
         tree = Path(tmp) / "tree"
@@ -130,7 +137,7 @@ def judge_commit_tree(
 
 def check_update(git_dir: Path, update: Update, kind: str | None) -> list[str]:
     """Why `update` may not land; empty when it may. Only main is protected."""
-    from console.local import gate  # noqa: PLC0415 - see the imports
+    from console.local.git import gate  # noqa: PLC0415 - see the imports
 
     if update.ref != PROTECTED:
         return []
@@ -348,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     stage = args[0] if args else ""
     if stage not in {"pre-receive", "post-receive"}:
-        print("usage: python -m console.local.hook pre-receive|post-receive", file=sys.stderr)
+        print("usage: python -m console.local.git.hook pre-receive|post-receive", file=sys.stderr)
         return 2
     git_dir = Path(os.environ.get("GIT_DIR", ".")).resolve()
     updates = parse_updates(sys.stdin.read())

@@ -19,13 +19,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from console.local import appstate as st
-from console.local.appstore import AppStore, SavedApp, SavedOperation
-from console.local.health import Health, HealthStatus, app_health, resource_health
-from console.local.reposerver import Manifests, RepoServer, RepoServerError
-from console.local.runtime import SUPPORTED_KINDS, ApplyResult, LiveResource, Runtime
-from console.local.state import StateError
-from console.local.sync import (
+from console.local.argo import appstate as st
+from console.local.argo.appstore import AppStore, SavedApp, SavedOperation
+from console.local.argo.health import Health, HealthStatus, app_health, resource_health
+from console.local.argo.reposerver import Manifests, RepoServer, RepoServerError
+from console.local.argo.sync import (
     ObjectKey,
     Operation,
     Phase,
@@ -38,7 +36,9 @@ from console.local.sync import (
     images,
     key_of,
 )
-from console.local.webhook import PushEvent, WebhookError, parse_push
+from console.local.git.webhook import PushEvent, WebhookError, parse_push
+from console.local.kube.runtime import SUPPORTED_KINDS, ApplyResult, LiveResource, Runtime
+from console.local.state import StateError
 
 log = logging.getLogger("gitops.controller")
 

@@ -44,7 +44,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from console.git import GitError, git, redact
-from console.local.images import ImageError, ImageStore, clean_env
+from console.local.ci.images import ImageError, ImageStore, clean_env
 from console.local.state import Result, Run, Stage, State
 from console.promote.overlay import list_overlays
 from console.promote.promote import PromoteError, PromoteRequest, promote_all

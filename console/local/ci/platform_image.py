@@ -26,7 +26,7 @@ from pathlib import Path
 
 import console
 from console.git import git
-from console.local.images import Image, ImageStore, image_digest, parse_reference
+from console.local.ci.images import Image, ImageStore, image_digest, parse_reference
 
 Progress = Callable[[str], None]
 DOCKERFILE = "Dockerfile"

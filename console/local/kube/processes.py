@@ -19,7 +19,7 @@ event loop and reports what runs. Kinds, as on a cluster:
   values they started with). Secret `data` is base64 (invalid base64 is refused, as the API server
   refuses it), `stringData` plain and winning over `data`.
 - **ConfigMap / Secret volumes**: a pod's `secret` and `configMap` volumes are written from
-  the stored objects at each container start (`data`; see `console.local.volumes`).
+  the stored objects at each container start (`data`; see `console.local.kube.volumes`).
 - **EndpointSlice**: recorded; a slice labelled `kubernetes.io/service-name` adds its endpoints
   to that Service's proxy, which is how a Service without a selector gets any (the platform's
   own `argocd-server`, console.local.bootstrap).
@@ -63,16 +63,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from console.local.endpointslices import slice_endpoints
-from console.local.health import Health, HealthStatus, resource_health
-from console.local.images import ImageStore
-from console.local.pods import Orphan, find_orphans, reap
-from console.local.proxy import ProxyError
-from console.local.proxytable import Applied, ProxyTable, Route, ServiceKey
-from console.local.rollout import RolloutError
-from console.local.runtime import ApplyResult, LiveResource
-from console.local.supervisor import DeploymentRunner, DeploymentSnapshot, PodInfo
-from console.local.sync import ObjectKey, fingerprint, images, key_of
+from console.local.argo.health import Health, HealthStatus, resource_health
+from console.local.argo.sync import ObjectKey, fingerprint, images, key_of
+from console.local.ci.images import ImageStore
+from console.local.kube.endpointslices import slice_endpoints
+from console.local.kube.pods import Orphan, find_orphans, reap
+from console.local.kube.proxy import ProxyError
+from console.local.kube.proxytable import Applied, ProxyTable, Route, ServiceKey
+from console.local.kube.rollout import RolloutError
+from console.local.kube.runtime import ApplyResult, LiveResource
+from console.local.kube.supervisor import DeploymentRunner, DeploymentSnapshot, PodInfo
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from console.local.proxy import Endpoint, ProxyError, ServiceProxy
+from console.local.kube.proxy import Endpoint, ProxyError, ServiceProxy
 
 log = logging.getLogger(__name__)
 

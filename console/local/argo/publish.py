@@ -38,16 +38,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from console.local import appstate as st
-from console.local.health import Health, HealthStatus
-from console.local.supervisor import DeploymentSnapshot, PodInfo, PodState
+from console.local.argo import appstate as st
+from console.local.argo.health import Health, HealthStatus
+from console.local.kube.supervisor import DeploymentSnapshot, PodInfo, PodState
 
 log = logging.getLogger(__name__)
 
 TAIL_INTERVAL_S = 0.5  # how late a log line or a pod-only change may reach the API
 MAX_READ_BYTES = 1 << 20  # per log file and pass
 MAX_LINE_BYTES = 64 << 10  # a longer line without `\n` is published in pieces of this size
-NODE_NAME = "localhost"  # what a pod's `spec.nodeName` is here (see console.local.pods)
+NODE_NAME = "localhost"  # what a pod's `spec.nodeName` is here (see console.local.kube.pods)
 
 # `kubectl get pods` STATUS as Argo CD's "Status Reason" shows it: the container's waiting reason
 # (ContainerCreating while it starts), Running, or Terminating once deleted.

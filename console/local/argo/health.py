@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from console.local.rollout import (
+from console.local.kube.rollout import (
     DeploymentSpec,
     DeploymentStatus,
     PodPhase,

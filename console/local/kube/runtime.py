@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from console.local.health import Health
-from console.local.sync import ObjectKey
+from console.local.argo.health import Health
+from console.local.argo.sync import ObjectKey
 
 # Kinds the embedded platform runs or records; anything else is recorded with health Unknown.
 SUPPORTED_KINDS = frozenset(
@@ -49,7 +49,7 @@ class LiveResource:
 
     key: ObjectKey
     version: str
-    fingerprint: str  # console.local.sync.fingerprint of the applied manifest
+    fingerprint: str  # console.local.argo.sync.fingerprint of the applied manifest
     health: Health | None  # None: a kind without a health check
     live: Mapping[str, Any] = field(default_factory=dict)  # manifest with `status`
     images: tuple[str, ...] = ()

@@ -9,7 +9,6 @@ controller can ask on every reconcile at no cost.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import tempfile
 import threading
@@ -17,14 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from console import kustomize
 from console.git import GitError, checkout_tree, git
-from console.local.webhook import normalize_url
-
-KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+from console.local.git.webhook import normalize_url
 
 
 class RepoServerError(Exception):
@@ -100,7 +94,7 @@ class RepoServer:
         directory = root / rel
         if not directory.is_dir():
             raise RepoServerError(f"{path}: app path does not exist")
-        if any((directory / name).is_file() for name in KUSTOMIZATIONS):
+        if any((directory / name).is_file() for name in kustomize.KUSTOMIZATIONS):
             try:
                 stream = kustomize.build(directory)
                 objects = kustomize.objects(stream, path)
@@ -108,30 +102,11 @@ class RepoServer:
                 raise RepoServerError(str(exc).replace(str(root) + "/", "")) from None
             result = Manifests(sha, path, "Kustomize", tuple(objects))
         else:
-            result = Manifests(sha, path, "Directory", tuple(directory_objects(directory, path)))
+            try:
+                found = kustomize.directory_objects(directory, path)
+            except kustomize.KustomizeError as exc:
+                raise RepoServerError(str(exc)) from None
+            result = Manifests(sha, path, "Directory", tuple(found))
         with self._lock:
             self._rendered[key] = result
         return result
-
-
-def directory_objects(directory: Path, path: str) -> list[dict[str, Any]]:
-    """A directory source's objects (Argo CD's default: its YAML and JSON files, not recursing);
-    RepoServerError names the file that is not a manifest."""
-    yaml = YAML(typ="safe")
-    objects: list[dict[str, Any]] = []
-    for file in sorted(directory.iterdir()):
-        if not file.is_file() or file.suffix not in (".yaml", ".yml", ".json"):
-            continue
-        where = f"{PurePosixPath(path) / file.name}"
-        try:
-            text = file.read_text(encoding="utf-8")
-            docs = [json.loads(text)] if file.suffix == ".json" else list(yaml.load_all(text))
-        except (YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RepoServerError(f"{where}: {exc}") from None
-        for doc in docs:
-            if doc is None:
-                continue
-            if not isinstance(doc, dict) or not doc.get("kind") or not doc.get("apiVersion"):
-                raise RepoServerError(f"{where}: not a Kubernetes object (no apiVersion/kind)")
-            objects.append(doc)
-    return objects

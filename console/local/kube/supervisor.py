@@ -5,7 +5,7 @@ Deployment's pods as local processes on the caller's asyncio event loop.
   gets its own port on 127.0.0.1 (PORT and HOST in its environment; the container's declared
   containerPort stands in for it in probes and Services), its own directory
   `workdir/pods/<namespace>/<pod>/` as working directory, and its log `<container>.log` there,
-  kept after the pod is gone; its volumes are directories there too (`console.local.volumes`,
+  kept after the pod is gone; its volumes are directories there too (`console.local.kube.volumes`,
   set up before each container start). Each process leads its own session: the image's
   STOPSIGNAL goes to it, SIGKILL to its whole group, and the group is killed when its leader
   exits, as a container's cgroup would be.
@@ -13,7 +13,7 @@ Deployment's pods as local processes on the caller's asyncio event loop.
   (ErrImagePull, then ImagePullBackOff; retried with the crash back-off). The pod never turns
   ready, so a rollout halts and the old pods keep serving, as on a cluster.
 - Probes: `httpGet` against 127.0.0.1:<pod port>, one in flight per probe, a fresh `ProbeState`
-  per container run (see `console.local.probes`). Liveness failure kills the container (stop
+  per container run (see `console.local.kube.probes`). Liveness failure kills the container (stop
   signal, SIGKILL after terminationGracePeriodSeconds); an exited container is restarted in place
   after `crash_backoff_s(n)` (CrashLoopBackOff), `n` counting restarts since the container last
   ran `CRASH_BACKOFF_RESET_S` without exiting.
@@ -47,9 +47,9 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from console.local.health import Health, deployment_health
-from console.local.images import Image, ImageStore
-from console.local.pods import (
+from console.local.argo.health import Health, deployment_health
+from console.local.ci.images import Image, ImageStore
+from console.local.kube.pods import (
     EnvError,
     Lookup,
     PodTemplate,
@@ -64,7 +64,7 @@ from console.local.pods import (
     process_state,
     write_record,
 )
-from console.local.probes import (
+from console.local.kube.probes import (
     ProbeSpec,
     ProbeState,
     due,
@@ -74,7 +74,7 @@ from console.local.probes import (
     record,
     should_restart,
 )
-from console.local.rollout import (
+from console.local.kube.rollout import (
     CRASH_BACKOFF_RESET_S,
     DeploymentSpec,
     DeploymentStatus,
@@ -86,7 +86,7 @@ from console.local.rollout import (
     crash_backoff_s,
     plan,
 )
-from console.local.volumes import DataLookup, VolumeError, host_paths, materialize, tmpdir_env
+from console.local.kube.volumes import DataLookup, VolumeError, host_paths, materialize, tmpdir_env
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ class DeploymentRunner:
     """One Deployment's pods, supervised on the running event loop.
 
     `resolve_service(namespace, service, port)` is the cluster DNS stand-in for env values and
-    arguments (see `console.local.pods`); `lookup(kind, namespace, name, key)` reads
+    arguments (see `console.local.kube.pods`); `lookup(kind, namespace, name, key)` reads
     ConfigMap/Secret keys for `valueFrom` (without it such a Deployment is refused); `data(kind,
     namespace, name)` reads a whole ConfigMap/Secret for a volume (without it, such a volume is
     a FailedMount); `injected_env` is what the platform adds to every container's environment
