@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from console.drill.load import BackgroundLoad, LoadGenerator, LoadStats  # noqa: E402
+from console.procs import alive  # noqa: E402
 
 AT_REST = "frontend-prod"
 CHANGED = "frontend-dev"
@@ -89,14 +90,6 @@ def pod_pids(workspace: Path) -> set[int]:
         if isinstance(pid, int):
             found.add(pid)
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def git(cwd: Path, *args: str) -> str:

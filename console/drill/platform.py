@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from console.platforminfo import PlatformInfo, PlatformInfoError
+from console.procs import alive
 
 STOP_TIMEOUT_S = 120.0  # SIGTERM -> exit; CI running at that moment finishes first
 
@@ -39,16 +40,6 @@ def read_platform(workspace: Path) -> PlatformInfo | None:
         return PlatformInfo.read(workspace)
     except PlatformInfoError:
         return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def running_platform(workspace: Path) -> PlatformInfo | None:

@@ -38,7 +38,6 @@ from console.drill.platform import (
     PlatformError,
     PlatformProcess,
     WorkspaceBusyError,
-    alive,
     running_platform,
 )
 from console.drill.postmortem import render as render_postmortem
@@ -62,6 +61,7 @@ from console.guard.policy import DEADLINE, ENABLED, GRACE, deployed_revision
 from console.local.ci.runner import repo_name
 from console.local.last_workspace import state_file
 from console.platforminfo import PlatformInfo
+from console.procs import alive
 
 SERVICE = "frontend"  # the service the drill breaks (console.drill.change edits the frontend)
 FATAL_GUARD_EVENTS = frozenset({"RollbackFailed", "NoKnownGood"})

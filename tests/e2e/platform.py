@@ -125,14 +125,6 @@ def pod_pids(workspace: Path, pattern: str = "*/*") -> list[int]:
     return [pid for pid in found if isinstance(pid, int)]
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def read_platform(workspace: Path) -> dict[str, Any]:
     platform: dict[str, Any] = json.loads((workspace / "platform.json").read_text())
     return platform

@@ -43,6 +43,7 @@ from textual.widgets.data_table import CellDoesNotExist
 from console.drill.load import BackgroundLoad, LoadGenerator
 from console.fleet.history import log, rollbacks
 from console.guard.events import read_events
+from console.procs import alive
 from console.promote.promote import PromoteRequest, promote
 from console.tui.app import ConsoleApp
 from console.tui.targets import workspace as workspace_target
@@ -53,7 +54,6 @@ from tests.e2e.platform import (
     PODS,
     SERVICE_APPS,
     Up,
-    alive,
     application,
     apps,
     clone_fresh,

@@ -24,9 +24,9 @@ import pytest
 
 from console.local.kube.dataplane import RECORD
 from console.local.kube.dataplane_client import DataPlane, socket_path
-from console.local.kube.pods import process_state
 from console.local.kube.processes import ProcessRuntime
 from console.local.kube.proxytable import Route
+from console.procs import process_state
 
 KEY = ("dev", "web")
 

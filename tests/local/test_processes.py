@@ -9,7 +9,6 @@ import base64
 import contextlib
 import copy
 import json
-import os
 import select
 import socket
 import subprocess
@@ -30,6 +29,7 @@ from console.local.ci.images import ImageStore
 from console.local.kube.pods import free_port
 from console.local.kube.processes import ProcessRuntime
 from console.local.kube.runtime import ApplyResult, LiveResource
+from console.procs import alive
 from tests.world import World as SharedWorld
 from tests.world import build_args
 
@@ -141,18 +141,6 @@ def deployment_health(runtime: ProcessRuntime, app: str) -> HealthStatus | None:
 
 def healthy(runtime: ProcessRuntime, *apps: str) -> Callable[[], bool]:
     return lambda: all(deployment_health(runtime, app) is HealthStatus.HEALTHY for app in apps)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie waiting for init to reap it is gone for our purposes
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 async def gone(pids: set[int], timeout: float = 5.0) -> None:

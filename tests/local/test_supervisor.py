@@ -36,6 +36,7 @@ from console.local.kube.rollout import (
     UnsupportedDeployment,
 )
 from console.local.kube.supervisor import DeploymentRunner, DeploymentSnapshot, PodState
+from console.procs import alive
 from tests.helpers import run_git
 from tests.world import World as SharedWorld
 
@@ -164,18 +165,6 @@ def describe(snapshot: DeploymentSnapshot) -> str:
 
 def no_service(namespace: str, service: str, port: int) -> tuple[str, int] | None:
     return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie waiting for init to reap it is gone for our purposes
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 async def gone(pids: list[int], timeout: float = 5.0) -> None:

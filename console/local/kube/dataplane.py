@@ -119,7 +119,7 @@ class _Server:
 
 async def serve(directory: Path, socket_path: Path, ready: Any = None) -> None:
     """Run the data plane until stopped; `ready()` is called once the socket listens."""
-    from console.local.kube.pods import process_start  # noqa: PLC0415 - keeps `-m` start-up lean
+    from console.procs import process_start  # noqa: PLC0415 - keeps `-m` start-up lean
 
     table = ProxyTable()
     server = _Server(table)

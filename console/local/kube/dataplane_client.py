@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from console.local.kube.dataplane import LOG, PROTOCOL, RECORD, decode_table, encode_table
-from console.local.kube.pods import process_start, process_state
 from console.local.kube.proxytable import Applied, Route, ServiceKey
+from console.procs import process_start, process_state
 
 log = logging.getLogger(__name__)
 

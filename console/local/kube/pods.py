@@ -42,6 +42,7 @@ from console.local.kube.probes import (
 )
 from console.local.kube.rollout import InvalidDeployment, UnsupportedDeployment, template_hash
 from console.local.kube.volumes import Mount, Volume, parse_mounts, parse_volumes, rewrite_paths
+from console.procs import process_start
 
 # Kubernetes' default terminationGracePeriodSeconds.
 DEFAULT_GRACE_S = 30
@@ -508,27 +509,6 @@ def parse_signal(name: str) -> signal.Signals:
 # ---- the pod record: finding what a killed platform left running ------------------------------
 
 RECORD = "pod.json"
-
-
-def process_start(pid: int) -> str | None:
-    """An identity for a live process beyond its pid (Linux: its start time in clock ticks), so
-    a reused pid is never mistaken for a pod; None when unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_state(pid: int) -> str | None:
-    """A live process's state letter (R, S, D, Z for a zombie, ...); None when there is none."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    return fields[0] if fields else None
 
 
 def write_record(pod_dir: Path, record: Mapping[str, Any]) -> None:

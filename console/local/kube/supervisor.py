@@ -60,8 +60,6 @@ from console.local.kube.pods import (
     parse_signal,
     parse_template,
     pod_name,
-    process_start,
-    process_state,
     write_record,
 )
 from console.local.kube.probes import (
@@ -87,6 +85,7 @@ from console.local.kube.rollout import (
     plan,
 )
 from console.local.kube.volumes import DataLookup, VolumeError, host_paths, materialize, tmpdir_env
+from console.procs import process_start, process_state
 
 log = logging.getLogger(__name__)
 
