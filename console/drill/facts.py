@@ -19,10 +19,6 @@ def utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
-def iso_ms(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
 class CIRun:
     """One stage of one CI run, as `/api/ci/runs` reports it."""

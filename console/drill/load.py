@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 
 import httpx
 
+from console.timestamps import rfc3339_ms
+
 DEFAULT_RATE = 25.0  # requests per second
 DEFAULT_TIMEOUT_S = 2.0
 KEEP_FAILURES = 10  # the first failures kept with their reasons
@@ -65,16 +67,14 @@ class LoadStats:
             "ok": self.ok,
             "failed": self.failed,
             "timeouts": self.timeouts,
-            "first_failures": [{"at": _iso(f.at), "reason": f.reason} for f in self.first_failures],
+            "first_failures": [
+                {"at": rfc3339_ms(f.at), "reason": f.reason} for f in self.first_failures
+            ],
             "served_by": dict(self.served_by),
-            "started_at": _iso(self.started_at) if self.started_at else None,
-            "stopped_at": _iso(self.stopped_at) if self.stopped_at else None,
+            "started_at": rfc3339_ms(self.started_at) if self.started_at else None,
+            "stopped_at": rfc3339_ms(self.stopped_at) if self.stopped_at else None,
             "max_latency_s": round(self.max_latency_s, 3),
         }
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass

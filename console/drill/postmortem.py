@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from console.drill.facts import Facts, iso_ms
+from console.drill.facts import Facts
 from console.drill.result import DrillResult
 from console.drill.timeline import Entry, assemble, recovered_at, short
 from console.fleet.history import ROLLBACK_APP, ROLLBACK_OF, ROLLBACK_REASON, ROLLBACK_TO
+from console.timestamps import rfc3339_ms
 
 SIGNALS = {
     "progress-deadline": "Progressing past progressDeadlineSeconds: the new pods never became "
@@ -28,11 +29,11 @@ HEADLINES = {
 
 
 def _time(at: datetime | None) -> str:
-    return iso_ms(at)[11:23] if at is not None else "—"
+    return rfc3339_ms(at)[11:23] if at is not None else "—"
 
 
 def _stamp(at: datetime | None) -> str:
-    return iso_ms(at).replace("T", " ") if at is not None else "—"
+    return rfc3339_ms(at).replace("T", " ") if at is not None else "—"
 
 
 def _secs(value: float | None) -> str:

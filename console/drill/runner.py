@@ -32,7 +32,7 @@ from typing import Any
 
 from console.config import PlatformConfig, load_config
 from console.drill import change as bad_change
-from console.drill.facts import Commit, Facts, Policy, iso_ms, utc
+from console.drill.facts import Commit, Facts, Policy, utc
 from console.drill.load import DEFAULT_RATE, DEFAULT_TIMEOUT_S, BackgroundLoad, LoadGenerator
 from console.drill.platform import (
     PlatformError,
@@ -62,6 +62,7 @@ from console.local.ci.runner import repo_name
 from console.local.last_workspace import state_file
 from console.platforminfo import PlatformInfo
 from console.procs import alive
+from console.timestamps import rfc3339_ms
 
 SERVICE = "frontend"  # the service the drill breaks (console.drill.change edits the frontend)
 FATAL_GUARD_EVENTS = frozenset({"RollbackFailed", "NoKnownGood"})
@@ -458,7 +459,7 @@ class _Drill:
         self.facts = replace(self.facts, bad_sync_started=at)
         self.step(
             Phase.SYNC,
-            f"{self.app}: sync of {bad[:7]} started at {iso_ms(at)[11:19]}Z (Argo CD "
+            f"{self.app}: sync of {bad[:7]} started at {rfc3339_ms(at)[11:19]}Z (Argo CD "
             f"operationState); rolling out {SERVICE}:{self.facts.bad_version[:7]}",
         )
 
@@ -507,7 +508,7 @@ class _Drill:
         f = self.facts
         since = f.change.at if f.change is not None else f.started_at
         for event in guard_events(self._info().guard_events, self.app, since):
-            key = (iso_ms(event.at), event.type, event.message)
+            key = (rfc3339_ms(event.at), event.type, event.message)
             if key in self._told:
                 continue
             self._told.add(key)

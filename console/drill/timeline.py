@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from console.drill.facts import Facts, iso_ms
+from console.drill.facts import Facts
+from console.timestamps import rfc3339_ms
 
 _STAGES = {"test": 0, "build": 1, "promote": 2}
 KNOWN_GUARD = frozenset({"Rollback", "Recovered"})  # told as git / argocd entries instead
@@ -32,7 +33,7 @@ class Entry:
     event: str
 
     def to_json(self) -> dict[str, str]:
-        return {"at": iso_ms(self.at), "source": self.source, "event": self.event}
+        return {"at": rfc3339_ms(self.at), "source": self.source, "event": self.event}
 
 
 @dataclass(frozen=True)
@@ -217,5 +218,5 @@ def render(entries: list[Entry], origin: datetime | None = None) -> list[str]:
     lines = []
     for e in entries:
         offset = f"+{(e.at - origin).total_seconds():7.3f}s  " if origin is not None else ""
-        lines.append(f"{iso_ms(e.at)[11:23]}  {offset}{e.source:<6}  {e.event}")
+        lines.append(f"{rfc3339_ms(e.at)[11:23]}  {offset}{e.source:<6}  {e.event}")
     return lines

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from console.fleet.history import Rollback
 from console.fleet.model import App, Health, Sync
+from console.timestamps import rfc3339
 
 # Environments in promotion order; others sort after these, by name.
 ENV_ORDER = (
@@ -61,11 +62,6 @@ class StatusRow:
             "auto_sync": self.auto_sync,
             "rollbacks": self.rollbacks,
         }
-
-
-def rfc3339(when: datetime) -> str:
-    """UTC with a `Z`, to the second, as Argo CD writes times."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def revision(app: App) -> str | None:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.timestamps import rfc3339_ms
+
 log = logging.getLogger("gitops.guard")
 
 # Event types, in the words the console shows.
@@ -49,7 +51,7 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "at": self.at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "at": rfc3339_ms(self.at),
             "type": self.type,
             "app": self.app,
             "message": self.message,

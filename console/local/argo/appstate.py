@@ -36,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, Protocol, TypeAlias, cast
 
+from console.timestamps import rfc3339
+
 API_VERSION = "argoproj.io/v1alpha1"
 KIND = "Application"
 DEFAULT_NAMESPACE = "argocd"
@@ -120,9 +122,7 @@ class UnavailableError(ApiError):
 
 def format_time(value: datetime) -> str:
     """A timestamp as Kubernetes' metav1.Time marshals it: RFC 3339, UTC, whole seconds, `Z`."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(value)
 
 
 def format_time_nano(value: datetime) -> str:

@@ -49,6 +49,7 @@ from urllib.parse import quote, unquote
 
 from console.git import GitError, git
 from console.local.ci.dockerfile import DEFAULT_VENV, DockerfileError, final_stage
+from console.timestamps import rfc3339
 from console.tools import find
 
 FORMAT = "gitops-local-image/v1"
@@ -547,7 +548,7 @@ class ImageStore:
             "name": name,
             "tag": tag,
             "digest": digest,
-            "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "created": rfc3339(datetime.now(UTC)),
             "source_commit": inputs["source_commit"],
             "entrypoint": entrypoint,
             "cmd": [_map_path(a, image_venv, venv) for a in config["cmd"]],

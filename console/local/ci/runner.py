@@ -36,7 +36,6 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +47,7 @@ from console.local.ci.images import ImageError, ImageStore, clean_env
 from console.local.state import Result, Run, Stage, State
 from console.promote.overlay import list_overlays
 from console.promote.promote import PromoteError, PromoteRequest, promote_all
+from console.timestamps import rfc3339
 from console.tools import find
 
 # After `uv`: the environment exactly as locked (dev group included, bytecode compiled), then the
@@ -112,7 +112,7 @@ def repo_name(remote: str) -> str:
 def built_at(src: Path, sha: str) -> str:
     """The commit's committer date in UTC (ISO 8601): a rebuild gets the same build args."""
     stamp = int(git(["show", "-s", "--format=%ct", sha], src).strip())
-    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(stamp)
 
 
 def project_version(src: Path) -> str:

@@ -40,7 +40,6 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -86,6 +85,7 @@ from console.local.kube.rollout import (
 )
 from console.local.kube.volumes import DataLookup, VolumeError, host_paths, materialize, tmpdir_env
 from console.procs import process_start, process_state
+from console.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +184,7 @@ class DeploymentSnapshot:
 
     def timestamp(self, clock_time: float) -> str:
         """An RFC 3339 UTC timestamp for a time of the runner's clock."""
-        return _rfc3339(self.epoch + clock_time)
-
-
-def _rfc3339(wall: float) -> str:
-    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return rfc3339(self.epoch + clock_time)
 
 
 class _Running(Protocol):
@@ -745,7 +741,7 @@ class DeploymentRunner:
             "port": pod.port,
             "image": template.image,
             "digest": image.digest,
-            "started": _rfc3339(time.time()),
+            "started": rfc3339(time.time()),
             # What a restarted platform needs to adopt the pod instead of replacing it.
             "template": template.manifest,
             "created": self._epoch + pod.created_at,
@@ -914,7 +910,7 @@ class DeploymentRunner:
             port_name=self._template.port_name,
             status_manifest=self._status.to_manifest(
                 observed_generation=self._observed,
-                timestamp=lambda t: _rfc3339(self._epoch + t),
+                timestamp=lambda t: rfc3339(self._epoch + t),
             ),
             epoch=self._epoch,
         )
