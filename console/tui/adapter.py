@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +33,8 @@ from console.tui import messages as msg
 from console.tui.deployrepo import RepoError
 from console.tui.store import RepoFacts
 from console.tui.targets import ConsoleTarget
+
+log = logging.getLogger(__name__)
 
 Probe = Callable[[Mapping[str, str]], Awaitable[Mapping[str, str | None]]]
 
@@ -53,6 +57,7 @@ class Timing:
     probe_timeout_s: float = 2.0  # each probe's deadline
     repo_s: float = 5.0  # a deploy repo's head is checked this often
     guard_s: float = 2.0  # the guard's event file is checked this often
+    restart_s: float = 1.0  # a worker that failed starts again after this, doubling to 30 s
 
 
 async def default_probe(urls: Mapping[str, str], timeout: float = 2.0) -> Mapping[str, str | None]:
@@ -87,13 +92,13 @@ class Adapter:
 
     def start(self) -> None:
         for target in self.targets:
-            self._worker(self._follow(target), f"follow {target.name}")
+            self._worker(partial(self._follow, target), f"follow {target.name}")
             if target.services:
-                self._worker(self._probe_loop(target), f"probe {target.name}")
+                self._worker(partial(self._probe_loop, target), f"probe {target.name}")
         for location in dict.fromkeys(t.deploy_repo for t in self.targets if t.deploy_repo):
-            self._worker(self._repo_loop(location), f"repo {location}")
+            self._worker(partial(self._repo_loop, location), f"repo {location}")
         for path in dict.fromkeys(t.guard_events for t in self.targets if t.guard_events):
-            self._worker(self._guard_loop(path), f"guard events {path}")
+            self._worker(partial(self._guard_loop, path), f"guard events {path}")
 
     def add(self, target: ConsoleTarget) -> None:
         """Follow one more target from now on (a platform that became ready after start)."""
@@ -102,21 +107,42 @@ class Adapter:
         self.targets.append(target)
         self._apps[target.name] = {}
         self._listed[target.name] = asyncio.Event()
-        self._worker(self._follow(target), f"follow {target.name}")
+        self._worker(partial(self._follow, target), f"follow {target.name}")
         if target.services:
-            self._worker(self._probe_loop(target), f"probe {target.name}")
+            self._worker(partial(self._probe_loop, target), f"probe {target.name}")
         if target.deploy_repo and target.deploy_repo not in locations:
-            self._worker(self._repo_loop(target.deploy_repo), f"repo {target.deploy_repo}")
+            repo = target.deploy_repo
+            self._worker(partial(self._repo_loop, repo), f"repo {repo}")
         if target.guard_events and target.guard_events not in paths:
-            self._worker(
-                self._guard_loop(target.guard_events), f"guard events {target.guard_events}"
-            )
+            events = target.guard_events
+            self._worker(partial(self._guard_loop, events), f"guard events {events}")
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _worker(self, work: Awaitable[None], name: str) -> None:
-        self.app.run_worker(work, name=name, group="adapter", exit_on_error=False)
+    def _worker(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        self.app.run_worker(
+            self._supervised(work, name), name=name, group="adapter", exit_on_error=False
+        )
+
+    async def _supervised(self, work: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run `work` until it returns; an exception it was never meant to raise (a bug, a
+        library's surprise) is told as an event and the work starts again after a back-off,
+        instead of the worker ending silently and its data going stale unseen."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                await work()
+                return
+            except Exception as exc:
+                failures += 1
+                delay = min(self._timing.restart_s * 2 ** (failures - 1), 30.0)
+                log.exception("console worker %s failed", name)
+                self.app.post_message(
+                    msg.WorkerFailed(name, f"{type(exc).__name__}: {exc}", delay, self._clock())
+                )
+                if await self._pause(delay):
+                    return
 
     async def _pause(self, seconds: float) -> bool:
         """Wait `seconds`; True when the adapter was stopped meanwhile."""
@@ -203,7 +229,7 @@ class Adapter:
             if not todo:
                 continue
             self._pins_asked.update((location, *w) for w in todo)
-            self._worker(self._read_pins(location, todo), f"pins {location}")
+            self._worker(partial(self._read_pins, location, todo), f"pins {location}")
 
     async def _read_pins(self, location: str, wanted: set[tuple[str, str, str]]) -> None:
         reader = self._reader(location)

@@ -209,6 +209,15 @@ class ConsoleApp(App[None]):
         self.store.failed(message.target, message.message, message.at)
         self.dirty()
 
+    def on_worker_failed(self, message: msg.WorkerFailed) -> None:
+        self.store.note(
+            message.at,
+            "WorkerFailed",
+            "",
+            f"{message.name}: {message.error}; starting it again in {message.retry_s:g}s",
+        )
+        self.dirty()
+
     def on_versions_probed(self, message: msg.VersionsProbed) -> None:
         self.store.set_versions(message.target, message.versions)
         self.dirty()

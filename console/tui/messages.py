@@ -53,6 +53,14 @@ class TargetFailed(Message):
         self.target, self.message, self.at = target, message, at
 
 
+class WorkerFailed(Message):
+    """A worker (`name`: what it follows) failed unexpectedly; it starts again in `retry_s`."""
+
+    def __init__(self, name: str, error: str, retry_s: float, at: datetime) -> None:
+        super().__init__()
+        self.name, self.error, self.retry_s, self.at = name, error, retry_s, at
+
+
 class VersionsProbed(Message):
     """One probe round of a target: app name -> its `/version` (None: no answer)."""
 

@@ -23,7 +23,13 @@ PinKey = tuple[str, str, str]  # (deploy repo location, revision, app source pat
 MAX_EVENTS = 500  # the events pane is a recent history, not an archive
 
 # Events that are warnings; the rest are information.
-WARNING_KINDS = guard_events.WARNINGS | {"Down", "ActionFailed", "Degraded", "Missing"}
+WARNING_KINDS = guard_events.WARNINGS | {
+    "Down",
+    "ActionFailed",
+    "Degraded",
+    "Missing",
+    "WorkerFailed",
+}
 
 
 @dataclass(frozen=True)

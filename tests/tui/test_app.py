@@ -15,6 +15,7 @@ from textual.message import Message
 from console.fleet.model import Health, Sync
 from console.fleet.source import Changed, Down, Snapshot, SourceError
 from console.tui import messages as msg
+from console.tui.adapter import Timing
 from console.tui.app import ConsoleApp
 from console.tui.deployrepo import RepoError
 from console.tui.widgets.banner import StaleBanner
@@ -252,3 +253,32 @@ async def test_an_unreadable_deploy_repo_is_a_banner_line() -> None:
         await until(pilot, lambda: banner.display)
         assert "cannot read the deploy repo /srv/git/deploy.git" in str(banner.render())
         assert cell(app, "backend", "prod").splitlines()[1] == "img a1a1a1a live a1a1a1a"
+
+
+async def test_a_worker_that_fails_unexpectedly_says_so_and_starts_again() -> None:
+    """A bug in a worker (here the deploy repo's reader raising what it never should) is never
+    silent: it is an event in the console's pane, and the worker starts again after a back-off,
+    so the repo is still read."""
+
+    class Flaky(fakes.FakeRepo):
+        failed = False
+
+        def head(self) -> str:
+            if not Flaky.failed:
+                Flaky.failed = True
+                raise RuntimeError("boom")
+            return super().head()
+
+    repo = Flaky()
+    app = console_app(
+        [target(FakeSource("demo", data.fleet()))],
+        repo=repo,
+        timing=Timing(probe_s=3600, repo_s=3600, guard_s=3600, restart_s=0.05),
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: any(e.kind == "WorkerFailed" for e in app.store.events))
+        [told] = [e for e in app.store.events if e.kind == "WorkerFailed"]
+        assert "repo" in told.message
+        assert "RuntimeError: boom" in told.message
+        await until(pilot, lambda: repo.reads == 1)
+        assert app.store.repo_for("demo") is not None
