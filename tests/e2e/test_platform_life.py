@@ -230,6 +230,11 @@ def test_bad_promotions_are_rolled_back_by_one_commit_each(life: Life) -> None:
     up = life.running()
     platform, token, remote = life.platform, life.token, life.remote
     good_images = application(platform, token, APP)["status"]["summary"]["images"]
+    events_file = Path(platform["guard_events"])
+
+    def told(kind: str) -> int:
+        return sum(1 for e in read_events(events_file) if (e.type, e.app) == (kind, APP))
+
     load = BackgroundLoad(LoadGenerator(f"{platform['services'][APP]}/version", rate=20))
     load.start()
     wait_for(lambda: load.answered, "an answer from frontend-dev", up, timeout=30)
@@ -245,6 +250,9 @@ def test_bad_promotions_are_rolled_back_by_one_commit_each(life: Life) -> None:
     platform = life.platform
     wait_for(recovered_on(platform, token, remote, bad), "recovery", up, timeout=120)
     assert application(platform, token, APP)["status"]["summary"]["images"] == good_images
+    # The guard (adopted, its watch cut by the restart) must see the recovery before the next
+    # change moves the app on: it tells Recovered only for what it saw Healthy and Synced.
+    wait_for(lambda: told("Recovered") == 1, "the first Recovered event", up, timeout=60)
     load.stop()
     served = asyncio.run(load.wait())
     assert served.total > 20, served
@@ -279,11 +287,6 @@ def test_bad_promotions_are_rolled_back_by_one_commit_each(life: Life) -> None:
     # One rollback commit for each bad revision, and the guard says what it did.
     found = [rb for rb in rollbacks(log(Path(remote), "main")) if rb.app == APP]
     assert len(found) == 2, found
-    events_file = Path(platform["guard_events"])
-
-    def told(kind: str) -> int:
-        return sum(1 for e in read_events(events_file) if (e.type, e.app) == (kind, APP))
-
     wait_for(lambda: told("Recovered") == 2, "two Recovered events", up, timeout=60)
     assert told("Rollback") == 2
     metrics = httpx.get(f"{platform['guard_url']}/metrics", timeout=10).text
