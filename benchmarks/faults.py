@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from console.drill.load import BackgroundLoad, LoadGenerator, LoadStats  # noqa: E402
+from console.platforminfo import PlatformInfo, PlatformInfoError  # noqa: E402
 from console.procs import alive  # noqa: E402
 
 AT_REST = "frontend-prod"
@@ -75,12 +76,13 @@ def start(workspace: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def platform_of(workspace: Path, pid: int) -> dict[str, Any] | None:
+def platform_of(workspace: Path, pid: int) -> PlatformInfo | None:
+    """The platform.json the `gitops up` with `pid` wrote, once it did."""
     try:
-        doc: dict[str, Any] = json.loads((workspace / "platform.json").read_text())
-    except (OSError, ValueError):
+        info = PlatformInfo.read(workspace)
+    except PlatformInfoError:
         return None
-    return doc if doc.get("pid") == pid else None
+    return info if info.pid == pid else None
 
 
 def pod_pids(workspace: Path) -> set[int]:
@@ -115,12 +117,12 @@ class Platform:
             workspace.parent,
             "clone",
             "--quiet",
-            str(self.doc["remotes"]["deploy"]),
+            self.doc.remotes["deploy"],
             str(self.clone),
         )
-        self.token = Path(self.doc["token_file"]).read_text().strip()
+        self.token = self.doc.token()
 
-    def _ready(self, up: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+    def _ready(self, up: subprocess.Popen[bytes], timeout: float) -> PlatformInfo:
         wait(lambda: platform_of(self.workspace, up.pid) is not None, "the platform", timeout)
         doc = platform_of(self.workspace, up.pid)
         assert doc is not None
@@ -135,11 +137,11 @@ class Platform:
         self.up.wait(timeout=120)
 
     def url(self, service: str) -> str:
-        return f"{self.doc['services'][service]}/version"
+        return f"{self.doc.services[service]}/version"
 
     def app(self, name: str) -> dict[str, Any]:
         answer = httpx.get(
-            f"{self.doc['argocd_url']}/api/v1/applications/{name}",
+            f"{self.doc.argocd_url}/api/v1/applications/{name}",
             headers={"Authorization": f"Bearer {self.token}"},
             timeout=10,
         )
@@ -292,7 +294,7 @@ def control_plane_kill_mid_ci(platform: Platform, rate: float) -> dict[str, Any]
     load = under_load(platform.url(AT_REST), rate)
     apps = platform.workspace.parent / "apps-clone"
     if not apps.exists():
-        git(platform.workspace.parent, "clone", "--quiet", str(platform.doc["remotes"]["apps"]),
+        git(platform.workspace.parent, "clone", "--quiet", platform.doc.remotes["apps"],
             str(apps))  # fmt: skip
     git(apps, "pull", "--quiet", "--ff-only", "origin", "main")
     readme = apps / "README.md"
@@ -300,7 +302,7 @@ def control_plane_kill_mid_ci(platform: Platform, rate: float) -> dict[str, Any]
     git(apps, "commit", "--quiet", "--all", "--message", "docs: a line for the fault drill")
     git(apps, "push", "--quiet", "origin", "HEAD:main")
     sha = git(apps, "rev-parse", "HEAD")
-    runs = f"{platform.doc['argocd_url']}/api/ci/runs"
+    runs = f"{platform.doc.argocd_url}/api/ci/runs"
 
     def testing() -> bool:
         answer = httpx.get(

@@ -588,10 +588,17 @@ class ServiceProxy:
             return not close
         # No timeout once the response has started: a stream may stay silent for as long as it
         # likes (a ClusterIP never cuts an established connection); draining bounds it on stop.
+        # Only a stream (chunked, or framed by the close) may stay silent for long: a task per
+        # chunk to watch its client is paid there, not on every sized body.
+        streamed = kind in ("chunked", "close")
         async with contextlib.aclosing(_iter_body(up_reader, response.body, None)) as chunks:
             while True:
                 try:
-                    data = await _next_or_client_gone(chunks, flow.reader, writer)
+                    data = await (
+                        _next_or_client_gone(chunks, flow.reader, writer)
+                        if streamed
+                        else anext(chunks)
+                    )
                 except StopAsyncIteration:
                     break
                 except _ClientGone:
