@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from console.backoff import backoff_delay
+from console.fleet.history import Rollback
 from console.fleet.model import App, Health, Sync
 from console.fleet.source import AppSource, Changed, Deleted, Down, Snapshot, SourceError
 from console.fleet.tree import failing_pods
@@ -216,14 +217,20 @@ class Guard:
             self.metrics.source_up.set(1)
             names = {app.name for app in event.apps}
             for gone in set(self._apps) - names:
-                self._apps.pop(gone)
+                self._forget(gone)
             for app in event.apps:
                 self._observe(app, now)
         elif isinstance(event, Changed):
             self._observe(event.app, now)
         elif isinstance(event, Deleted):
-            self._apps.pop(event.app.name, None)
+            self._forget(event.app.name)
         self.metrics.apps.set(len(self._apps))
+
+    def _forget(self, name: str) -> None:
+        """An app gone from the fleet: should it come back, its history is read again."""
+        self._apps.pop(name, None)
+        self._restoring.discard(name)
+        self.events_restored.discard(name)
 
     def _observe(self, app: App, now: float) -> None:
         started = time.perf_counter()
@@ -534,21 +541,18 @@ class Guard:
             return
         tracked = self._apps.get(name)
         for rb in reversed(facts.records):  # oldest first, as they happened
-            if self.events.said(ev.ROLLBACK, name, rb.sha):
-                continue
-            self.events.emit(
-                ev.ROLLBACK,
-                name,
-                f"rolled back {rb.of[:7]} to {rb.to[:7]}: {rb.reason} (recorded from Git: the "
-                "guard stopped before it said so)",
-                bad=rb.of,
-                good=rb.to,
-                commit=rb.sha,
-                reason=rb.reason,
-                reconstructed=True,
-            )
+            told = self.events.said(ev.ROLLBACK, name, rb.sha)
+            if not told:
+                self._tell_rollback_from_git(name, rb)
             newest = rb is facts.records[0]
-            if newest and tracked is not None and not self.events.said(ev.RECOVERED, name, rb.sha):
+            if (
+                newest
+                and tracked is not None
+                and tracked.recovering is None
+                and not self.events.said(ev.RECOVERED, name, rb.sha)
+                and self._may_still_recover(tracked, rb.sha)
+            ):
+                # Told or not, its recovery was not: a guard stopped between the two.
                 tracked.recovering, tracked.recovering_from_git = (rb.sha, rb.timestamp), True
                 self._recovered(name, tracked, self._clock())
         if tracked is not None:
@@ -556,3 +560,25 @@ class Guard:
             tracked.watch = replace(tracked.watch, acted=tracked.watch.acted | facts.rolled_back)
         self.events_restored.add(name)
         self.changed.set()
+
+    @staticmethod
+    def _may_still_recover(tracked: _Tracked, sha: str) -> bool:
+        """Whether a rollback's recovery can still be seen: the app is on it, or not yet
+        Healthy and Synced on anything. An app already settled on a later revision recovered
+        while no guard watched, at a time nobody saw: nothing is made up for it."""
+        app = tracked.app
+        settled = app.health is Health.HEALTHY and app.sync is Sync.SYNCED
+        return app.sync_revision in ("", sha) or not settled
+
+    def _tell_rollback_from_git(self, name: str, rb: Rollback) -> None:
+        self.events.emit(
+            ev.ROLLBACK,
+            name,
+            f"rolled back {rb.of[:7]} to {rb.to[:7]}: {rb.reason} (recorded from Git: the "
+            "guard stopped before it said so)",
+            bad=rb.of,
+            good=rb.to,
+            commit=rb.sha,
+            reason=rb.reason,
+            reconstructed=True,
+        )

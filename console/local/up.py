@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -528,6 +529,51 @@ async def _restore(
         )
 
 
+async def _serve_once_synced(
+    api: Any,
+    sock: socket.socket,
+    stop: asyncio.Event,
+    controller: Controller,
+    reconciling: asyncio.Task[None],
+) -> asyncio.Task[None] | None:
+    """Serve the API once the controller has published every app it restored (clients that
+    connect before wait in the socket's backlog, as on a starting Argo CD); None when the
+    platform stops first. Raises what the controller raised if it ended first."""
+    waiting = asyncio.create_task(controller.synced.wait())
+    try:
+        await asyncio.wait({waiting, reconciling}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+    if not controller.synced.is_set():
+        await reconciling  # its error, or it ended because the platform is stopping
+        return None
+    return asyncio.create_task(serve(api, shutdown_event=stop, sock=sock))
+
+
+async def _announce_ready(
+    config: PlatformConfig,
+    ws: Workspace,
+    host: GitHost,
+    parts: _Parts,
+    *,
+    api_url: str,
+    stop: asyncio.Event,
+    guard: bool,
+    progress: Progress,
+) -> None:
+    """Say where the API is, wait (with progress) for every app to turn Healthy, then write
+    platform.json: what `gitops up`'s callers wait for."""
+    progress(f"Argo CD API on {api_url}; syncing every Application")
+    if not guard:
+        progress(f"--no-guard: {GUARD_APP} is not synced; run `gitops guard --workspace`")
+    apps = _service_apps(config) + ([GUARD_APP] if guard else [])
+    waiting = await _wait_healthy(parts.source, apps, stop, progress)
+    if waiting:
+        progress(f"not healthy yet: {', '.join(waiting)}; see `gitops status`")
+    _ready(ws, api_url, config, host, runtime=parts.runtime, guard=guard)
+    progress(f"ready: {ws.platform_json}")
+
+
 async def _run(
     config: PlatformConfig,
     ws: Workspace,
@@ -567,31 +613,22 @@ async def _run(
         guard=guard,
         progress=progress,
     )
-    source, runtime, controller, trigger, publisher = (
-        parts.source,
-        parts.runtime,
-        parts.controller,
-        parts.trigger,
-        parts.publisher,
-    )
-    api = create_api(source, token, VERSION, ci_runs=state)
+    runtime, controller, publisher = parts.runtime, parts.controller, parts.publisher
+    api = create_api(parts.source, token, VERSION, ci_runs=state)
     api_stop = asyncio.Event()
-    server = asyncio.create_task(serve(api, shutdown_event=api_stop, sock=sock))
+    server: asyncio.Task[None] | None = None
     loops: list[asyncio.Task[None]] = []
     try:
         await publisher.start()
         await _restore(config, parts, api=api_address, token=token, key=key, progress=progress)
         loops.append(asyncio.create_task(controller.run(stop)))
-        loops.append(asyncio.create_task(trigger.poll_forever(poll_s, stop)))
-        progress(f"Argo CD API on {api_url}; syncing every Application")
-        if not guard:
-            progress(f"--no-guard: {GUARD_APP} is not synced; run `gitops guard --workspace`")
-        apps = _service_apps(config) + ([GUARD_APP] if guard else [])
-        waiting = await _wait_healthy(source, apps, stop, progress)
-        if waiting:
-            progress(f"not healthy yet: {', '.join(waiting)}; see `gitops status`")
-        _ready(ws, api_url, config, host, runtime=runtime, guard=guard)
-        progress(f"ready: {ws.platform_json}")
+        loops.append(asyncio.create_task(parts.trigger.poll_forever(poll_s, stop)))
+        server = await _serve_once_synced(api, sock, api_stop, controller, loops[0])
+        if server is None:
+            return
+        await _announce_ready(
+            config, ws, host, parts, api_url=api_url, stop=stop, guard=guard, progress=progress
+        )
         await stop.wait()
     finally:
         progress("stopping: draining the proxies, stopping pods")
@@ -602,6 +639,8 @@ async def _run(
         await runtime.close()
         await publisher.stop()  # after the runtime: its last pass has what stopping pods wrote
         api_stop.set()
-        await server
+        if server is not None:
+            await server
+        sock.close()
         state.close()
         shutil.rmtree(ws.root / "cache", ignore_errors=True)

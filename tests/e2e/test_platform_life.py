@@ -182,6 +182,17 @@ def test_a_resume_keeps_the_ports_and_deploys_nothing_again(life: Life) -> None:
     assert platform["services"] == life.first["services"], "Services keep their ports"
     assert histories(platform, life.token) == life.before, "a resume deploys nothing again"
     assert "resuming the workspace" in up.err()
+    # The restarted guard's first look is the whole fleet: the API server answers only once it
+    # has every restored Application (Argo CD's waits for its cache), never a partial list that
+    # a client would take for deletions.
+    events_file = Path(platform["guard_events"])
+    wait_for(lambda: len(watching(events_file)) == 2, "the restarted guard's first look", up, 60)
+    assert watching(events_file) == [len(state)] * 2
+
+
+def watching(events_file: Path) -> list[int]:
+    """How many applications each start of the guard saw in its first snapshot."""
+    return [int(e.message.split()[1]) for e in read_events(events_file) if e.type == "Watching"]
 
 
 # ---- 3. the guard ------------------------------------------------------------------------------

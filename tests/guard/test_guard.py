@@ -305,6 +305,40 @@ def test_a_rollback_pushed_just_before_a_crash_gets_its_events_from_git(
 
 
 @pytest.mark.slow
+def test_a_guard_restarted_between_its_rollback_and_the_recovery_still_tells_recovered(
+    deploy: Deploy, tmp_path: Path
+) -> None:
+    """The guard pushed and told its Rollback, then stopped before the app recovered: a guard
+    started on the same events file watches that rollback and tells Recovered (once), rolls
+    nothing back again, and tells the Rollback only once. An app that leaves the fleet's list
+    and comes back while recovering is watched again, not forgotten."""
+    first_guard = RollbackWriter(deploy.url, tmp_path / "first-guard")
+    pushed = first_guard.write(deploy.request()).sha
+    assert pushed is not None
+    events_path = tmp_path / "events.jsonl"
+    EventLog(events_path).emit(ev.ROLLBACK, APP, "told before the stop", commit=pushed)
+    syncing = application(pushed, "Progressing", [deploy.good, deploy.bad, pushed])
+    recovered = application(pushed, "Healthy", [deploy.good, deploy.bad, pushed])
+
+    async def scenario() -> None:
+        async with rig(deploy, syncing, events_path=events_path) as r:
+            await r.until(lambda: APP in r.guard.events_restored, "the history read from Git")
+            r.store.delete(APP)
+            await r.until(lambda: r.guard.app_of(APP) is None, "the app gone from the list")
+            r.store.put(syncing)
+            await r.until(lambda: r.guard.app_of(APP) is not None, "the app listed again")
+            r.store.put(recovered)
+            await r.until(lambda: ev.RECOVERED in r.types(), "Recovered")
+            [event] = [e for e in r.events.recent() if e.type == ev.RECOVERED]
+            assert event.fields["commit"] == pushed
+        types = [e.type for e in read_events(events_path) if e.app == APP]
+        assert (types.count(ev.ROLLBACK), types.count(ev.RECOVERED)) == (1, 1)
+        assert r.rollbacks(deploy.bad) == [pushed], "not rolled back twice"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.slow
 def test_a_rollback_whose_known_good_fails_too_halts_after_one_commit_and_says_so(
     deploy: Deploy,
 ) -> None:

@@ -106,6 +106,10 @@ class Controller:
         self._apps: dict[str, _App] = {self.root_name: _App(root)}
         self._dirty: set[str] = set(self._apps)
         self._wake = asyncio.Event()
+        # Set once every known app has been reconciled and published: what the API server waits
+        # for before it answers (Argo CD's waits for its informer cache), so no client reads a
+        # partial list of a restarted platform and takes the rest for deleted.
+        self.synced = asyncio.Event()
         self._pending_sync: dict[str, st.SyncRequest] = {}
         self.store = store
         self._unsaved: set[str] = set()  # apps whose last save failed
@@ -222,6 +226,7 @@ class Controller:
                     self._dirty.update(self._apps)
                     next_poll = self._mono() + self.poll_s
                 await self.reconcile_dirty()
+                self.synced.set()
                 wakes = [a.wake_at for a in self._apps.values() if a.wake_at]
                 if self._unsaved and self._retry_save_at is not None:
                     wakes.append(self._retry_save_at)
