@@ -45,15 +45,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.synthetic_argocd import NAMESPACE, SENT_AT, SEQ, Spec, layout  # noqa: E402
-from console.fleet.argocd import ArgoCDSource  # noqa: E402
-from console.fleet.history import (  # noqa: E402
+from console.contract import (  # noqa: E402
     PROMOTED_SERVICE,
     ROLLBACK_APP,
     ROLLBACK_OF,
     ROLLBACK_REASON,
     ROLLBACK_TO,
-    Commit,
 )
+from console.fleet.argocd import ArgoCDSource  # noqa: E402
+from console.fleet.history import Commit  # noqa: E402
 from console.tui.app import ConsoleApp  # noqa: E402
 from console.tui.fleetview import Matrix  # noqa: E402
 from console.tui.store import RepoFacts  # noqa: E402

@@ -26,10 +26,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from console.contract import DEADLINE, ENABLED, GRACE  # noqa: E402
 from console.fleet.argocd import ArgoCDSource  # noqa: E402
 from console.guard.controller import Guard  # noqa: E402
 from console.guard.facts import GitFacts  # noqa: E402
-from console.guard.policy import DEADLINE, ENABLED, GRACE  # noqa: E402
 from console.guard.rollback import RollbackOutcome, RollbackRequest  # noqa: E402
 from console.local.argo import appstate as st  # noqa: E402
 from console.local.argo.api import create_api  # noqa: E402

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.contract import DRILL_TRAILER
 from console.git import git
 
 VARIABLE = "BACKEND_TOKEN"
@@ -34,7 +35,6 @@ BODY = (
     "and its readiness check fails while BACKEND_TOKEN is unset, as it does without BACKEND_URL.\n"
     "The tests set a token in tests/support.py."
 )
-DRILL_TRAILER = "Drill-Id"
 WHAT_IT_CHANGED = (
     "the frontend's readiness check now requires the variable BACKEND_TOKEN "
     "(src/probe/frontend.py, src/probe/config.py); no Deployment sets it"

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from console.contract import ROLLBACK_APP, ROLLBACK_OF, ROLLBACK_REASON, ROLLBACK_TO
 from console.drill.facts import Facts
 from console.drill.result import DrillResult
 from console.drill.timeline import Entry, assemble, recovered_at, short
-from console.fleet.history import ROLLBACK_APP, ROLLBACK_OF, ROLLBACK_REASON, ROLLBACK_TO
 from console.timestamps import rfc3339_ms
 
 SIGNALS = {

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from console.config import PlatformConfig, load_config
+from console.contract import DEADLINE, DRILL_TRAILER, ENABLED, GRACE
 from console.drill import change as bad_change
 from console.drill.facts import Commit, Facts, Policy, utc
 from console.drill.load import DEFAULT_RATE, DEFAULT_TIMEOUT_S, BackgroundLoad, LoadGenerator
@@ -57,7 +58,7 @@ from console.drill.watch import (
 from console.fleet.model import Health
 from console.git import GitError
 from console.guard.events import Event
-from console.guard.policy import DEADLINE, ENABLED, GRACE, deployed_revision
+from console.guard.policy import deployed_revision
 from console.local.ci.runner import repo_name
 from console.local.last_workspace import state_file
 from console.platforminfo import PlatformInfo
@@ -372,7 +373,7 @@ class _Drill:
                 pushed.sha,
                 pushed.subject,
                 utc(pushed.pushed_at),
-                ((bad_change.DRILL_TRAILER, self.id),),
+                ((DRILL_TRAILER, self.id),),
             ),
             change_files=pushed.files,
         )

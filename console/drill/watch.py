@@ -20,15 +20,11 @@ from typing import Any, TypeVar
 
 import httpx
 
+from console.contract import PROMOTED_SERVICE, ROLLBACK_OF, SOURCE_COMMIT
 from console.drill.facts import CIRun, Commit, utc
 from console.fleet.argocd import ArgoCDSource
-from console.fleet.history import (
-    PROMOTED_SERVICE,
-    ROLLBACK_OF,
-    SOURCE_COMMIT,
-    log,
-)
 from console.fleet.history import Commit as GitCommit
+from console.fleet.history import log
 from console.fleet.model import App, Health, Sync
 from console.fleet.source import Changed, Deleted, Down, Snapshot, SourceError
 from console.guard.events import Event, read_events

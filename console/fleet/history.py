@@ -7,20 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.contract import ROLLBACK_APP, ROLLBACK_OF, ROLLBACK_REASON, ROLLBACK_TO
 from console.git import git
-
-ROLLBACK_OF, ROLLBACK_TO, ROLLBACK_APP, ROLLBACK_REASON = (
-    "Rollback-Of",
-    "Rollback-To",
-    "Rollback-App",
-    "Rollback-Reason",
-)
-PROMOTED_SERVICE, PROMOTED_TAG, SOURCE_COMMIT, PROMOTED_FROM = (
-    "Promoted-Service",
-    "Promoted-Tag",
-    "Source-Commit",
-    "Promoted-From",
-)
 
 _FIELD, _RECORD, _TRAILER = "\x1f", "\x1e", "\x1d"
 

@@ -15,8 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Self
 
-SERVICE_LABEL = "gitops.platform/service"
-ENV_LABEL = "gitops.platform/env"
+from console.contract import ENV_LABEL, SERVICE_LABEL
 
 
 class _Lenient(StrEnum):

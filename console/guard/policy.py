@@ -27,12 +27,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from console.contract import DEADLINE, ENABLED, GRACE
 from console.fleet.model import App, Health, Sync
 from console.guard.facts import GitFacts
 
-ENABLED = "gitops.platform/auto-rollback"
-GRACE = "gitops.platform/rollback-grace-seconds"
-DEADLINE = "gitops.platform/progress-deadline-seconds"
 DEFAULT_GRACE_S = 30.0
 DEFAULT_DEADLINE_S = 600.0  # Kubernetes' default progressDeadlineSeconds
 # Argo CD's SyncError when automated sync would prune every resource (allowEmpty: false).

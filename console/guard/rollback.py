@@ -23,15 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from console.fleet.history import (
-    ROLLBACK_APP,
-    ROLLBACK_OF,
-    ROLLBACK_REASON,
-    ROLLBACK_TO,
-    Rollback,
-    log,
-    rollbacks,
-)
+from console.contract import ROLLBACK_APP, ROLLBACK_OF, ROLLBACK_REASON, ROLLBACK_TO
+from console.fleet.history import Rollback, log, rollbacks
 from console.git import GitError, git, redact
 from console.gitpush import PushRejectedError, commit_and_push
 from console.guard.facts import GitFacts

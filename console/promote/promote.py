@@ -11,15 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.fleet.history import (
-    PROMOTED_FROM,
-    PROMOTED_SERVICE,
-    PROMOTED_TAG,
-    SOURCE_COMMIT,
-    Rollback,
-    log,
-    rollbacks,
-)
+from console.contract import PROMOTED_FROM, PROMOTED_SERVICE, PROMOTED_TAG, SOURCE_COMMIT
+from console.fleet.history import Rollback, log, rollbacks
 from console.git import GitError, git, identity_env, redact, token_auth_env
 from console.gitpush import PushResult, commit_and_push
 from console.promote.overlay import (

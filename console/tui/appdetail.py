@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from console.fleet.history import ROLLBACK_OF, Commit
+from console.contract import ROLLBACK_OF
+from console.fleet.history import Commit
 from console.fleet.model import App
 from console.tui.fleetview import AppFacts
 from console.tui.store import RepoFacts, Store

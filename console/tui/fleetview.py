@@ -16,8 +16,9 @@ from typing import Literal
 
 from rich.text import Text
 
+from console.contract import PROMOTED_SERVICE, ROLLBACK_APP, ROLLBACK_OF
 from console.fleet.display import HEALTH_SYMBOLS, SYNC_SYMBOLS, age, image_tag, short
-from console.fleet.history import PROMOTED_SERVICE, ROLLBACK_APP, ROLLBACK_OF, Commit
+from console.fleet.history import Commit
 from console.fleet.model import App, Health, Sync
 from console.fleet.status import ENV_ORDER, deployed_at, revision
 from console.tui.store import AppId, RepoFacts, Store

@@ -13,13 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from console.fleet.history import (
-    ROLLBACK_APP,
-    ROLLBACK_OF,
-    ROLLBACK_REASON,
-    ROLLBACK_TO,
-    Commit,
-)
+from console.contract import ROLLBACK_APP, ROLLBACK_OF, ROLLBACK_REASON, ROLLBACK_TO
+from console.fleet.history import Commit
 from console.fleet.model import App, HistoryEntry
 from console.guard import events as ev
 from console.tui.store import Store

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from console.cli import main
+from console.contract import DEADLINE, ENABLED, GRACE
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.history import log, rollbacks
 from console.guard import events as ev
 from console.guard.controller import Guard
 from console.guard.events import EventLog, read_events
-from console.guard.policy import DEADLINE, ENABLED, GRACE
 from console.guard.rollback import RollbackWriter
 from console.local.argo import appstate as st
 from console.local.argo.api import create_api

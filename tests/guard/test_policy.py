@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
+from console.contract import DEADLINE, ENABLED, GRACE
 from console.fleet.model import (
     App,
     Condition,
@@ -24,9 +25,6 @@ from console.fleet.model import (
 from console.fleet.tree import PodProblem, failing_pods
 from console.guard.facts import GitFacts
 from console.guard.policy import (
-    DEADLINE,
-    ENABLED,
-    GRACE,
     Action,
     Decision,
     Policy,

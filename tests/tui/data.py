@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from console.contract import ENV_LABEL, SERVICE_LABEL
 from console.fleet.history import Commit
 from console.fleet.model import (
-    ENV_LABEL,
-    SERVICE_LABEL,
     App,
     Health,
     HistoryEntry,

@@ -26,7 +26,8 @@ from benchmarks.synthetic_argocd import (
     application_list,
     layout,
 )
-from console.fleet.model import ENV_LABEL, Health, Sync
+from console.contract import ENV_LABEL
+from console.fleet.model import Health, Sync
 from console.fleet.parse import parse_application, parse_application_list
 from console.fleet.source import Changed
 from console.tui import fleetview

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from console.contract import ENV_LABEL, SERVICE_LABEL
 from console.fleet.history import Commit
-from console.fleet.model import ENV_LABEL, SERVICE_LABEL, App, Health, Sync
+from console.fleet.model import App, Health, Sync
 from console.fleet.source import Down
 from console.tui.fleetview import (
     AppFacts,
