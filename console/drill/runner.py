@@ -266,7 +266,7 @@ class _Drill:
         async def everything_healthy() -> list[str] | None:
             if not view.first.is_set():
                 return None
-            services = sorted(name for name, app in view.apps.items() if app.service)
+            services = sorted(app.name for app in view.mirror if app.service)
             waiting[:] = [n for n in services if not healthy_synced(view.app(n))]
             return services if services and not waiting else None
 

@@ -25,8 +25,9 @@ from console.drill.facts import CIRun, Commit, utc
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.history import Commit as GitCommit
 from console.fleet.history import log
+from console.fleet.mirror import FleetMirror
 from console.fleet.model import App, Health, Sync
-from console.fleet.source import Changed, Deleted, Down, Snapshot, SourceError
+from console.fleet.source import Snapshot, SourceError
 from console.guard.events import Event, read_events
 
 T = TypeVar("T")
@@ -185,10 +186,10 @@ class PlatformView:
             trust_env=False,
         )
         self._plain = httpx.AsyncClient(timeout=5.0, trust_env=False)
-        self.apps: dict[str, App] = {}
+        self.mirror = FleetMirror()
         self.changed = asyncio.Event()
         self.first = asyncio.Event()  # set once the first snapshot arrived
-        self.down = ""  # the reason while the stream is down
+        self.failed = ""  # why the stream gave up (a rejected token)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -199,22 +200,20 @@ class PlatformView:
         try:
             await self._events()
         except SourceError as exc:  # a rejected token: the stream gives up
-            self.down = str(exc)
+            self.failed = str(exc)
             self.changed.set()
 
     async def _events(self) -> None:
         async for event in self.source.events(self._stop):
+            self.mirror.apply(event)
             if isinstance(event, Snapshot):
-                self.apps = {app.name: app for app in event.apps}
-                self.down = ""
                 self.first.set()
-            elif isinstance(event, Changed):
-                self.apps[event.app.name] = event.app
-            elif isinstance(event, Deleted):
-                self.apps.pop(event.app.name, None)
-            elif isinstance(event, Down):
-                self.down = event.error
             self.changed.set()
+
+    @property
+    def down(self) -> str:
+        """Why the stream is down ("" while it is up)."""
+        return self.failed or (self.mirror.down.error if self.mirror.down else "")
 
     async def close(self) -> None:
         self._stop.set()
@@ -227,7 +226,7 @@ class PlatformView:
         await self._plain.aclose()
 
     def app(self, name: str) -> App | None:
-        return self.apps.get(name)
+        return self.mirror.named(name)
 
     async def get(self, name: str) -> App | None:
         """A fresh read of one app (None when it cannot be read right now)."""

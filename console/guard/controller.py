@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from console.backoff import backoff_delay
 from console.fleet.history import Rollback
+from console.fleet.mirror import FleetMirror
 from console.fleet.model import App, Health, Sync
 from console.fleet.source import AppSource, Changed, Deleted, Down, Snapshot, SourceError
 from console.fleet.tree import failing_pods
@@ -105,7 +106,8 @@ class Guard:
         self._clock = clock
         self._rng = rng
         self._retry = (retry_base_s, retry_cap_s)
-        self._apps: dict[str, _Tracked] = {}
+        self._mirror = FleetMirror()  # what the source's events say, by namespace/name
+        self._apps: dict[str, _Tracked] = {}  # the guard's view of each, by App.key
         self._fresh = False
         self._down_told = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -129,13 +131,18 @@ class Guard:
         """Look at the timers now (after an injected clock moved)."""
         self._poked.set()
 
+    def _tracked(self, name: str) -> _Tracked | None:
+        """By `namespace/name`, or by a name no other app has."""
+        app = self._mirror.named(name)
+        return self._apps.get(app.key) if app is not None else None
+
     def app_of(self, name: str) -> App | None:
         """The app as the guard last saw it."""
-        tracked = self._apps.get(name)
+        tracked = self._tracked(name)
         return tracked.app if tracked else None
 
     def watch_of(self, name: str) -> Watch | None:
-        tracked = self._apps.get(name)
+        tracked = self._tracked(name)
         return tracked.watch if tracked else None
 
     # ---- the loop ------------------------------------------------------------------------
@@ -185,13 +192,14 @@ class Guard:
 
     async def _wake_due(self) -> None:
         now = self._clock()
-        for name, tracked in list(self._apps.items()):
+        for tracked in list(self._apps.values()):
             if tracked.wake_at is not None and tracked.wake_at <= now and not tracked.busy:
                 tracked.wake_at = None
-                self._consider(name, tracked, now)
+                self._consider(tracked.app.name, tracked, now)
 
     async def _handle(self, event: Snapshot | Changed | Deleted | Down) -> None:
         now = self._clock()
+        delta = self._mirror.apply(event)
         if isinstance(event, Down):
             self._fresh = False
             self.metrics.source_up.set(0)
@@ -215,33 +223,28 @@ class Guard:
                     tracked.watch = after_outage(tracked.watch)
             self._fresh, self._down_told = True, False
             self.metrics.source_up.set(1)
-            names = {app.name for app in event.apps}
-            for gone in set(self._apps) - names:
-                self._forget(gone)
-            for app in event.apps:
-                self._observe(app, now)
-        elif isinstance(event, Changed):
-            self._observe(event.app, now)
-        elif isinstance(event, Deleted):
-            self._forget(event.app.name)
+        for gone in delta.removed:
+            self._forget(gone)
+        for _, app in delta.changed:
+            self._observe(app, now)
         self.metrics.apps.set(len(self._apps))
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, app: App) -> None:
         """An app gone from the fleet: should it come back, its history is read again."""
-        self._apps.pop(name, None)
-        self._restoring.discard(name)
-        self.events_restored.discard(name)
+        self._apps.pop(app.key, None)
+        self._restoring.discard(app.key)
+        self.events_restored.discard(app.name)
 
     def _observe(self, app: App, now: float) -> None:
         started = time.perf_counter()
-        tracked = self._apps.get(app.name)
+        tracked = self._apps.get(app.key)
         if tracked is None:
-            tracked = self._apps[app.name] = _Tracked(app)
+            tracked = self._apps[app.key] = _Tracked(app)
         tracked.app = app
         tracked.watch = observe(tracked.watch, app, now)
-        if self.events.path is not None and app.name not in self._restoring:
-            self._restoring.add(app.name)
-            self._spawn(self._restore_events(app.name))
+        if self.events.path is not None and app.key not in self._restoring:
+            self._restoring.add(app.key)
+            self._spawn(self._restore_events(app.name, app.key))
         self._tell_comparison_error(app.name, tracked)
         self._recovered(app.name, tracked, now)
         self._consider(app.name, tracked, now)
@@ -307,7 +310,7 @@ class Guard:
     async def _read_tree(self, name: str, tracked: _Tracked) -> None:
         revision = tracked.watch.revision
         try:
-            tree = await self.source.resource_tree(name)
+            tree = await self.source.resource_tree(tracked.app.key)
         except SourceError as exc:
             if exc.kind == "config":
                 self._trees = False
@@ -373,7 +376,7 @@ class Guard:
             await self._rollback(name, tracked, decision)
         finally:
             tracked.busy = False
-            if tracked.wake_at is None and self._apps.get(name) is tracked:
+            if tracked.wake_at is None and self._apps.get(tracked.app.key) is tracked:
                 # What the app did while this ran was observed but not decided on (a busy app
                 # is skipped): the rollback's own revision failing, say. A retry waits instead.
                 self._consider(name, tracked, self._clock())
@@ -382,7 +385,7 @@ class Guard:
     async def _confirm(self, name: str, tracked: _Tracked, policy: Policy) -> Decision | None:
         """The decision again on fresh state: the app read again, Git fetched."""
         try:
-            app = await self.source.get(name)
+            app = await self.source.get(tracked.app.key)
         except SourceError as exc:
             log.warning("not acting on %s: %s", name, exc)
             tracked.wake_at = self._clock() + self._retry[0]
@@ -470,7 +473,7 @@ class Guard:
             attempts=outcome.attempts,
         )
         try:
-            await self.source.get(name, refresh="normal")
+            await self.source.get(tracked.app.key, refresh="normal")
         except SourceError as exc:
             log.warning(
                 "refresh of %s after the rollback failed (polling will see it): %s", name, exc
@@ -529,7 +532,7 @@ class Guard:
             self._recovered(name, tracked, self._clock())
             self.changed.set()
 
-    async def _restore_events(self, name: str) -> None:
+    async def _restore_events(self, name: str, key: str) -> None:
         """Rebuild, from the deploy repo's history, the Rollback events a guard killed between
         its push and its event never wrote, and watch the newest such rollback for Recovered.
         Git is the record; the events file only tells it."""
@@ -539,7 +542,7 @@ class Guard:
         except Exception as exc:
             log.warning("cannot read the rollback history of %s: %s", name, exc)
             return
-        tracked = self._apps.get(name)
+        tracked = self._apps.get(key)
         for rb in reversed(facts.records):  # oldest first, as they happened
             told = self.events.said(ev.ROLLBACK, name, rb.sha)
             if not told:

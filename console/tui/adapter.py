@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from textual.app import App as TextualApp
 
-from console.fleet.model import App
+from console.fleet.mirror import FleetMirror
 from console.fleet.probes import fetch_versions
 from console.fleet.source import AppSource, Changed, Deleted, Down, Event, Snapshot, SourceError
 from console.fleet.targets import probe_urls
@@ -83,7 +83,7 @@ class Adapter:
         self._timing = timing or Timing()
         self._probe = probe or (lambda urls: default_probe(urls, self._timing.probe_timeout_s))
         self._stop = asyncio.Event()
-        self._apps: dict[str, dict[str, App]] = {t.name: {} for t in self.targets}
+        self._mirrors: dict[str, FleetMirror] = {t.name: FleetMirror() for t in self.targets}
         self._listed: dict[str, asyncio.Event] = {t.name: asyncio.Event() for t in self.targets}
         self._repos: dict[str, RepoReader] = {}
         # (location, revision, path, service) being read or read: a commit's content never
@@ -105,7 +105,7 @@ class Adapter:
         locations = {t.deploy_repo for t in self.targets}
         paths = {t.guard_events for t in self.targets}
         self.targets.append(target)
-        self._apps[target.name] = {}
+        self._mirrors[target.name] = FleetMirror()
         self._listed[target.name] = asyncio.Event()
         self._worker(partial(self._follow, target), f"follow {target.name}")
         if target.services:
@@ -169,17 +169,13 @@ class Adapter:
                 await source.aclose()
 
     def _forward(self, target: str, event: Event) -> None:
-        apps = self._apps[target]
+        self._mirrors[target].apply(event)  # what the probes probe
         if isinstance(event, Snapshot):
-            apps.clear()
-            apps.update((app.key, app) for app in event.apps)
             self._listed[target].set()
             self.app.post_message(msg.AppsListed(target, event.apps, event.at))
         elif isinstance(event, Changed):
-            apps[event.app.key] = event.app
             self.app.post_message(msg.AppChanged(target, event.app, event.at))
         elif isinstance(event, Deleted):
-            apps.pop(event.app.key, None)
             self.app.post_message(msg.AppDeleted(target, event.app, event.at))
         elif isinstance(event, Down):
             self.app.post_message(msg.TargetDown(target, event))
@@ -189,7 +185,7 @@ class Adapter:
     async def _probe_loop(self, target: ConsoleTarget) -> None:
         await self._listed[target.name].wait()  # nothing to probe before the first list
         while True:
-            urls = probe_urls(list(self._apps[target.name].values()), target.services)
+            urls = probe_urls(self._mirrors[target.name].apps(), target.services)
             if urls:
                 versions = await self._probe(urls)
                 self.app.post_message(msg.VersionsProbed(target.name, versions))

@@ -9,13 +9,14 @@ an operator sees) is tested without a terminal.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from console.fleet.history import Commit
+from console.fleet.mirror import Delta, FleetMirror
 from console.fleet.model import App, Health
-from console.fleet.source import Down
+from console.fleet.source import Changed, Deleted, Down, Snapshot
 from console.guard import events as guard_events
 
 AppId = tuple[str, str]  # (target name, App.key): unique across the fleet
@@ -83,13 +84,36 @@ class RepoFacts:
         )
 
 
+class _FleetIndex(Mapping[AppId, App]):
+    """Every target's mirror seen as one mapping by (target, App.key): what the views read."""
+
+    def __init__(self, mirrors: Mapping[str, FleetMirror]) -> None:
+        self._mirrors = mirrors
+
+    def __getitem__(self, app_id: AppId) -> App:
+        mirror = self._mirrors.get(app_id[0])
+        app = mirror.get(app_id[1]) if mirror is not None else None
+        if app is None:
+            raise KeyError(app_id)
+        return app
+
+    def __iter__(self) -> Iterator[AppId]:
+        for target, mirror in self._mirrors.items():
+            for app in mirror:
+                yield (target, app.key)
+
+    def __len__(self) -> int:
+        return sum(len(m) for m in self._mirrors.values())
+
+
 class Store:
     """The console's state. Mutated only by the app's message handlers (one thread)."""
 
     def __init__(self, targets: Iterable[str], repo_of: Mapping[str, str] | None = None) -> None:
         self.targets: dict[str, TargetState] = {name: TargetState(name) for name in targets}
         self.repo_of: dict[str, str] = dict(repo_of or {})  # target -> deploy repo location
-        self.apps: dict[AppId, App] = {}
+        self.mirrors: dict[str, FleetMirror] = {name: FleetMirror() for name in targets}
+        self.apps: Mapping[AppId, App] = _FleetIndex(self.mirrors)
         self.versions: dict[AppId, str | None] = {}
         self.repos: dict[str, RepoFacts] = {}
         self.pins: dict[PinKey, str | None] = {}
@@ -106,6 +130,7 @@ class Store:
     def add_target(self, name: str, deploy_repo: str | None = None) -> None:
         """A target that joined after start (console.drill.live: the platform became ready)."""
         self.targets.setdefault(name, TargetState(name))
+        self.mirrors.setdefault(name, FleetMirror())
         if deploy_repo:
             self.repo_of[name] = deploy_repo
         self.context += 1
@@ -120,22 +145,15 @@ class Store:
         if state.stale:
             self.context += 1
         state.read_at, state.down, state.failed = at, None, None
-        fresh = {(target, app.key): app for app in apps}
-        for app_id in [i for i in self.apps if i[0] == target and i not in fresh]:
-            del self.apps[app_id]
-        for app_id, app in fresh.items():
-            self._transition(app_id, app, at)
-            self.apps[app_id] = app
+        self._transitions(target, self.mirrors[target].apply(Snapshot(tuple(apps), at)), at)
 
     def changed(self, target: str, app: App, at: datetime) -> None:
         self._read(target, at)
-        app_id = (target, app.key)
-        self._transition(app_id, app, at)
-        self.apps[app_id] = app
+        self._transitions(target, self.mirrors[target].apply(Changed(app, at)), at)
 
     def deleted(self, target: str, app: App, at: datetime) -> None:
         self._read(target, at)
-        if self.apps.pop((target, app.key), None) is not None:
+        if self.mirrors[target].apply(Deleted(app, at)).removed:
             self._tell(at, "Deleted", app.name, "the Application is gone", target)
 
     def down(self, target: str, down: Down) -> None:
@@ -156,19 +174,20 @@ class Store:
         if state.stale:  # the age its stale cells show counts from read_at
             self.context += 1
 
-    def _transition(self, app_id: AppId, app: App, at: datetime) -> None:
-        """An event for a health or sync change of an app already known (not the first read:
-        a console that starts must not flood the pane with the whole fleet)."""
-        old = self.apps.get(app_id)
-        if old is None:
-            return
-        if old.health is not app.health:
-            kind = app.health.value if app.health in (Health.DEGRADED, Health.MISSING) else "Health"
-            detail = f": {app.health_message}" if app.health_message else ""
-            message = f"{old.health.value} → {app.health.value}{detail}"
-            self._tell(at, kind, app.name, message, app_id[0])
-        if old.sync is not app.sync:
-            self._tell(at, "Sync", app.name, f"{old.sync.value} → {app.sync.value}", app_id[0])
+    def _transitions(self, target: str, delta: Delta, at: datetime) -> None:
+        """An event for each health or sync change of an app already known (not the first
+        read: a console that starts must not flood the pane with the whole fleet)."""
+        for old, app in delta.changed:
+            if old is None:
+                continue
+            if old.health is not app.health:
+                bad = app.health in (Health.DEGRADED, Health.MISSING)
+                kind = app.health.value if bad else "Health"
+                detail = f": {app.health_message}" if app.health_message else ""
+                message = f"{old.health.value} → {app.health.value}{detail}"
+                self._tell(at, kind, app.name, message, target)
+            if old.sync is not app.sync:
+                self._tell(at, "Sync", app.name, f"{old.sync.value} → {app.sync.value}", target)
 
     # --- the other readers ------------------------------------------------------------------
 
