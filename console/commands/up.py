@@ -11,7 +11,8 @@ from pathlib import Path
 
 from console.commands.common import EXIT_FAILED, EXIT_OK, UsageError, load, progress
 from console.local.kube.dataplane_client import DataPlaneError
-from console.local.up import WorkspaceBusyError, up
+from console.local.up import up
+from console.local.workspace import WorkspaceBusyError
 from console.serving import PortInUseError
 
 

@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import itertools
-import json
 import logging
 import os
 import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -48,12 +46,13 @@ from console.local.argo.reposerver import RepoServer
 from console.local.ci import platform_image
 from console.local.ci.images import ImageError, ImageStore
 from console.local.ci.runner import CIRunner, repo_name
+from console.local.citrigger import CITrigger, repo_url
 from console.local.git.githost import GitHost
-from console.local.git.webhook import PushEvent
 from console.local.kube.dataplane_client import DataPlane
 from console.local.kube.processes import ProcessRuntime
 from console.local.last_workspace import remember
-from console.local.state import Run, State
+from console.local.state import State
+from console.local.workspace import Workspace
 from console.platforminfo import PlatformInfo
 from console.promote.promote import PromoteRequest, promote_all
 from console.scaffold.render import scaffold
@@ -65,94 +64,6 @@ Progress = Callable[[str], None]
 PodEnv = Callable[[str, str], dict[str, str]]
 READY_TIMEOUT_S = 300.0
 VERSION = "v3.1.0+gitops-local"
-
-
-@dataclass(frozen=True)
-class Workspace:
-    root: Path
-
-    @property
-    def remotes(self) -> Path:
-        return self.root / "remotes"
-
-    @property
-    def token_file(self) -> Path:
-        return self.root / "token"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.root / "kubeconfig"
-
-    @property
-    def platform_json(self) -> Path:
-        return self.root / "platform.json"
-
-    @property
-    def guard_events(self) -> Path:
-        """Where the guard's pod appends its events (it is told so through its environment)."""
-        return self.root / "guard" / "events.jsonl"
-
-    @property
-    def secrets(self) -> Path:
-        """What the bootstrap keeps to make the cluster's Secrets from (the deploy key), 0700."""
-        return self.root / "secrets"
-
-    @property
-    def bootstrapped(self) -> Path:
-        """Written once the first bootstrap finished: without it a start bootstraps (again)."""
-        return self.root / ".bootstrapped"
-
-    @property
-    def service_ports_json(self) -> Path:
-        return self.root / "service-ports.json"
-
-    def load_service_ports(self) -> dict[tuple[str, str], int]:
-        """The Service ports of the last run, so a resumed platform serves on the same ports."""
-        try:
-            doc = json.loads(self.service_ports_json.read_text(encoding="utf-8"))
-            return {(str(ns), str(svc)): int(port) for ns, svc, port in doc}
-        except (OSError, ValueError, TypeError):
-            return {}
-
-    def save_service_ports(self, ports: dict[tuple[str, str], int]) -> None:
-        tmp = self.service_ports_json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted([ns, svc, p] for (ns, svc), p in ports.items())))
-        os.replace(tmp, self.service_ports_json)
-
-    def make(self) -> None:
-        for sub in ("remotes", "images", "runtime", "cache", "logs", "guard"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self.secrets.mkdir(mode=0o700, exist_ok=True)
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """One platform per workspace: a second `gitops up` on it is refused, not run twice."""
-        path = self.root / ".lock"
-        with path.open("a+", encoding="utf-8") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.seek(0)
-                owner = fh.read().strip() or "another process"
-                raise WorkspaceBusyError(
-                    f"{self.root} is in use by `gitops up` (pid {owner}); stop it first"
-                ) from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(os.getpid()))
-            fh.flush()
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-class WorkspaceBusyError(RuntimeError):
-    pass
-
-
-def _repo_url(config: PlatformConfig, name: str) -> str:
-    return f"{config.git_host.rstrip('/')}/{config.org}/{name}.git"
 
 
 def _token(ws: Workspace) -> str:
@@ -167,7 +78,7 @@ def _bootstrap(config: PlatformConfig, host: GitHost, ws: Workspace, progress: P
     """Scaffold the three repos and push each as the first commit of its remote. Repos an
     interrupted bootstrap already pushed are kept as they are."""
     for _, repo in config.repos.items():
-        host.create(repo.name, repo.template, repo_url=_repo_url(config, repo.name))
+        host.create(repo.name, repo.template, repo_url=repo_url(config, repo.name))
     empty = [repo for _, repo in config.repos.items() if host.head(repo.name) is None]
     if not empty:
         return
@@ -242,71 +153,6 @@ def _healthy(source: st.InMemorySource, names: list[str]) -> list[str]:
         ):
             waiting.append(name)
     return waiting
-
-
-class Pipeline(Protocol):
-    """What CITrigger starts: CIRunner.run."""
-
-    def run(self, apps_remote: str, commit: str) -> list[Run]: ...
-
-
-class CITrigger:
-    """Starts the apps CI on a push to main (the webhook) or, as the fallback, when polling finds
-    a head commit CI has never seen (a push while the platform was down, a lost webhook). One
-    pipeline at a time, as a concurrency group; a commit is started once."""
-
-    def __init__(
-        self, config: PlatformConfig, host: GitHost, ci: Pipeline, state: State, progress: Progress
-    ) -> None:
-        self.apps = config.repos.apps.name
-        self.apps_url = _repo_url(config, self.apps)
-        self.host, self.ci, self.state, self.progress = host, ci, state, progress
-        self._lock = asyncio.Lock()
-        self._started: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
-
-    def on_push(self, event: PushEvent) -> None:
-        if event.matches(self.apps_url) and event.branch == "main" and not event.deleted:
-            self._start(event.after)
-
-    def poll(self) -> None:
-        head = self.host.head(self.apps)
-        if head is not None and not self._seen(head):
-            self.progress(f"poll: {self.apps} is at {head[:7]}, which CI has not run")
-            self._start(head)
-
-    def _seen(self, sha: str) -> bool:
-        """Started by this trigger, or run before (the bootstrap's CI, a run before a restart:
-        the pushes of a bootstrap reach the webhook only once the API serves). A run a platform
-        crash cut short does not count: its commit is run again."""
-        if sha in self._started:
-            return True
-        latest = self.state.runs(repo_name(self.host.url(self.apps)), 1, commit=sha)
-        return bool(latest) and not latest[0].interrupted
-
-    async def poll_forever(self, every_s: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.poll()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every_s)
-
-    async def idle(self) -> None:
-        """Wait until no pipeline runs (tests and shutdown)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
-
-    def _start(self, sha: str) -> None:
-        if self._seen(sha):
-            return
-        self._started.add(sha)
-        task = asyncio.get_running_loop().create_task(self._run(sha))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, sha: str) -> None:
-        async with self._lock:
-            runs = await asyncio.to_thread(self.ci.run, self.host.url(self.apps), sha)
-            self.progress(f"CI {sha[:7]}: " + ", ".join(f"{r.stage} {r.result}" for r in runs))
 
 
 async def _wait_healthy(
@@ -425,7 +271,7 @@ def _repo_server(config: PlatformConfig, ws: Workspace, host: GitHost) -> RepoSe
     """The renderer, reading the deploy repo by the URL its Applications name it by."""
     repos = RepoServer(ws.root / "cache")
     deploy = config.repos.deploy.name
-    repos.register(_repo_url(config, deploy), host.path(deploy))
+    repos.register(repo_url(config, deploy), host.path(deploy))
     return repos
 
 

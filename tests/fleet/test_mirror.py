@@ -80,8 +80,10 @@ def test_down_keeps_the_apps_but_marks_them_stale_until_the_next_snapshot() -> N
     mirror.apply(Snapshot((app("web"),), AT))
     assert not mirror.stale
     mirror.apply(Down("refused", AT, 1))
-    assert mirror.stale and len(mirror) == 1
+    assert mirror.stale
+    assert len(mirror) == 1
     mirror.apply(Changed(app("web", health=Health.DEGRADED), AT))
     assert mirror.stale, "a change is not a fresh list"
     mirror.apply(Snapshot((), AT))
-    assert not mirror.stale and len(mirror) == 0
+    assert not mirror.stale
+    assert len(mirror) == 0

@@ -12,10 +12,10 @@ import pytest
 
 from console.config import load_config
 from console.local.ci.runner import repo_name
+from console.local.citrigger import CITrigger
 from console.local.git.githost import GitHost
 from console.local.git.webhook import PushEvent
 from console.local.state import Run, State
-from console.local.up import CITrigger
 from tests.helpers import ROOT, run_git
 
 
