@@ -21,8 +21,9 @@ from pathlib import Path
 
 from console.commands.common import EXIT_FAILED, EXIT_OK, UsageError
 from console.drill.live import run_with_console
+from console.drill.options import DrillOptions, DrillUsageError
 from console.drill.result import DrillResult
-from console.drill.runner import DrillOptions, DrillUsageError, run_drill
+from console.drill.runner import run_drill
 from console.drill.steps import Step
 from console.drill.timeline import assemble, render
 

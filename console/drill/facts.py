@@ -6,10 +6,12 @@ pure function of a `Facts`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from console.contract import DEADLINE, ENABLED, GRACE
 from console.drill.load import LoadStats
 from console.guard.events import Event
 
@@ -58,6 +60,14 @@ class Policy:
     enabled: str = ""
     grace_s: str = ""
     deadline_s: str = ""
+
+    @classmethod
+    def of(cls, annotations: Mapping[str, str]) -> Policy:
+        return cls(
+            enabled=annotations.get(ENABLED, ""),
+            grace_s=annotations.get(GRACE, ""),
+            deadline_s=annotations.get(DEADLINE, ""),
+        )
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from textual.message import Message
 
+from console.drill.options import DrillOptions
 from console.drill.result import DrillResult
-from console.drill.runner import DrillOptions, run_drill
+from console.drill.runner import run_drill
 from console.drill.steps import Phase, Step
 from console.fleet.targets import TargetError
 from console.tui.adapter import Timing

@@ -250,6 +250,11 @@ class BackgroundLoad:
             with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
                 loop.call_soon_threadsafe(self.generator.stop)
 
+    async def finish(self) -> LoadStats:
+        """Stop, then the final counts."""
+        self.stop()
+        return await self.wait()
+
     async def wait(self) -> LoadStats:
         """The final counts, once the thread has sent its last request and counted it."""
         await asyncio.to_thread(self._thread.join)

@@ -16,9 +16,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from console.platforminfo import PlatformInfo, PlatformInfoError
 from console.procs import alive
@@ -168,3 +168,39 @@ class PlatformProcess:
             if self._log is not None:
                 self._log.close()
                 self._log = None
+
+
+async def finish_anyway(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` to its end even when the caller is cancelled meanwhile (a second Ctrl-C while
+    the platform stops); the cancellation is raised afterwards."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def start_or_use(
+    workspace: Path,
+    config: Path,
+    log_path: Path,
+    ready_s: float,
+    *,
+    on_line: Callable[[str], None],
+    on_start: Callable[[PlatformProcess], None],
+) -> tuple[PlatformProcess | None, PlatformInfo]:
+    """The platform already running on `workspace` (None: not ours to stop), else `gitops up`
+    started there (told to `on_start`) and waited for until ready. Raises
+    WorkspaceBusyError and PlatformError."""
+    existing = running_platform(workspace)
+    if existing is not None:
+        return None, existing
+    platform = PlatformProcess(workspace, config, log_path)
+    platform.start()
+    on_start(platform)
+    return platform, await platform.wait_ready(ready_s, on_line)

@@ -9,8 +9,7 @@
    new pods that never become ready while the old ones serve, the guard's events, the rollback
    commit, Healthy and Synced on the rollback revision, the known-good version serving again.
    Every wait has a deadline; its failure names what did not happen.
-5. Stop the load; gather the records; write the post-mortem and `drill.json` under
-   `<workspace>/drills/<drill id>/`; stop the platform (unless `keep`, or it was not ours).
+5. Stop the load; write the post-mortem (console.drill.report); stop the platform we started.
 
 Each step is announced through `on_step` as it happens (a UI renders them; `gitops demo
 --headless` prints them). Cancelling the task (Ctrl-C) stops the load generator and the platform
@@ -21,46 +20,51 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import secrets
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from console.config import PlatformConfig, load_config
-from console.contract import DEADLINE, DRILL_TRAILER, ENABLED, GRACE
+from console.contract import DRILL_TRAILER, ENABLED
 from console.drill import change as bad_change
 from console.drill.facts import Commit, Facts, Policy, utc
-from console.drill.load import DEFAULT_RATE, DEFAULT_TIMEOUT_S, BackgroundLoad, LoadGenerator
+from console.drill.load import BackgroundLoad, LoadGenerator
+from console.drill.options import (
+    DrillError,
+    DrillOptions,
+    DrillUsageError,
+    demos_root,
+    new_drill_id,
+)
 from console.drill.platform import (
     PlatformError,
     PlatformProcess,
     WorkspaceBusyError,
-    running_platform,
+    finish_anyway,
+    start_or_use,
 )
-from console.drill.postmortem import render as render_postmortem
-from console.drill.result import DrillResult, result
+from console.drill.report import final_facts, write_report
+from console.drill.result import DrillResult
 from console.drill.steps import Phase, Step
-from console.drill.timeline import assemble
 from console.drill.watch import (
     DrillTimeoutError,
     PlatformView,
     guard_events,
     halted,
     healthy_synced,
+    is_about,
     promotion_of,
     rollbacks_of,
+    says_recovered,
+    sync_started,
     wait_until,
 )
 from console.fleet.model import Health
 from console.git import GitError
-from console.guard.events import Event
 from console.guard.policy import deployed_revision
 from console.local.ci.runner import repo_name
-from console.local.last_workspace import state_file
 from console.platforminfo import PlatformInfo
 from console.procs import alive
 from console.timestamps import rfc3339_ms
@@ -68,50 +72,6 @@ from console.timestamps import rfc3339_ms
 SERVICE = "frontend"  # the service the drill breaks (console.drill.change edits the frontend)
 FATAL_GUARD_EVENTS = frozenset({"RollbackFailed", "NoKnownGood"})
 TREE_EVERY_S = 0.5
-
-
-@dataclass(frozen=True)
-class Deadlines:
-    """How long each wait may take, in seconds."""
-
-    platform_s: float = 900.0  # a first start scaffolds, runs CI and deploys everything
-    baseline_s: float = 180.0  # every service app Synced and Healthy
-    first_answer_s: float = 15.0  # the load generator's first successful answer
-    ci_s: float = 600.0  # test, build and promote of the change
-    promotion_s: float = 60.0  # the promotion commit in the deploy repo after CI promoted
-    sync_s: float = 90.0  # the app syncing the bad revision
-    rollback_s: float = 120.0  # the rollback commit, after the bad sync started (+ deadline)
-    recover_s: float = 120.0  # Healthy and Synced on the rollback revision
-    version_s: float = 30.0  # /version naming the known-good build again
-    recovered_event_s: float = 15.0  # the guard's Recovered event
-    stop_s: float = 120.0  # the platform stopping after SIGTERM
-
-
-@dataclass(frozen=True)
-class DrillOptions:
-    workspace: Path | None = None  # None: $XDG_STATE_HOME/gitops/demos/<drill id>, new
-    config: Path = Path("repos.yaml")
-    keep: bool = False  # leave the platform running afterwards
-    rate: float = DEFAULT_RATE
-    request_timeout_s: float = DEFAULT_TIMEOUT_S
-    deadlines: Deadlines = field(default_factory=Deadlines)
-
-
-class DrillUsageError(ValueError):
-    """The drill cannot start as asked (a workspace in use, not a directory): exit 2."""
-
-
-class DrillError(RuntimeError):
-    """Something the drill needs did not happen; the message says what."""
-
-
-def demos_root() -> Path:
-    """$XDG_STATE_HOME/gitops/demos (default ~/.local/state/gitops/demos)."""
-    return state_file().parent / "demos"
-
-
-def new_drill_id(now: datetime) -> str:
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
 async def run_drill(options: DrillOptions, on_step: Callable[[Step], None]) -> DrillResult:
@@ -178,7 +138,7 @@ class _Drill:
             interrupted = True
             raise
         finally:
-            await _to_the_end(self._cleanup(interrupted))
+            await finish_anyway(self._cleanup(interrupted))
 
     async def _run(self) -> DrillResult:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -198,8 +158,9 @@ class _Drill:
         except GitError as exc:
             self._error(f"git failed: {exc}")
         await self._stop_load()
-        if self.view is not None and self.info is not None:
-            await self._gather()
+        view, info = self.view, self.info
+        if view is not None and info is not None:  # read while the platform still runs
+            self.facts = await final_facts(view, info, self.facts, self.service_url, self.errors)
         return self._report()
 
     def _error(self, message: str) -> None:
@@ -215,27 +176,23 @@ class _Drill:
     # ---- 1. the platform and the known-good version -----------------------------------------
 
     async def _platform_up(self) -> None:
-        existing = running_platform(self.ws)
-        if existing is not None:
-            self.info = existing
+        try:
+            self.platform, self.info = await start_or_use(
+                self.ws,
+                self.o.config.absolute(),
+                self.dir / "gitops-up.log",
+                self.d.platform_s,
+                on_line=self._platform_line,
+                on_start=self._platform_started,
+            )
+        except WorkspaceBusyError as exc:
+            raise DrillUsageError(str(exc)) from None
+        if self.platform is None:
             self.step(
                 Phase.PLATFORM,
-                f"`gitops up` already runs on this workspace (pid {existing.pid}): using it; "
+                f"`gitops up` already runs on this workspace (pid {self.info.pid}): using it; "
                 "it keeps running after the drill",
             )
-        else:
-            log_path = self.dir / "gitops-up.log"
-            self.platform = PlatformProcess(self.ws, self.o.config.absolute(), log_path)
-            self.platform.start()
-            self.step(
-                Phase.PLATFORM,
-                f"starting `gitops up` (pid {self.platform.pid}); its output: {log_path}",
-                pid=self.platform.pid,
-            )
-            try:
-                self.info = await self.platform.wait_ready(self.d.platform_s, self._platform_line)
-            except WorkspaceBusyError as exc:
-                raise DrillUsageError(str(exc)) from None
         info = self.info
         self.step(
             Phase.PLATFORM,
@@ -254,6 +211,10 @@ class _Drill:
         )
         self.view = PlatformView(info.argocd_url, info.token())
         await self.view.start()
+
+    def _platform_started(self, platform: PlatformProcess) -> None:
+        msg = f"starting `gitops up` (pid {platform.pid}); its output: {platform.log_path}"
+        self.step(Phase.PLATFORM, msg, pid=platform.pid)
 
     def _platform_line(self, line: str) -> None:
         if line.startswith("  ") and line.strip():  # `gitops up`'s progress lines
@@ -286,11 +247,7 @@ class _Drill:
         app = view.app(self.app)
         if app is None:
             raise DrillError(f"{self.app} is gone from the platform")
-        policy = Policy(
-            enabled=app.annotations.get(ENABLED, ""),
-            grace_s=app.annotations.get(GRACE, ""),
-            deadline_s=app.annotations.get(DEADLINE, ""),
-        )
+        policy = Policy.of(app.annotations)
         if policy.enabled.strip().lower() != "true":
             raise DrillError(f"auto-rollback is not enabled for {self.app} ({ENABLED})")
         url = self._info().services.get(self.app)
@@ -346,9 +303,7 @@ class _Drill:
     async def _stop_load(self) -> None:
         if self.load is None:
             return
-        self.load.stop()
-        stats = await self.load.wait()
-        self.load = None
+        stats, self.load = await self.load.finish(), None
         self.facts = replace(self.facts, load=stats)
         self.step(
             Phase.LOAD,
@@ -439,16 +394,7 @@ class _Drill:
         view, bad = self._view(), self.facts.bad_revision
 
         async def started() -> datetime | None:
-            app = view.app(self.app)
-            if app is None:
-                return None
-            op = app.operation
-            if op is not None and op.revision == bad and op.started_at is not None:
-                return op.started_at
-            for entry in app.history:
-                if entry.revision == bad and entry.deploy_started_at is not None:
-                    return entry.deploy_started_at
-            return None
+            return sync_started(view.app(self.app), bad)
 
         at = await wait_until(
             started,
@@ -514,7 +460,7 @@ class _Drill:
                 continue
             self._told.add(key)
             self.step(Phase.GUARD, f"guard {event.type}: {event.message}", event=event.to_json())
-            if event.type in FATAL_GUARD_EVENTS and _about(event, f.bad_revision):
+            if event.type in FATAL_GUARD_EVENTS and is_about(event, f.bad_revision):
                 raise DrillError(f"the guard gave up on {self.app}: {event.message}")
 
     async def _until_rollback(self) -> None:
@@ -589,7 +535,7 @@ class _Drill:
         async def told() -> bool | None:
             self._guard_steps()
             events = guard_events(self._info().guard_events, self.app, f.started_at)
-            return True if any(_recovered(e, rb.sha) for e in events) else None
+            return True if any(says_recovered(e, rb.sha) for e in events) else None
 
         try:
             await wait_until(told, "the guard's Recovered event", self.d.recovered_event_s)
@@ -598,54 +544,11 @@ class _Drill:
 
     # ---- 5. the record --------------------------------------------------------------------------
 
-    async def _gather(self) -> None:
-        """The final facts, read while the platform still runs."""
-        view, info, f = self._view(), self._info(), self.facts
-        bad = f.bad_revision
-        app = await view.get(self.app)
-        answer = await view.version(self.service_url) if self.service_url else None
-        events = guard_events(info.guard_events, self.app, f.started_at)
-        count = 0
-        if bad:
-            try:
-                count = len(await asyncio.to_thread(rollbacks_of, info.remotes["deploy"], bad))
-            except GitError as exc:
-                self.errors.append(f"the deploy repo's history cannot be read: {exc}")
-        updates: dict[str, Any] = {
-            "guard_events": tuple(events),
-            "rollback_count": count,
-            "final_version": str(answer.get("revision", "")) if answer else "",
-            "finished_at": datetime.now(UTC),
-        }
-        if app is not None:
-            by_revision = {e.revision: e for e in app.history}
-            if bad in by_revision and by_revision[bad].deploy_started_at is not None:
-                updates["bad_sync_started"] = by_revision[bad].deploy_started_at
-            if f.rollback is not None:
-                entry = by_revision.get(f.rollback.sha)
-                if entry is not None and entry.deploy_started_at is not None:
-                    updates["rollback_sync_started"] = entry.deploy_started_at
-                updates["final_healthy_synced"] = healthy_synced(app, f.rollback.sha)
-        self.facts = replace(self.facts, **updates)
-
     def _report(self) -> DrillResult:
         self.facts = replace(
-            self.facts,
-            finished_at=datetime.now(UTC),
-            error="; ".join(self.errors),
+            self.facts, finished_at=datetime.now(UTC), error="; ".join(self.errors)
         )
-        path = self.dir / "postmortem.md"
-        outcome = result(self.facts, path)
-        path.write_text(render_postmortem(self.facts, outcome), encoding="utf-8")
-        record = {
-            "result": outcome.to_json(),
-            "problems": list(outcome.problems),
-            "timeline": [e.to_json() for e in assemble(self.facts)],
-            "load": self.facts.load.to_json(),
-            "drill_id": self.id,
-            "workspace": str(self.ws),
-        }
-        (self.dir / "drill.json").write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+        outcome, path = write_report(self.facts, self.dir)
         self.step(Phase.REPORT, f"post-mortem: {path}", postmortem=path)
         return outcome
 
@@ -655,9 +558,8 @@ class _Drill:
         if interrupted:
             self.step(Phase.STOP, "interrupted: stopping the load generator and the platform")
         if self.load is not None:
-            self.load.stop()
             with contextlib.suppress(Exception):
-                await self.load.wait()
+                await self.load.finish()
         if self.view is not None:
             with contextlib.suppress(Exception):
                 await self.view.close()
@@ -696,28 +598,3 @@ class _Drill:
         if self.info is None:
             raise DrillError("the platform is not running")
         return self.info
-
-
-async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
-    """Run `work` to its end even when the caller is cancelled meanwhile (a second Ctrl-C while
-    the platform stops); the cancellation is raised afterwards."""
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    task.result()
-    if cancelled:
-        raise asyncio.CancelledError
-
-
-def _about(event: Event, revision: str) -> bool:
-    return bool(revision) and revision in {
-        str(event.fields.get(k, "")) for k in ("bad", "revision", "commit")
-    }
-
-
-def _recovered(event: Event, commit: str) -> bool:
-    return event.type == "Recovered" and event.fields.get("commit") == commit

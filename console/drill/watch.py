@@ -278,3 +278,28 @@ class PlatformView:
 
 
 _STAGES = {"test": 0, "build": 1, "promote": 2}
+
+
+def is_about(event: Event, revision: str) -> bool:
+    """Whether a guard event is about `revision` (as the bad one, or its commit)."""
+    return bool(revision) and revision in {
+        str(event.fields.get(k, "")) for k in ("bad", "revision", "commit")
+    }
+
+
+def says_recovered(event: Event, commit: str) -> bool:
+    """Whether a guard event says the app recovered on the rollback `commit`."""
+    return event.type == "Recovered" and event.fields.get("commit") == commit
+
+
+def sync_started(app: App | None, revision: str) -> datetime | None:
+    """When Argo CD started syncing `revision` (its running operation, else its history)."""
+    if app is None:
+        return None
+    op = app.operation
+    if op is not None and op.revision == revision and op.started_at is not None:
+        return op.started_at
+    for entry in app.history:
+        if entry.revision == revision and entry.deploy_started_at is not None:
+            return entry.deploy_started_at
+    return None
