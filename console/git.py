@@ -9,10 +9,29 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a commit says wrote it."""
+
+    name: str
+    email: str
+
+    def env(self) -> dict[str, str]:
+        """As git's author and committer variables (they win over any configured identity)."""
+        return {
+            "GIT_AUTHOR_NAME": self.name,
+            "GIT_AUTHOR_EMAIL": self.email,
+            "GIT_COMMITTER_NAME": self.name,
+            "GIT_COMMITTER_EMAIL": self.email,
+        }
+
+
 # Used only when no identity is configured, so a first commit never fails on a fresh machine.
-FALLBACK_IDENTITY = {"name": "gitops-platform", "email": "gitops-platform@localhost"}
+FALLBACK_IDENTITY = Identity("gitops-platform", "gitops-platform@localhost")
 
 
 class GitError(RuntimeError):
@@ -62,23 +81,26 @@ def git(
 def identity_env(cwd: Path) -> dict[str, str]:
     """Author/committer variables for a commit: the user's identity if set, else a fallback."""
     configured = git(["config", "user.email"], cwd, check=False).strip()
-    if configured:
-        return {}
-    name, email = FALLBACK_IDENTITY["name"], FALLBACK_IDENTITY["email"]
-    return {
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-    }
+    return {} if configured else FALLBACK_IDENTITY.env()
+
+
+def commit_all(
+    path: Path, message: str, *, env: dict[str, str] | None = None, force: bool = False
+) -> str:
+    """Stage everything in the work tree `path` and commit it; the new commit's sha. The one
+    way the platform writes a commit: no hooks, no signing (an unattended writer must not stop
+    on a user's signing setup), the user's identity else the fallback unless `env` names one.
+    `force` stages ignored files too (a global gitignore must not drop what an image holds)."""
+    git(["add", "--all", *(["--force"] if force else [])], path)
+    commit = ["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify"]
+    git([*commit, "--message", message], path, env=identity_env(path) | (env or {}))
+    return git(["rev-parse", "HEAD"], path).strip()
 
 
 def init_with_commit(path: Path, message: str, branch: str = "main") -> str:
     """Make `path` a git repository whose one commit holds every file in it; return the sha."""
     git(["init", "--quiet", "--initial-branch", branch], path)
-    git(["add", "--all"], path)
-    git(["commit", "--quiet", "--no-verify", "--message", message], path, env=identity_env(path))
-    return git(["rev-parse", "HEAD"], path).strip()
+    return commit_all(path, message)
 
 
 def is_repo_root(path: Path) -> bool:

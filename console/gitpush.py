@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.backoff import backoff_delay
-from console.git import GitError, git, identity_env
+from console.git import GitError, commit_all, git
 
 # Returns the commit message for what it changed in the work tree, or None when nothing is to do.
 Change = Callable[[Path], "str | None"]
@@ -49,16 +49,13 @@ def commit_and_push(
     env: dict[str, str] | None = None,
 ) -> PushResult:
     """Apply `change` on the tip of `remote/branch` in the clone `work`, commit and push it."""
-    ident = {**identity_env(work), **(env or {})}
     for attempt in range(1, attempts + 1):
         git(["fetch", "--quiet", remote, branch], work, env=env)
         git(["reset", "--quiet", "--hard", f"{remote}/{branch}"], work)
         message = change(work)
         if message is None:
             return PushResult(None, attempt)
-        git(["add", "--all"], work)
-        git(["commit", "--quiet", "--no-verify", "--message", message], work, env=ident)
-        sha = git(["rev-parse", "HEAD"], work).strip()
+        sha = commit_all(work, message, env=env)
         try:
             git(["push", "--quiet", remote, f"HEAD:refs/heads/{branch}"], work, env=env)
         except GitError as exc:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.contract import DRILL_TRAILER
-from console.git import git
+from console.git import Identity, commit_all, git
 
 VARIABLE = "BACKEND_TOKEN"
 SUBJECT = "feat(frontend): authenticate to the backend with a bearer token"
@@ -44,12 +44,7 @@ WHY_CI_PASSED = (
     "frontend; no test renders the deploy repo's Deployment and checks its env against what "
     "the service requires"
 )
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "gitops demo",
-    "GIT_AUTHOR_EMAIL": "demo@gitops.invalid",
-    "GIT_COMMITTER_NAME": "gitops demo",
-    "GIT_COMMITTER_EMAIL": "demo@gitops.invalid",
-}
+IDENTITY = Identity("gitops demo", "demo@gitops.invalid")  # the developer the drill plays
 _TOKEN_LINE = re.compile(r'^TEST_BACKEND_TOKEN = "[^"\n]*"', re.MULTILINE)
 
 
@@ -215,9 +210,6 @@ def push_change(
         git(["clone", "--quiet", remote, str(clone)], Path(tmp))
         parent = git(["rev-parse", "HEAD"], clone).strip()
         files = apply_change(clone, drill_id)
-        git(["add", "--all"], clone)
-        commit = ["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify"]
-        git([*commit, "-m", message(drill_id)], clone, env=IDENTITY)
-        sha = git(["rev-parse", "HEAD"], clone).strip()
+        sha = commit_all(clone, message(drill_id), env=IDENTITY.env())
         git(["push", "--quiet", "origin", "HEAD:main"], clone)
         return PushedChange(sha, parent, SUBJECT, tuple(files), clock())

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from console.contract import ROLLBACK_APP, ROLLBACK_OF, ROLLBACK_REASON, ROLLBACK_TO
 from console.fleet.history import Rollback, log, rollbacks
-from console.git import GitError, git, redact
+from console.git import GitError, Identity, git, redact
 from console.gitpush import PushRejectedError, commit_and_push
 from console.guard.facts import GitFacts
 
@@ -228,13 +228,7 @@ class RollbackWriter:
         name, email = author
         # The author wins over whatever identity the environment carries: the history must say
         # the guard wrote it.
-        self._env = {
-            **(env or {}),
-            "GIT_AUTHOR_NAME": name,
-            "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": name,
-            "GIT_COMMITTER_EMAIL": email,
-        }
+        self._env = {**(env or {}), **Identity(name, email).env()}
         self._ready = False
         self._fetched = False
         self._cache: tuple[str, list[Rollback]] | None = None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from console.contract import PROMOTED_FROM, PROMOTED_SERVICE, PROMOTED_TAG, SOURCE_COMMIT
 from console.fleet.history import Rollback, log, rollbacks
-from console.git import GitError, git, identity_env, redact, token_auth_env
+from console.git import GitError, commit_all, git, redact, token_auth_env
 from console.gitpush import PushResult, commit_and_push
 from console.promote.overlay import (
     OverlayError,
@@ -230,9 +230,7 @@ def promote_all(
         message = change(local)
         sha = None
         if message is not None:
-            git(["add", "--all"], local)
-            git(["commit", "--quiet", "--no-verify", "-m", message], local, env=identity_env(local))
-            sha = git(["rev-parse", "HEAD"], local).strip()
+            sha = commit_all(local, message)
         return change.outcomes(sha, False, 1)
 
     url = deploy_repo

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import console
-from console.git import git
+from console.git import FALLBACK_IDENTITY, commit_all, git
 from console.local.ci.images import Image, ImageStore, image_digest, parse_reference
 
 Progress = Callable[[str], None]
@@ -36,10 +36,7 @@ _IGNORED = shutil.ignore_patterns("__pycache__", "*.py[cod]")
 # A fixed identity and date: the same source is the same commit (the digest needs only its
 # tree; a stable commit keeps the image's recorded source_commit stable too).
 _COMMIT_ENV = {
-    "GIT_AUTHOR_NAME": "gitops-platform",
-    "GIT_AUTHOR_EMAIL": "gitops-platform@localhost",
-    "GIT_COMMITTER_NAME": "gitops-platform",
-    "GIT_COMMITTER_EMAIL": "gitops-platform@localhost",
+    **FALLBACK_IDENTITY.env(),
     "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z",
     "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
 }
@@ -75,8 +72,7 @@ def snapshot(root: Path, dest: Path) -> Snapshot:
         shutil.copy2(root / name, dest / name)
     shutil.copytree(root / PACKAGE, dest / PACKAGE, ignore=_IGNORED)
     git(["init", "--quiet", "--initial-branch", "main"], dest)
-    git(["add", "--all", "--force"], dest)  # --force: a global gitignore must not drop files
-    git(["commit", "--quiet", "--no-verify", "--message", "platform image"], dest, env=_COMMIT_ENV)
+    commit_all(dest, "platform image", env=_COMMIT_ENV, force=True)
     commit = git(["rev-parse", "HEAD"], dest).strip()
     tree = git(["rev-parse", "HEAD^{tree}"], dest).strip()
     with (dest / "pyproject.toml").open("rb") as fh:
