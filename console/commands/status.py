@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from console.commands.common import EXIT_OK, UsageError
+from console.fleet.deployrepo import DeployRepoError
 from console.fleet.display import render_table
-from console.fleet.gather import DeployRepoError, gather_status
+from console.fleet.gather import gather_status
 from console.fleet.source import SourceError
 from console.fleet.status import rows_json
 from console.fleet.targets import Target, TargetError, from_argocd, from_context, from_workspace
