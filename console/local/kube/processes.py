@@ -3,9 +3,10 @@
 The controller hands it an application's rendered objects; it runs them on the caller's asyncio
 event loop and reports what runs. Kinds, as on a cluster:
 
-- **Deployment**: a `supervisor.DeploymentRunner` (pods as processes). A manifest the runner
-  refuses (`RolloutError`, naming the field) is a failed ApplyResult; an update refused that way
-  leaves the running version, and its recorded manifest, as they were.
+- **Deployment**: a `deployment_controller.DeploymentRunner` (pods as processes, run by its
+  kubelet). A manifest the runner refuses (`RolloutError`, naming the field) is a failed
+  ApplyResult; an update refused that way leaves the running version, and its recorded manifest,
+  as they were.
 - **Service**: a route of the data plane (`Routes`: the proxies of a `dataplane` process, which
   outlives this one, or in-process ones): an HTTP proxy on 127.0.0.1, one stable port per Service
   name (`service_ports` given at construction are reused, so ports survive a restart of the
@@ -26,8 +27,8 @@ event loop and reports what runs. Kinds, as on a cluster:
 - **ServiceAccount, PodDisruptionBudget, NetworkPolicy**: recorded; a NetworkPolicy is not
   enforced and its ApplyResult says so.
 - **Anything else** (or a known kind from another API group, such as a Knative Service): recorded
-  with an ok ApplyResult saying it is not run, and listed by `resources` with health Unknown:
-  never silently dropped.
+  with an ok ApplyResult saying it is not run, and listed by `resources` with `not_run` saying so
+  (Argo CD shows it Unknown): never silently dropped.
 
 An object (group, kind, namespace, name) belongs to the first app that applied it; the same object
 applied by another app is refused ("shared resource", Argo CD's SharedResourceWarning) and left as
@@ -63,16 +64,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from console.local.argo.health import Health, HealthStatus, resource_health
-from console.local.argo.sync import ObjectKey, fingerprint, images, key_of
 from console.local.ci.images import ImageStore
+from console.local.kube.deployment_controller import DeploymentRunner, DeploymentSnapshot
+from console.local.kube.deploymentspec import RolloutError
 from console.local.kube.endpointslices import slice_endpoints
+from console.local.kube.objects import ObjectKey, fingerprint, images, key_of
 from console.local.kube.pods import Orphan, find_orphans, reap
+from console.local.kube.podstatus import PodInfo
 from console.local.kube.proxy import ProxyError
 from console.local.kube.proxytable import Applied, ProxyTable, Route, ServiceKey
-from console.local.kube.rollout import RolloutError
 from console.local.kube.runtime import ApplyResult, LiveResource
-from console.local.kube.supervisor import DeploymentRunner, DeploymentSnapshot, PodInfo
 
 log = logging.getLogger(__name__)
 
@@ -269,19 +270,14 @@ class ProcessRuntime:
     def resources(self, app: str) -> list[LiveResource]:
         out = []
         for obj in sorted(self._owned(app), key=lambda o: o.key):
-            live = self._live(obj)
-            if obj.role == "unsupported":
-                health: Health | None = Health(HealthStatus.UNKNOWN, _unsupported(obj.key))
-            else:
-                health = resource_health(obj.key.kind, live)
             out.append(
                 LiveResource(
                     key=obj.key,
                     version=obj.version,
                     fingerprint=fingerprint(obj.manifest),
-                    health=health,
-                    live=live,
+                    live=self._live(obj),
                     images=tuple(images([obj.manifest])),
+                    not_run=_unsupported(obj.key) if obj.role == "unsupported" else "",
                 )
             )
         return out
