@@ -33,7 +33,7 @@ from console.local.kube.rollout import (
 
 @dataclass
 class Sim:
-    """A stand-in supervisor: applies plans to pod views the way the real one will."""
+    """A stand-in Deployment controller: applies plans to pod views the way the real one will."""
 
     spec: DeploymentSpec
     pods: dict[str, PodView] = field(default_factory=dict)

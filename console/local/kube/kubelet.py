@@ -90,7 +90,9 @@ _LEASED_PORTS: set[int] = set()
 
 
 @dataclass(eq=False)
-class _Pod:
+class Pod:
+    """A pod as the kubelet runs it (the controller only hands it back: `start`, `signal`)."""
+
     name: str
     template: PodTemplate
     created_at: float
@@ -192,7 +194,7 @@ class Kubelet:
         self._backoff_reset_s = backoff_reset_s
         self.epoch = time.time() - clock()  # wall time = epoch + clock time
         self.stopping = False  # set by the controller: exited containers are no longer restarted
-        self._pods: dict[str, _Pod] = {}
+        self._pods: dict[str, Pod] = {}
         self._prober = Prober()
         self.adopted: list[int] = []  # pids of the pods taken over from a previous kubelet
 
@@ -274,7 +276,7 @@ class Kubelet:
             if not proc.alive() or name in self._pods:
                 continue
             age = max(0.0, time.time() - float(saved.get("created") or time.time()))
-            pod = _Pod(
+            pod = Pod(
                 name=name,
                 template=template,
                 created_at=now - age,
@@ -299,7 +301,7 @@ class Kubelet:
             self.adopted.append(pid)
         self._wake()
 
-    def delete(self, name: str, now: float) -> _Pod | None:
+    def delete(self, name: str, now: float) -> Pod | None:
         """Mark a pod terminating; the pod if its process still has to be signalled."""
         pod = self._pods[name]
         self._cancel_probes(pod)
@@ -314,23 +316,23 @@ class Kubelet:
             pod.kill_at = now + pod.template.grace_s
         return None if signalled else pod
 
-    def new_pod(self, template: PodTemplate, now: float) -> _Pod:
+    def new_pod(self, template: PodTemplate, now: float) -> Pod:
         """A pod of `template`, created (its directory and port), not started yet."""
         name = pod_name(self.owner, template.hash, self._pods)
         directory = self.workdir / "pods" / self.namespace / name
         directory.mkdir(parents=True, exist_ok=True)
         port = free_port(taken=_LEASED_PORTS)
         _LEASED_PORTS.add(port)
-        pod = _Pod(name=name, template=template, created_at=now, port=port, dir=directory)
+        pod = Pod(name=name, template=template, created_at=now, port=port, dir=directory)
         self._pods[name] = pod
         return pod
 
-    def _forget(self, pod: _Pod) -> None:
+    def _forget(self, pod: Pod) -> None:
         self._cancel_probes(pod)
         if self._pods.pop(pod.name, None) is not None:
             _LEASED_PORTS.discard(pod.port)
 
-    def _retry_later(self, pod: _Pod, state: PodState, message: str) -> None:
+    def _retry_later(self, pod: Pod, state: PodState, message: str) -> None:
         now = self._clock()
         delay = self._backoff(pod.failures)
         pod.failures += 1
@@ -338,7 +340,7 @@ class Kubelet:
         if state is PodState.ERR_IMAGE_PULL:
             pod.shown_at = now + min(PULL_ERROR_SHOWN_S, delay)
 
-    async def start(self, pod: _Pod) -> None:
+    async def start(self, pod: Pod) -> None:
         """Start the pod's container (first run or restart), or record why it cannot."""
         template = pod.template
         restarting = pod.run > 0
@@ -425,7 +427,7 @@ class Kubelet:
         pod.watcher = asyncio.get_running_loop().create_task(self._watch(pod, proc, pod.run))
         self._wake()
 
-    async def _watch(self, pod: _Pod, proc: Container, run: int) -> None:
+    async def _watch(self, pod: Pod, proc: Container, run: int) -> None:
         code = await proc.wait()
         containers.kill_group(proc.pid)  # the rest of the container goes with its main process
         with contextlib.suppress(OSError):
@@ -442,7 +444,7 @@ class Kubelet:
             self._crashed(pod, exit_code, "failed its liveness probe" if pod.killing else "")
         self._wake()
 
-    def _crashed(self, pod: _Pod, exit_code: int, reason: str) -> None:
+    def _crashed(self, pod: Pod, exit_code: int, reason: str) -> None:
         now = self._clock()
         if pod.started_at is not None and now - pod.started_at >= self._backoff_reset_s:
             pod.backoff_level = 0  # it ran long enough: the kubelet forgets the back-off
@@ -456,7 +458,7 @@ class Kubelet:
             f"pod={pod.name}{detail}"
         )
 
-    def signal(self, pod: _Pod) -> None:
+    def signal(self, pod: Pod) -> None:
         """The image's stop signal to the container's main process; SIGKILL at once with no
         grace period."""
         if pod.proc is None:
@@ -466,7 +468,7 @@ class Kubelet:
             return
         containers.stop(pod.proc.pid, pod.image.stop_signal if pod.image else "SIGTERM")
 
-    async def _reap(self, pod: _Pod) -> None:
+    async def _reap(self, pod: Pod) -> None:
         """Wait for a stopping pod's process, SIGKILLing its group at its deadline."""
         proc, watcher = pod.proc, pod.watcher
         if proc is None:
@@ -500,7 +502,7 @@ class Kubelet:
                 await self.start(pod)
 
     @staticmethod
-    def _probes(pod: _Pod) -> list[tuple[ProbeKind, ProbeSpec, ProbeState]]:
+    def _probes(pod: Pod) -> list[tuple[ProbeKind, ProbeSpec, ProbeState]]:
         out: list[tuple[ProbeKind, ProbeSpec, ProbeState]] = []
         probes = pod.template.probes
         if probes.readiness is not None:
@@ -510,6 +512,7 @@ class Kubelet:
         return out
 
     def schedule_probes(self) -> None:
+        """Start every probe that is due, one in flight per probe of a pod."""
         now = self._clock()
         for pod in self._pods.values():
             if pod.proc is None or pod.state is not PodState.RUNNING or pod.killing:
@@ -519,12 +522,12 @@ class Kubelet:
                 if kind not in pod.inflight and due(state, spec, started, now):
                     pod.inflight[kind] = self._prober.spawn(self._probe(pod, pod.run, kind, spec))
 
-    def _cancel_probes(self, pod: _Pod) -> None:
+    def _cancel_probes(self, pod: Pod) -> None:
         for task in pod.inflight.values():
             task.cancel()
         pod.inflight.clear()
 
-    async def _probe(self, pod: _Pod, run: int, kind: ProbeKind, spec: ProbeSpec) -> None:
+    async def _probe(self, pod: Pod, run: int, kind: ProbeKind, spec: ProbeSpec) -> None:
         try:
             ok = await self._prober.http_get(pod.port, spec)
         finally:
@@ -556,7 +559,7 @@ class Kubelet:
         self._wake()
 
     @staticmethod
-    def _record_readiness(pod: _Pod) -> None:
+    def _record_readiness(pod: Pod) -> None:
         """Keep the readiness verdict in pod.json, for a restarted platform to adopt with it."""
         ready = pod.ready_since is not None
         if pod.record and pod.record.get("ready") is not ready:
