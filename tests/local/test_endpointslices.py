@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from console.local.argo.health import live_health
 from console.local.ci.images import ImageStore
 from console.local.kube.endpointslices import slice_endpoints
 from console.local.kube.processes import ProcessRuntime
@@ -86,7 +87,7 @@ def test_a_service_without_selector_routes_to_its_slices(tmp_path: Path) -> None
                     "(owner)", "argocd", [SERVICE, endpoint_slice(first)], True
                 )
                 assert all(r.ok for r in results), results
-                health = {r.key.kind: r.health for r in runtime.resources("(owner)")}
+                health = {r.key.kind: live_health(r) for r in runtime.resources("(owner)")}
                 assert health["EndpointSlice"] is None, "Argo CD has no health check for it"
                 host, port = runtime.resolve_service("argocd", "argocd-server", 80) or ("", 0)
                 url = f"http://{host}:{port}/"

@@ -18,7 +18,8 @@ from console.local.argo.health import (
     resource_health,
     worst,
 )
-from console.local.kube.rollout import DeploymentSpec, PodPhase, PodView, RolloutState, plan
+from console.local.kube.deploymentspec import DeploymentSpec
+from console.local.kube.rollout import PodPhase, PodView, RolloutState, plan
 
 H = HealthStatus
 

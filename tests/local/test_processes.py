@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 from console import kustomize
-from console.local.argo.health import NO_HEALTH_KINDS, HealthStatus
-from console.local.argo.sync import ObjectKey, fingerprint, key_of
+from console.local.argo.health import NO_HEALTH_KINDS, HealthStatus, live_health
 from console.local.ci.images import ImageStore
+from console.local.kube.objects import ObjectKey, fingerprint, key_of
 from console.local.kube.pods import free_port
 from console.local.kube.processes import ProcessRuntime
 from console.local.kube.runtime import ApplyResult, LiveResource
@@ -135,7 +135,7 @@ def by_kind(resources: list[LiveResource]) -> dict[str, LiveResource]:
 
 
 def deployment_health(runtime: ProcessRuntime, app: str) -> HealthStatus | None:
-    health = by_kind(runtime.resources(app))["Deployment"].health
+    health = live_health(by_kind(runtime.resources(app))["Deployment"])
     return None if health is None else health.status
 
 
@@ -265,10 +265,10 @@ def check_resources(world: World, runtime: ProcessRuntime) -> None:
         for resource in resources:
             assert resource.fingerprint == fingerprint(manifests[resource.key])
             if resource.key.kind in NO_HEALTH_KINDS:
-                assert resource.health is None, resource
+                assert live_health(resource) is None, resource
             else:
-                assert resource.health is not None
-                assert resource.health.status is HealthStatus.HEALTHY, resource
+                assert live_health(resource) is not None
+                assert live_health(resource).status is HealthStatus.HEALTHY, resource
         found = by_kind(resources)
         assert found["Deployment"].images == (world.image(app),)
         assert found["Service"].images == ()
@@ -435,13 +435,13 @@ async def record_and_read_config(
     )
     found = by_kind(runtime.resources("a"))
     assert set(found) == {"ConfigMap", "Secret", "Role", "RoleBinding", "Job", "Deployment"}
-    assert (found["Role"].health, found["RoleBinding"].health) == (None, None)
-    job_health = found["Job"].health
+    assert (live_health(found["Role"]), live_health(found["RoleBinding"])) == (None, None)
+    job_health = live_health(found["Job"])
     assert job_health is not None
     assert job_health.status is HealthStatus.UNKNOWN
     assert "not run by the embedded platform" in job_health.message
     assert found["Job"].images == ("migrate:1",)
-    assert (found["ConfigMap"].health, found["Secret"].health) == (None, None)
+    assert (live_health(found["ConfigMap"]), live_health(found["Secret"])) == (None, None)
     assert runtime.lookup("ConfigMap", "dev", "cfg", "greeting") == "hello"
     assert runtime.lookup("Secret", "dev", "sec", "token") == "s3cret"
     assert runtime.lookup("Secret", "dev", "sec", "plain") == "in the clear"  # stringData wins

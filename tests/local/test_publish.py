@@ -28,9 +28,11 @@ from console.local.argo.publish import (
     tree_for,
 )
 from console.local.ci.images import ImageStore
+from console.local.kube.deployment_controller import DeploymentSnapshot
+from console.local.kube.deploymentspec import DeploymentSpec
+from console.local.kube.podstatus import PodInfo, PodState
 from console.local.kube.processes import ProcessRuntime
-from console.local.kube.rollout import DeploymentSpec, DeploymentStatus
-from console.local.kube.supervisor import DeploymentSnapshot, PodInfo, PodState
+from console.local.kube.rollout import DeploymentStatus
 from tests.helpers import GIT_IDENTITY as IDENTITY
 from tests.helpers import run_git
 from tests.local.test_api import SCHEMAS

@@ -10,28 +10,30 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.local.argo.health import HealthStatus, deployment_health
-from console.local.kube.rollout import (
-    ConditionType,
+from console.local.kube.deploymentspec import (
     DeploymentSpec,
-    DeploymentStatus,
     IntOrPercent,
     InvalidDeployment,
+    Strategy,
+    UnsupportedDeployment,
+    template_hash,
+)
+from console.local.kube.kubelet import crash_backoff_s
+from console.local.kube.rollout import (
+    ConditionType,
+    DeploymentStatus,
     Plan,
     PodPhase,
     PodView,
     Reason,
     RolloutState,
-    Strategy,
-    UnsupportedDeployment,
-    crash_backoff_s,
     plan,
-    template_hash,
 )
 
 
 @dataclass
 class Sim:
-    """A stand-in supervisor: applies plans to pod views the way the real one will."""
+    """A stand-in Deployment controller: applies plans to pod views the way the real one will."""
 
     spec: DeploymentSpec
     pods: dict[str, PodView] = field(default_factory=dict)

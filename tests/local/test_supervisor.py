@@ -20,8 +20,10 @@ import httpx
 import pytest
 
 from console import kustomize
-from console.local.argo.health import HealthStatus
+from console.local.argo.health import Health, HealthStatus, deployment_health
 from console.local.ci.images import ImageStore
+from console.local.kube.deployment_controller import DeploymentRunner, DeploymentSnapshot
+from console.local.kube.deploymentspec import InvalidDeployment, UnsupportedDeployment
 from console.local.kube.pods import (
     EnvError,
     container_env,
@@ -29,13 +31,8 @@ from console.local.kube.pods import (
     reap_orphans,
     rewrite_service_links,
 )
-from console.local.kube.rollout import (
-    ConditionType,
-    InvalidDeployment,
-    Reason,
-    UnsupportedDeployment,
-)
-from console.local.kube.supervisor import DeploymentRunner, DeploymentSnapshot, PodState
+from console.local.kube.podstatus import PodState
+from console.local.kube.rollout import ConditionType, Reason
 from console.procs import alive
 from tests.helpers import run_git
 from tests.world import World as SharedWorld
@@ -158,6 +155,11 @@ class Watch:
                 await asyncio.wait_for(self._changed.wait(), left)
 
 
+def health_of(snapshot: DeploymentSnapshot) -> Health:
+    """Argo CD's health of the Deployment: Argo CD judges its status, the runner only reports it."""
+    return deployment_health(snapshot.spec, snapshot.status)
+
+
 def describe(snapshot: DeploymentSnapshot) -> str:
     pods = [(p.name, p.phase.value, p.ready, p.restarts, p.message) for p in snapshot.pods]
     return f"pods={pods} status={snapshot.status_manifest}"
@@ -253,7 +255,7 @@ def test_two_replicas_start_become_ready_and_stop(world: World, tmp_path: Path) 
         assert len(snapshot.pods) == 2
         assert {p.phase for p in snapshot.pods} == {PodState.RUNNING}
         assert sorted(snapshot.endpoints()) == sorted(("127.0.0.1", p.port) for p in snapshot.pods)
-        assert snapshot.health().status is HealthStatus.HEALTHY
+        assert health_of(snapshot).status is HealthStatus.HEALTHY
         assert (snapshot.container_port, snapshot.port_name) == (8080, "http")
         status = snapshot.status_manifest
         assert status["observedGeneration"] == snapshot.generation == 1
@@ -387,8 +389,8 @@ def test_a_missing_image_halts_the_rollout_while_the_old_pods_serve(
         assert pending.pid is None
         assert "does-not-exist" in pending.message
         assert not pending.ready
-        assert stuck.health().status is HealthStatus.DEGRADED
-        assert "exceeded its progress deadline" in stuck.health().message
+        assert health_of(stuck).status is HealthStatus.DEGRADED
+        assert "exceeded its progress deadline" in health_of(stuck).message
         # Nothing was taken from the old pods, at any moment.
         assert all(sorted(s.endpoints()) == endpoints for s in watch.history[mark:])
         for _, port in endpoints:
@@ -399,7 +401,7 @@ def test_a_missing_image_halts_the_rollout_while_the_old_pods_serve(
             runner, lambda s: available(2)(s) and len(s.pods) == 2, "rolled back"
         )
         assert sorted(back.endpoints()) == endpoints
-        assert back.health().status is HealthStatus.HEALTHY
+        assert health_of(back).status is HealthStatus.HEALTHY
 
     run(world, tmp_path, good, scenario)
 
@@ -425,7 +427,7 @@ def test_a_pod_that_never_turns_ready_halts_the_rollout(world: World, tmp_path: 
         readiness = await get(new.port, "/readyz")
         assert readiness.status_code == 503
         assert "SOMETHING_MISSING" in readiness.text
-        assert stuck.health().status is HealthStatus.DEGRADED
+        assert health_of(stuck).status is HealthStatus.DEGRADED
         assert all(s.endpoints() == before.endpoints() for s in watch.history[mark:])
 
     run(world, tmp_path, good, scenario)
@@ -481,7 +483,7 @@ def test_a_crashing_container_backs_off_and_halts_the_rollout(world: World, tmp_
         assert PodState.CRASH_LOOP_BACKOFF in phases
         assert pod.exit_code == 3
         stuck = await watch.until(runner, halted, "ProgressDeadlineExceeded", timeout=10)
-        assert stuck.health().status is HealthStatus.DEGRADED
+        assert health_of(stuck).status is HealthStatus.DEGRADED
         assert all(s.endpoints() == before.endpoints() for s in watch.history[mark:])
         assert new_pod(stuck).log.is_file()
 

@@ -14,11 +14,9 @@ from console.local.argo.sync import (
     SyncPolicy,
     auto_sync,
     compare,
-    fingerprint,
-    images,
-    key_of,
     parse_duration,
 )
+from console.local.kube.objects import fingerprint, images, key_of
 
 DEPLOY = {
     "apiVersion": "apps/v1",

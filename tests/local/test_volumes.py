@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from console.local.kube.deploymentspec import InvalidDeployment, UnsupportedDeployment
 from console.local.kube.pods import container_argv, container_env, parse_template
-from console.local.kube.rollout import InvalidDeployment, UnsupportedDeployment
 from console.local.kube.volumes import (
     Item,
     Mount,

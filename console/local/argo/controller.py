@@ -21,10 +21,9 @@ from typing import Any
 
 from console.local.argo import appstate as st
 from console.local.argo.appstore import AppStore, SavedApp, SavedOperation
-from console.local.argo.health import Health, HealthStatus, app_health, resource_health
+from console.local.argo.health import Health, HealthStatus, app_health, live_health, resource_health
 from console.local.argo.reposerver import Manifests, RepoServer, RepoServerError
 from console.local.argo.sync import (
-    ObjectKey,
     Operation,
     Phase,
     ResourceDiff,
@@ -32,11 +31,9 @@ from console.local.argo.sync import (
     SyncPolicy,
     auto_sync,
     compare,
-    fingerprint,
-    images,
-    key_of,
 )
 from console.local.git.webhook import PushEvent, WebhookError, parse_push
+from console.local.kube.objects import ObjectKey, fingerprint, images, key_of
 from console.local.kube.runtime import SUPPORTED_KINDS, ApplyResult, LiveResource, Runtime
 from console.local.state import StateError
 
@@ -523,7 +520,7 @@ class Controller:
             if name == self.root_name:
                 health = None
             elif live is not None:
-                health = live.health
+                health = live_health(live)
             else:
                 health = resource_health(diff.key.kind, None)
             if diff.key.kind not in SUPPORTED_KINDS and name != self.root_name:

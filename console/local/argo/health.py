@@ -3,7 +3,8 @@ health as the worst of its resources'.
 
 Pure. Resources are read in their Kubernetes JSON shape (`metadata`, `spec`, `status`), as Argo CD
 reads live objects, so a Deployment's status written by `rollout.DeploymentStatus.to_manifest` is
-judged exactly as Argo CD would judge it on a cluster.
+judged exactly as Argo CD would judge it on a cluster. Kubernetes reports, Argo CD judges: the
+runtime (`console.local.kube`) knows nothing of this module, as a cluster knows nothing of Argo CD.
 """
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from console.local.kube.rollout import (
-    DeploymentSpec,
-    DeploymentStatus,
-    PodPhase,
-    PodView,
-    crash_backoff_s,
-)
+from console.local.kube.deploymentspec import DeploymentSpec
+from console.local.kube.kubelet import crash_backoff_s
+from console.local.kube.rollout import DeploymentStatus, PodPhase, PodView
+from console.local.kube.runtime import LiveResource
 
 
 class HealthStatus(StrEnum):
@@ -109,6 +107,14 @@ def resource_health(
         # Every Service type gets its proxy port at once, so none waits for a load balancer.
         return Health(HealthStatus.HEALTHY)
     return _deployment_from_manifest(live)
+
+
+def live_health(resource: LiveResource) -> Health | None:
+    """The health of an object the runtime reports: judged from its live object, or Unknown
+    with the runtime's reason when it records the object without running it."""
+    if resource.not_run:
+        return Health(HealthStatus.UNKNOWN, resource.not_run)
+    return resource_health(resource.key.kind, resource.live)
 
 
 def deployment_health(spec: DeploymentSpec, status: DeploymentStatus) -> Health:

@@ -5,7 +5,7 @@ its cluster cache) and its pods' log lines.
 - `tree_for(record, snapshots)` is pure: an Argo CD `v1alpha1ApplicationTree` (JSON) from the
   application's managed resources (`record.status.resources`) and the runtime's
   `DeploymentSnapshot`s of it. Pods are grouped into ReplicaSets by pod-template hash, named as
-  Kubernetes names them (`<deployment>-<hash>`, which is also how the supervisor names pods);
+  Kubernetes names them (`<deployment>-<hash>`, which is also how the kubelet names pods);
   the Deployment's current template always has its ReplicaSet, older templates only while they
   still have pods (the snapshots keep no revision history, so there is no `Revision` info item
   and no empty old ReplicaSet). Pods carry Argo CD's info items (Status Reason, Node,
@@ -39,8 +39,9 @@ from types import TracebackType
 from typing import Protocol
 
 from console.local.argo import appstate as st
-from console.local.argo.health import Health, HealthStatus
-from console.local.kube.supervisor import DeploymentSnapshot, PodInfo, PodState
+from console.local.argo.health import Health, HealthStatus, deployment_health
+from console.local.kube.deployment_controller import DeploymentSnapshot
+from console.local.kube.podstatus import PodInfo, PodState
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def tree_for(record: st.ApplicationRecord, snapshots: Sequence[DeploymentSnapsho
         if n.get("group") == "apps" and n.get("kind") == "Deployment"
     }
     for snapshot in snapshots:
-        live = _health(snapshot.health())
+        live = _health(deployment_health(snapshot.spec, snapshot.status))
         managed = deployments.get((snapshot.namespace, snapshot.name))
         if managed is not None:
             managed["health"] = live  # the tree shows the live state, as Argo CD's cache does

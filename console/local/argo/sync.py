@@ -7,13 +7,16 @@ it. Times are plain floats (seconds) handed in by the caller, so every rule is t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+# Objects are compared by the identity and digest Kubernetes gives them. ObjectKey is re-exported
+# (the alias marks it so) for the Application model, which keys its resources by it.
+from console.local.kube.objects import ObjectKey as ObjectKey  # noqa: PLC0414
+from console.local.kube.objects import fingerprint, key_of
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -29,37 +32,6 @@ class Phase(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     ERROR = "Error"
-
-
-@dataclass(frozen=True, order=True)
-class ObjectKey:
-    group: str
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        kind = f"{self.group}/{self.kind}" if self.group else self.kind
-        return f"{kind} {self.namespace}/{self.name}" if self.namespace else f"{kind} {self.name}"
-
-
-def key_of(obj: Mapping[str, Any], default_namespace: str = "") -> ObjectKey:
-    api = str(obj.get("apiVersion", ""))
-    group = api.rpartition("/")[0]
-    meta = obj.get("metadata") or {}
-    namespace = str(meta.get("namespace") or default_namespace)
-    return ObjectKey(group, str(obj.get("kind", "")), namespace, str(meta.get("name", "")))
-
-
-_SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields")
-
-
-def fingerprint(obj: Mapping[str, Any]) -> str:
-    """A digest of what Git says about an object: status and server-set metadata left out."""
-    body = {k: v for k, v in obj.items() if k != "status"}
-    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _SERVER_FIELDS}
-    body["metadata"] = meta
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -194,16 +166,3 @@ def auto_sync(  # noqa: PLR0911, PLR0917 - one return per rule of the decision t
             return Decision(True, f"retry {retry} of {policy.retry_limit}", retry=retry)
         return Decision(False, f"retry {retry} in {due - now:.1f}s", wake_at=due)
     return Decision(False, f"skipping auto-sync: failed previous sync attempt to {target[:7]}")
-
-
-def images(objects: Iterable[Mapping[str, Any]]) -> list[str]:
-    """`status.summary.images`: every container image the app's workloads run, sorted."""
-    found = set()
-    for obj in objects:
-        template = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
-        for container in (template.get("containers") or []) + (
-            template.get("initContainers") or []
-        ):
-            if container.get("image"):
-                found.add(str(container["image"]))
-    return sorted(found)

@@ -1,4 +1,5 @@
-"""Endpoints of a Service from EndpointSlices (`discovery.k8s.io/v1`), as kube-proxy reads them.
+"""A Service's endpoints, as the EndpointSlice controller and kube-proxy find them: the pods its
+selector matches (`selects_pods`), or the EndpointSlices (`discovery.k8s.io/v1`) that name it.
 
 A Service without a selector gets no endpoints from pods: whoever creates it also creates
 EndpointSlices labelled `kubernetes.io/service-name: <service>` that name its backends (how a
@@ -51,3 +52,38 @@ def slice_endpoints(
             if addresses and isinstance(addresses[0], str):
                 found += [(addresses[0], port) for port in numbers]  # kube-proxy uses the first
     return found
+
+
+def service_ports(service: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The Service's `spec.ports` (entries that are not maps left out)."""
+    ports = (service.get("spec") or {}).get("ports") or []
+    return [p for p in ports if isinstance(p, Mapping)]
+
+
+def selects_pods(
+    service: Mapping[str, Any],
+    labels: Mapping[str, Any],
+    container_port: int | None,
+    port_name: str | None,
+) -> bool:
+    """Whether the Service routes to pods with `labels` whose container declares `container_port`
+    (named `port_name`): its selector matches the labels and one of its target ports is that
+    port (by number or name; a Service without ports takes any)."""
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector:
+        return False  # a Service without a selector gets no endpoints from pods
+    if any(labels.get(k) != v for k, v in selector.items()):
+        return False
+    ports = service_ports(service)
+    if not ports:
+        return True
+    for port in ports:
+        target = port.get("targetPort", port.get("port"))
+        if target is None:
+            continue
+        if isinstance(target, str) and not target.isdigit():
+            if target == port_name:
+                return True
+        elif container_port is None or int(target) == container_port:
+            return True
+    return False

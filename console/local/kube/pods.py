@@ -34,13 +34,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from console.local.kube.deploymentspec import (
+    InvalidDeployment,
+    UnsupportedDeployment,
+    template_hash,
+)
 from console.local.kube.probes import (
     ContainerProbes,
     ProbeError,
     UnsupportedProbe,
     container_probes,
 )
-from console.local.kube.rollout import InvalidDeployment, UnsupportedDeployment, template_hash
 from console.local.kube.volumes import Mount, Volume, parse_mounts, parse_volumes, rewrite_paths
 from console.procs import process_start
 
@@ -70,7 +74,7 @@ class EnvError(Exception):
 class PodTemplate:
     """The one container of a Deployment's pod template, checked for what the platform runs."""
 
-    hash: str  # rollout.template_hash of spec.template
+    hash: str  # deploymentspec.template_hash of spec.template
     container: Mapping[str, Any]
     container_name: str
     image: str
@@ -520,7 +524,7 @@ def write_record(pod_dir: Path, record: Mapping[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class Orphan:
-    """A pod a previous supervisor started under the workdir and left running: its record
+    """A pod a previous kubelet started under the workdir and left running: its record
     (`pod.json`), and where it is."""
 
     record: dict[str, Any]
@@ -571,6 +575,6 @@ def reap(orphans: Iterable[Orphan]) -> list[int]:
 
 
 def reap_orphans(workdir: Path) -> list[int]:
-    """SIGKILL the process groups of pods that a previous supervisor started under `workdir` and
+    """SIGKILL the process groups of pods that a previous kubelet started under `workdir` and
     left running (it was killed without stopping them). Returns the pids killed."""
     return reap(find_orphans(workdir))

@@ -1,7 +1,7 @@
-"""Kubernetes probe semantics for the embedded platform's supervisor: what a container's
+"""Kubernetes probe semantics for the embedded platform's kubelet: what a container's
 `readinessProbe`/`livenessProbe` says, when the next probe is due, and what a run of results means.
 
-Pure: no clock, no HTTP. The supervisor performs each `httpGet` itself (with `timeout_s` as the
+Pure: no clock, no HTTP. The kubelet's prober performs each `httpGet` (with `timeout_s` as the
 request timeout; a timeout or a refused connection is a failure, a status in 200..399 a success, see
 `http_ok`), then feeds the result to `record` with the monotonic time it arrived.
 
@@ -109,7 +109,7 @@ class ProbeSpec:
 
     def container_port(self, container: Mapping[str, Any]) -> int:
         """The container port this probe targets, resolving a named port through the container's
-        `ports` (the supervisor then maps it to the port the pod's process really listens on)."""
+        `ports` (the kubelet then maps it to the port the pod's process really listens on)."""
         if isinstance(self.port, int):
             return self.port
         for entry in container.get("ports") or ():

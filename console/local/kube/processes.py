@@ -3,17 +3,18 @@
 The controller hands it an application's rendered objects; it runs them on the caller's asyncio
 event loop and reports what runs. Kinds, as on a cluster:
 
-- **Deployment**: a `supervisor.DeploymentRunner` (pods as processes). A manifest the runner
-  refuses (`RolloutError`, naming the field) is a failed ApplyResult; an update refused that way
-  leaves the running version, and its recorded manifest, as they were.
-- **Service**: a route of the data plane (`Routes`: the proxies of a `dataplane` process, which
-  outlives this one, or in-process ones): an HTTP proxy on 127.0.0.1, one stable port per Service
-  name (`service_ports` given at construction are reused, so ports survive a restart of the
-  platform, and a Service deleted and created again gets its port back; otherwise a free port). Its
-  endpoints are the ready pods of every Deployment in the Service's namespace, whichever app
-  runs it, whose pod template labels match `spec.selector` and whose declared port is one of
-  the Service's `targetPort`s. `resolve_service` answers the
-  runners' cluster-DNS questions from these proxies.
+- **Deployment**: a `deployment_controller.DeploymentRunner` (pods as processes, run by its
+  kubelet). A manifest the runner refuses (`RolloutError`, naming the field) is a failed
+  ApplyResult; an update refused that way leaves the running version, and its recorded manifest,
+  as they were.
+- **Service**: a route of the data plane (`routes.Routes`: the proxies of a `dataplane` process,
+  which outlives this one, or in-process ones): an HTTP proxy on 127.0.0.1, one stable port per
+  Service name (`service_ports` given at construction are reused, so ports survive a restart of
+  the platform, and a Service deleted and created again gets its port back; otherwise a free
+  port). Its endpoints are the ready pods of every Deployment in the Service's namespace,
+  whichever app runs it, whose pod template labels match `spec.selector` and whose declared port
+  is one of the Service's `targetPort`s (`endpointslices.selects_pods`). `resolve_service`
+  answers the runners' cluster-DNS questions from these proxies.
 - **ConfigMap / Secret**: stored, read by the runners' `lookup` for `valueFrom` references
   (environment only; read when a container starts, as the kubelet does: running pods keep the
   values they started with). Secret `data` is base64 (invalid base64 is refused, as the API server
@@ -25,9 +26,10 @@ event loop and reports what runs. Kinds, as on a cluster:
   own `argocd-server`, console.local.bootstrap).
 - **ServiceAccount, PodDisruptionBudget, NetworkPolicy**: recorded; a NetworkPolicy is not
   enforced and its ApplyResult says so.
-- **Anything else** (or a known kind from another API group, such as a Knative Service): recorded
-  with an ok ApplyResult saying it is not run, and listed by `resources` with health Unknown:
-  never silently dropped.
+- **Anything else** (or a known kind from another API group, such as a Knative Service; what
+  each kind is here is `console.local.kube.kinds`'s to say): recorded
+  with an ok ApplyResult saying it is not run, and listed by `resources` with `not_run` saying so
+  (Argo CD shows it Unknown): never silently dropped.
 
 An object (group, kind, namespace, name) belongs to the first app that applied it; the same object
 applied by another app is refused ("shared resource", Argo CD's SharedResourceWarning) and left as
@@ -52,8 +54,6 @@ forwarding to the pods it had while the apps are restored one by one.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import copy
 import logging
 import re
@@ -61,62 +61,25 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from console.local.argo.health import Health, HealthStatus, resource_health
-from console.local.argo.sync import ObjectKey, fingerprint, images, key_of
 from console.local.ci.images import ImageStore
-from console.local.kube.endpointslices import slice_endpoints
+from console.local.kube import kinds
+from console.local.kube.deployment_controller import DeploymentRunner, DeploymentSnapshot
+from console.local.kube.deploymentspec import RolloutError
+from console.local.kube.endpointslices import selects_pods, service_ports, slice_endpoints
+from console.local.kube.objects import ObjectKey, fingerprint, images
 from console.local.kube.pods import Orphan, find_orphans, reap
+from console.local.kube.podstatus import PodInfo
 from console.local.kube.proxy import ProxyError
-from console.local.kube.proxytable import Applied, ProxyTable, Route, ServiceKey
-from console.local.kube.rollout import RolloutError
+from console.local.kube.proxytable import Route, ServiceKey
+from console.local.kube.routes import HOST, PROXY_DRAIN_S, InProcessRoutes, Routes
 from console.local.kube.runtime import ApplyResult, LiveResource
-from console.local.kube.supervisor import DeploymentRunner, DeploymentSnapshot, PodInfo
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
-# How long a stopping proxy lets in-flight requests finish (prune, remove, close).
-PROXY_DRAIN_S = 10.0
 # A Kubernetes object name (DNS-1123 subdomain): what a namespace, pod or container may be called.
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
-
-Role = Literal["deployment", "service", "config", "recorded", "unsupported"]
-
-# The API groups each kind the platform runs or records comes from ("" is the core group).
-_GROUPS: dict[str, frozenset[str]] = {
-    "Deployment": frozenset({"apps"}),
-    "Service": frozenset({""}),
-    "ConfigMap": frozenset({""}),
-    "Secret": frozenset({""}),
-    "ServiceAccount": frozenset({""}),
-    "PodDisruptionBudget": frozenset({"policy"}),
-    "NetworkPolicy": frozenset({"networking.k8s.io"}),
-    # RBAC: recorded, not enforced (pods here run as the platform's user).
-    "Role": frozenset({"rbac.authorization.k8s.io"}),
-    "RoleBinding": frozenset({"rbac.authorization.k8s.io"}),
-    "EndpointSlice": frozenset({"discovery.k8s.io"}),
-}
-_ROLES: dict[str, Role] = {
-    "Deployment": "deployment",
-    "Service": "service",
-    "ConfigMap": "config",
-    "Secret": "config",
-}
-# Apply order (Argo CD's kind order, reduced to what matters here); stable within a rank.
-_RANK = {
-    "ConfigMap": 0,
-    "Secret": 0,
-    "ServiceAccount": 0,
-    "Role": 0,
-    "RoleBinding": 0,
-    "EndpointSlice": 0,
-    "Service": 2,
-    "Deployment": 3,
-}
-_NOT_ENFORCED = frozenset({"NetworkPolicy", "Role", "RoleBinding"})
-_OTHER_RANK = 1
 
 
 @dataclass(eq=False)
@@ -126,7 +89,7 @@ class _Object:
     app: str
     key: ObjectKey
     manifest: dict[str, Any]  # as applied (a copy): its fingerprint is what the app synced
-    role: Role
+    role: kinds.Role
     runner: DeploymentRunner | None = None
     snapshot: DeploymentSnapshot | None = None  # the runner's last published snapshot
     port: int | None = None  # a Service's, on the data plane
@@ -135,39 +98,7 @@ class _Object:
 
     @property
     def version(self) -> str:
-        return _version(self.manifest)
-
-
-class Routes(Protocol):
-    """Where Services are routed: a `ProxyTable` in-process, or a `DataPlane` process."""
-
-    @property
-    def adopted(self) -> Mapping[ServiceKey, Route]:
-        """What it routed before this runtime."""
-
-    async def apply(self, table: Mapping[ServiceKey, Route]) -> Applied: ...
-
-    def publish(self, table: Mapping[ServiceKey, Route]) -> None: ...
-
-    async def close(self, grace_s: float) -> None: ...
-
-
-class InProcessRoutes:
-    """Service proxies on the runtime's own event loop: they stop with it."""
-
-    adopted: Mapping[ServiceKey, Route] = {}
-
-    def __init__(self) -> None:
-        self._table = ProxyTable(HOST, PROXY_DRAIN_S)
-
-    async def apply(self, table: Mapping[ServiceKey, Route]) -> Applied:
-        return await self._table.apply(table)
-
-    def publish(self, table: Mapping[ServiceKey, Route]) -> None:
-        self._table.set_endpoints(table)
-
-    async def close(self, grace_s: float) -> None:
-        await self._table.close(grace_s)
+        return kinds.api_version(self.manifest)
 
 
 class ProcessRuntime:
@@ -226,23 +157,28 @@ class ProcessRuntime:
         async with self._lock:
             if self._closed:
                 return [
-                    ApplyResult(_key(obj, namespace), _version(obj), False, "the runtime is closed")
+                    ApplyResult(
+                        kinds.object_key(obj, namespace),
+                        kinds.api_version(obj),
+                        False,
+                        "the runtime is closed",
+                    )
                     for obj in objects
                 ]
             results: list[ApplyResult] = []
             wanted: dict[ObjectKey, Mapping[str, Any]] = {}
             counts: dict[ObjectKey, int] = {}
             for obj in objects:
-                key = _key(obj, namespace)
-                problem = _malformed(obj)
+                key = kinds.object_key(obj, namespace)
+                problem = kinds.malformed(obj)
                 if problem is not None:
-                    results.append(ApplyResult(key, _version(obj), False, problem))
+                    results.append(ApplyResult(key, kinds.api_version(obj), False, problem))
                     continue
                 wanted.pop(key, None)  # the last of repeated objects wins, in its position
                 wanted[key] = obj
                 counts[key] = counts.get(key, 0) + 1
             changed = False
-            for key, obj in sorted(wanted.items(), key=lambda item: _rank(item[0])):
+            for key, obj in sorted(wanted.items(), key=lambda item: kinds.apply_rank(item[0])):
                 result, did = await self._apply_one(app, key, obj)
                 if counts[key] > 1:
                     result = ApplyResult(
@@ -269,19 +205,14 @@ class ProcessRuntime:
     def resources(self, app: str) -> list[LiveResource]:
         out = []
         for obj in sorted(self._owned(app), key=lambda o: o.key):
-            live = self._live(obj)
-            if obj.role == "unsupported":
-                health: Health | None = Health(HealthStatus.UNKNOWN, _unsupported(obj.key))
-            else:
-                health = resource_health(obj.key.kind, live)
             out.append(
                 LiveResource(
                     key=obj.key,
                     version=obj.version,
                     fingerprint=fingerprint(obj.manifest),
-                    health=health,
-                    live=live,
+                    live=self._live(obj),
                     images=tuple(images([obj.manifest])),
+                    not_run=kinds.not_run_reason(obj.key) if obj.role == "unsupported" else "",
                 )
             )
         return out
@@ -340,7 +271,7 @@ class ProcessRuntime:
         obj = self._objects.get(ObjectKey("", "Service", namespace, service))
         if obj is None or obj.port is None:
             return None
-        declared = {p.get("port") for p in _service_ports(obj.manifest)}
+        declared = {p.get("port") for p in service_ports(obj.manifest)}
         return (HOST, obj.port) if port in declared else None
 
     def lookup(self, kind: str, namespace: str, name: str, key: str) -> str | None:
@@ -400,15 +331,15 @@ class ProcessRuntime:
         self, app: str, key: ObjectKey, manifest: Mapping[str, Any]
     ) -> tuple[ApplyResult, bool]:
         """One object's ApplyResult, and whether what runs changed."""
-        version = _version(manifest)
+        version = kinds.api_version(manifest)
         current = self._objects.get(key)
         if current is not None and current.app != app:
             return ApplyResult(
                 key, version, False, f"shared resource: owned by app {current.app}"
             ), False
         if current is not None and fingerprint(current.manifest) == fingerprint(manifest):
-            return ApplyResult(key, version, True, f"{_resource(key)} unchanged"), False
-        role = _role(key)
+            return ApplyResult(key, version, True, f"{kinds.kubectl_name(key)} unchanged"), False
+        role = kinds.role_of(key)
         try:
             if role == "deployment":
                 message = await self._apply_deployment(app, key, manifest, current)
@@ -416,11 +347,11 @@ class ProcessRuntime:
                 message = await self._apply_service(app, key, manifest, current)
             else:
                 message = self._record(app, key, manifest, role, current)
-        except (RolloutError, ProxyError, _Invalid) as exc:
+        except (RolloutError, ProxyError, kinds.InvalidObject) as exc:
             return ApplyResult(key, version, False, str(exc)), False
         except Exception as exc:  # one bad object must not fail the sync of the others
             log.exception("%s: apply failed", key)
-            return ApplyResult(key, version, False, f"{_resource(key)}: {exc}"), False
+            return ApplyResult(key, version, False, f"{kinds.kubectl_name(key)}: {exc}"), False
         return ApplyResult(key, version, True, message), True
 
     async def _apply_deployment(
@@ -431,7 +362,7 @@ class ProcessRuntime:
             current.runner.update(copied)  # raises RolloutError, leaving what runs
             current.manifest = copied
             self._publish()
-            return f"{_resource(key)} configured"
+            return f"{kinds.kubectl_name(key)} configured"
         obj = _Object(app, key, copied, "deployment")
 
         def on_change(snapshot: DeploymentSnapshot) -> None:
@@ -461,8 +392,9 @@ class ProcessRuntime:
             adopted = set(obj.runner.adopted)
             self.reaped += reap(o for o in orphans if o.pid not in adopted)
         if obj.runner.adopted:
-            return f"{_resource(key)} created (adopted {len(obj.runner.adopted)} running pods)"
-        return f"{_resource(key)} created"
+            pods = len(obj.runner.adopted)
+            return f"{kinds.kubectl_name(key)} created (adopted {pods} running pods)"
+        return f"{kinds.kubectl_name(key)} created"
 
     def adopted(self) -> list[int]:
         """Pids of the pods the runners took over from a previous platform."""
@@ -488,7 +420,7 @@ class ProcessRuntime:
         if current is not None and current.port is not None:
             current.manifest = copied
             self._publish()
-            return f"{_resource(key)} configured"
+            return f"{kinds.kubectl_name(key)} configured"
         service = (key.namespace, key.name)
         obj = _Object(app, key, copied, "service", port=self._reserved.get(service, 0))
         table = self._table(adding=obj)
@@ -499,27 +431,27 @@ class ProcessRuntime:
         obj.port = port
         self._reserved.pop(service, None)
         self._objects[key] = obj
-        return f"{_resource(key)} created (port {port})"
+        return f"{kinds.kubectl_name(key)} created (port {port})"
 
     def _record(
         self,
         app: str,
         key: ObjectKey,
         manifest: Mapping[str, Any],
-        role: Role,
+        role: kinds.Role,
         current: _Object | None,
     ) -> str:
         copied = copy.deepcopy(dict(manifest))
-        values = _config_values(key, copied) if role == "config" else {}
+        values = kinds.config_values(key, copied) if role == "config" else {}
         self._objects[key] = _Object(app, key, copied, role, values=values)
         if key.kind == "EndpointSlice":
             self._publish()  # a Service's endpoints may have changed
         verb = "created" if current is None else "configured"
         if role == "unsupported":
-            return f"{_unsupported(key)}: recorded only"
-        if key.kind in _NOT_ENFORCED:
-            return f"{_resource(key)} {verb} (recorded, not enforced)"
-        return f"{_resource(key)} {verb}"
+            return f"{kinds.not_run_reason(key)}: recorded only"
+        if key.kind in kinds.NOT_ENFORCED:
+            return f"{kinds.kubectl_name(key)} {verb} (recorded, not enforced)"
+        return f"{kinds.kubectl_name(key)} {verb}"
 
     async def _unrun(self, objects: Sequence[_Object]) -> None:
         """Unlist `objects` at once (endpoints and name resolution drop them), then stop their
@@ -632,107 +564,11 @@ class ProcessRuntime:
         return live
 
 
-class _Invalid(ValueError):
-    """An object the API server would reject; the message says why."""
-
-
-def _key(obj: Mapping[str, Any], namespace: str) -> ObjectKey:
-    if not isinstance(obj, Mapping):
-        return ObjectKey("", "", namespace, "")
-    return key_of(obj, namespace)
-
-
-def _version(obj: Mapping[str, Any]) -> str:
-    if not isinstance(obj, Mapping):
-        return ""
-    return str(obj.get("apiVersion") or "").rpartition("/")[2]
-
-
-def _malformed(obj: Mapping[str, Any]) -> str | None:
-    if not isinstance(obj, Mapping):
-        return f"not a Kubernetes object: {type(obj).__name__}"
-    if not obj.get("apiVersion") or not obj.get("kind"):
-        return "object has no apiVersion or kind"
-    if not isinstance(obj.get("metadata"), Mapping) or not (obj.get("metadata") or {}).get("name"):
-        return f"{obj.get('kind')}: metadata.name is required"
-    return None
-
-
-def _role(key: ObjectKey) -> Role:
-    if key.group not in _GROUPS.get(key.kind, ()):
-        return "unsupported"
-    return _ROLES.get(key.kind, "recorded")
-
-
-def _rank(key: ObjectKey) -> int:
-    if _role(key) == "unsupported":
-        return _OTHER_RANK
-    return _RANK.get(key.kind, _OTHER_RANK)
-
-
-def _resource(key: ObjectKey) -> str:
-    """kubectl's name for an object: `deployment.apps/backend`, `service/backend`."""
-    kind = key.kind.lower() + (f".{key.group}" if key.group else "")
-    return f"{kind}/{key.name}"
-
-
-def _unsupported(key: ObjectKey) -> str:
-    if key.kind in _GROUPS:
-        group = key.group or "core"
-        return f"kind {key.kind} of API group {group} is not run by the embedded platform"
-    return f"kind {key.kind} is not run by the embedded platform"
-
-
-def _config_values(key: ObjectKey, manifest: Mapping[str, Any]) -> dict[str, str]:
-    """A ConfigMap's or Secret's keys as environment values; raises _Invalid as the API server
-    would refuse the object."""
-    where = f'{key.kind} "{key.name}" is invalid'
-    values: dict[str, str] = {}
-    encoded_field = "binaryData" if key.kind == "ConfigMap" else "data"
-    plain_field = "data" if key.kind == "ConfigMap" else "stringData"
-    encoded = manifest.get(encoded_field) or {}
-    plain = manifest.get(plain_field) or {}
-    if not isinstance(encoded, Mapping) or not isinstance(plain, Mapping):
-        raise _Invalid(f"{where}: {encoded_field} and {plain_field} must be maps")
-    for name, value in encoded.items():
-        try:
-            raw = base64.b64decode(str(value), validate=True)
-        except (binascii.Error, ValueError):
-            raise _Invalid(f"{where}: {encoded_field}[{name}]: illegal base64 data") from None
-        values[str(name)] = raw.decode("utf-8", errors="surrogateescape")
-    for name, value in plain.items():
-        if not isinstance(value, str):
-            raise _Invalid(f"{where}: {plain_field}[{name}]: must be a string")
-        values[str(name)] = value
-    return values
-
-
-def _service_ports(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    ports = (manifest.get("spec") or {}).get("ports") or []
-    return [p for p in ports if isinstance(p, Mapping)]
-
-
 def _selects(service: Mapping[str, Any], deployment: _Object) -> bool:
-    """Whether the Service routes to the Deployment's pods: its selector matches their labels
-    and one of its target ports is the port they declare."""
-    selector = (service.get("spec") or {}).get("selector") or {}
-    if not selector or deployment.runner is None or deployment.snapshot is None:
-        return False  # a Service without a selector gets no endpoints from pods
+    """Whether the Service routes to the Deployment's pods (`endpointslices.selects_pods`)."""
+    if deployment.runner is None or deployment.snapshot is None:
+        return False
     template = (deployment.runner.manifest.get("spec") or {}).get("template") or {}
     labels = (template.get("metadata") or {}).get("labels") or {}
-    if any(labels.get(k) != v for k, v in selector.items()):
-        return False
-    ports = _service_ports(service)
-    if not ports:
-        return True
     snapshot = deployment.snapshot
-    for port in ports:
-        target = port.get("targetPort", port.get("port"))
-        if target is None:
-            continue
-        if isinstance(target, str) and not target.isdigit():
-            if target == snapshot.port_name:
-                return True
-        elif snapshot.container_port is None or int(target) == snapshot.container_port:
-            return True
-    return False
+    return selects_pods(service, labels, snapshot.container_port, snapshot.port_name)

@@ -1,10 +1,11 @@
 """The Kubernetes deployment controller's rolling update, as a pure planner over one Deployment.
 
-The supervisor calls `plan(spec, pods, state, now)` whenever something changed (a pod started,
-turned ready, crashed or finished terminating; the manifest changed) and at `Plan.wake_at`; it then
-starts `Plan.create` pods of the current template, sends SIGTERM to the pods in `Plan.delete`
-(reporting them as TERMINATING from then on), publishes `Plan.status` and keeps `Plan.state` for the
-next call. Nothing here reads a clock: `now` is monotonic seconds.
+The Deployment controller (`deployment_controller.DeploymentRunner`) calls `plan(spec, pods, state,
+now)` whenever something changed (a pod started, turned ready, crashed or finished terminating; the
+manifest changed) and at `Plan.wake_at`; it then has the kubelet start `Plan.create` pods of the
+current template and stop the pods in `Plan.delete` (reported as TERMINATING from then on),
+publishes `Plan.status` and keeps `Plan.state` for the next call. Nothing here reads a clock:
+`now` is monotonic seconds.
 
 Semantics are the controller's (pkg/controller/deployment: rolling.go, sync.go, progress.go), with
 pods standing in for ReplicaSets: pods of `spec.template_hash` are the new ReplicaSet, every other
@@ -20,52 +21,20 @@ template is an old one, and a template's age is that of its oldest pod.
 - Progress (pods created, old pods gone, pods turning ready or available) resets the deadline;
   `progress_deadline_s` without any sets Progressing=False/ProgressDeadlineExceeded. Nothing is
   undone: with maxUnavailable 0 the old pods keep serving.
-- A crashed container is restarted in place by the supervisor after `crash_backoff_s(restarts)`;
-  the planner never replaces a pod for crashing.
+- A crashed container is restarted in place by the kubelet (`kubelet.crash_backoff_s`); the
+  planner never replaces a pod for crashing.
+
+The spec it plans for is read and validated by `deploymentspec`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-# kubelet's CrashLoopBackOff: 10 s, doubling, capped at five minutes; kubelet forgets the
-# back-off once a container has run for twice the cap.
-CRASH_BACKOFF_INITIAL_S = 10.0
-CRASH_BACKOFF_MAX_S = 300.0
-CRASH_BACKOFF_RESET_S = 600.0
-
-# Kubernetes API defaults for apps/v1 Deployments.
-DEFAULT_MAX_SURGE = "25%"
-DEFAULT_MAX_UNAVAILABLE = "25%"
-DEFAULT_PROGRESS_DEADLINE_S = 600
-
-IntOrPercent = int | str
-_PERCENT = re.compile(r"^(\d+)%$")
-# The alphabet of Kubernetes' rand.SafeEncodeString: no vowels (no words), no look-alikes.
-_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-class RolloutError(ValueError):
-    """A Deployment the planner cannot run; the message names the manifest field."""
-
-
-class InvalidDeployment(RolloutError):
-    """A Deployment Kubernetes itself would reject."""
-
-
-class UnsupportedDeployment(RolloutError):
-    """A valid Deployment using something the embedded platform does not implement."""
-
-
-class Strategy(StrEnum):
-    ROLLING_UPDATE = "RollingUpdate"
-    RECREATE = "Recreate"
+from console.local.kube.deploymentspec import DeploymentSpec, Strategy
 
 
 class PodPhase(StrEnum):
@@ -88,211 +57,6 @@ class Reason(StrEnum):
     REPLICA_SET_UPDATED = "ReplicaSetUpdated"
     NEW_REPLICA_SET_AVAILABLE = "NewReplicaSetAvailable"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
-
-
-def scaled_value(value: IntOrPercent, total: int, *, round_up: bool, field_name: str) -> int:
-    """An int-or-percent resolved against `total` the way Kubernetes'
-    GetScaledValueFromIntOrPercent does."""
-    if isinstance(value, bool):
-        raise InvalidDeployment(f"{field_name} must be an integer or a percentage, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise InvalidDeployment(f"{field_name} must be greater than or equal to 0, got {value}")
-        return value
-    match = _PERCENT.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise InvalidDeployment(f"{field_name} must be an integer or a percentage, got {value!r}")
-    scaled = int(match.group(1)) * total
-    return -(-scaled // 100) if round_up else scaled // 100
-
-
-def _literal_value(value: IntOrPercent) -> int:
-    # The number as written, ignoring '%': what Kubernetes validation compares with zero.
-    if isinstance(value, str):
-        match = _PERCENT.match(value)
-        return int(match.group(1)) if match else -1
-    return value
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeploymentSpec:
-    """What the planner needs from a Deployment's spec."""
-
-    name: str
-    template_hash: str
-    replicas: int = 1
-    max_surge: IntOrPercent = DEFAULT_MAX_SURGE
-    max_unavailable: IntOrPercent = DEFAULT_MAX_UNAVAILABLE
-    min_ready_s: int = 0
-    progress_deadline_s: int = DEFAULT_PROGRESS_DEADLINE_S
-    strategy: Strategy = Strategy.ROLLING_UPDATE
-
-    def __post_init__(self) -> None:
-        for key, value in (
-            ("replicas", self.replicas),
-            ("minReadySeconds", self.min_ready_s),
-            ("progressDeadlineSeconds", self.progress_deadline_s),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidDeployment(f"spec.{key} must be an integer >= 0, got {value!r}")
-        if self.progress_deadline_s <= self.min_ready_s:
-            raise InvalidDeployment(
-                "spec.progressDeadlineSeconds must be greater than minReadySeconds "
-                f"({self.progress_deadline_s} <= {self.min_ready_s})"
-            )
-        if self.strategy is Strategy.ROLLING_UPDATE:
-            # Resolving validates both values' form (ints >= 0 or "N%").
-            self.fenceposts()
-            if _literal_value(self.max_unavailable) > 100 and isinstance(self.max_unavailable, str):
-                raise InvalidDeployment(
-                    "spec.strategy.rollingUpdate.maxUnavailable must not be greater than 100%"
-                )
-            if _literal_value(self.max_surge) == 0 and _literal_value(self.max_unavailable) == 0:
-                raise InvalidDeployment(
-                    "spec.strategy.rollingUpdate.maxUnavailable may not be 0 when maxSurge is 0"
-                )
-
-    def fenceposts(self) -> tuple[int, int]:
-        """(maxSurge, maxUnavailable) as pod counts: surge rounds up, unavailable down, and when
-        rounding leaves both at 0 unavailable becomes 1 (Kubernetes' ResolveFenceposts)."""
-        surge = scaled_value(
-            self.max_surge,
-            self.replicas,
-            round_up=True,
-            field_name="spec.strategy.rollingUpdate.maxSurge",
-        )
-        unavailable = scaled_value(
-            self.max_unavailable,
-            self.replicas,
-            round_up=False,
-            field_name="spec.strategy.rollingUpdate.maxUnavailable",
-        )
-        if surge == 0 and unavailable == 0:
-            unavailable = 1
-        return surge, unavailable
-
-    @property
-    def surge(self) -> int:
-        """Pods allowed above `replicas` (0 for Recreate)."""
-        return self.fenceposts()[0] if self.strategy is Strategy.ROLLING_UPDATE else 0
-
-    @property
-    def unavailable(self) -> int:
-        """Pods allowed below `replicas` while rolling (Kubernetes' MaxUnavailable: at most
-        `replicas`, and 0 for Recreate)."""
-        if self.strategy is not Strategy.ROLLING_UPDATE or self.replicas == 0:
-            return 0
-        return min(self.fenceposts()[1], self.replicas)
-
-    @property
-    def min_available(self) -> int:
-        return self.replicas - self.unavailable
-
-    @property
-    def replica_set(self) -> str:
-        """The name Kubernetes would give the new ReplicaSet; used in condition messages."""
-        return f"{self.name}-{self.template_hash}"
-
-    @classmethod
-    def from_manifest(cls, deployment: Mapping[str, Any]) -> DeploymentSpec:
-        """Read an apps/v1 Deployment, applying the API defaults."""
-        name = str((deployment.get("metadata") or {}).get("name") or "")
-        if not name:
-            raise InvalidDeployment("metadata.name is required")
-        spec = deployment.get("spec") or {}
-        if spec.get("paused"):
-            raise UnsupportedDeployment(
-                f"Deployment {name!r}: spec.paused is not supported by the embedded platform"
-            )
-        template = spec.get("template")
-        if not isinstance(template, Mapping):
-            raise InvalidDeployment(f"Deployment {name!r}: spec.template is required")
-        _check_selector(name, spec.get("selector"), template)
-        strategy = spec.get("strategy") or {}
-        kind = strategy.get("type", Strategy.ROLLING_UPDATE.value)
-        if kind not in (Strategy.ROLLING_UPDATE.value, Strategy.RECREATE.value):
-            raise InvalidDeployment(
-                f"Deployment {name!r}: spec.strategy.type must be RollingUpdate or Recreate, "
-                f"got {kind!r}"
-            )
-        rolling = strategy.get("rollingUpdate") or {}
-        try:
-            return cls(
-                name=name,
-                template_hash=template_hash(template),
-                replicas=spec.get("replicas", 1),
-                max_surge=rolling.get("maxSurge", DEFAULT_MAX_SURGE),
-                max_unavailable=rolling.get("maxUnavailable", DEFAULT_MAX_UNAVAILABLE),
-                min_ready_s=spec.get("minReadySeconds", 0),
-                progress_deadline_s=spec.get(
-                    "progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE_S
-                ),
-                strategy=Strategy(kind),
-            )
-        except InvalidDeployment as exc:
-            raise InvalidDeployment(f"Deployment {name!r}: {exc}") from None
-
-
-def _check_selector(name: str, selector: Any, template: Mapping[str, Any]) -> None:
-    """apps/v1's rule, in the API server's words: a selector is required and must select the
-    pods of the template (otherwise the Deployment would never own the pods it makes)."""
-    prefix = f'Deployment.apps "{name}" is invalid: '
-    if not isinstance(selector, Mapping) or not (
-        selector.get("matchLabels") or selector.get("matchExpressions")
-    ):
-        raise InvalidDeployment(f"{prefix}spec.selector: Required value")
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    if not isinstance(labels, Mapping) or not selects(selector, labels):
-        raise InvalidDeployment(
-            f"{prefix}spec.template.metadata.labels: Invalid value: {dict(labels)!r}: "
-            "`selector` does not match template `labels`"
-        )
-
-
-def selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
-    """Whether a LabelSelector (matchLabels and matchExpressions) selects `labels`."""
-    wanted = selector.get("matchLabels") or {}
-    if not isinstance(wanted, Mapping) or any(labels.get(k) != v for k, v in wanted.items()):
-        return False
-    for expression in selector.get("matchExpressions") or ():
-        if not isinstance(expression, Mapping):
-            return False
-        key, operator = str(expression.get("key")), expression.get("operator")
-        values = expression.get("values") or ()
-        checks = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }
-        if not checks.get(str(operator), False):
-            return False
-    return True
-
-
-def template_hash(pod_template: Mapping[str, Any]) -> str:
-    """A stable 10-character hash of a pod template (the counterpart of pod-template-hash):
-    sha256 of its canonical JSON, written in Kubernetes' safe alphabet."""
-    canonical = json.dumps(
-        pod_template, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    )
-    number = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
-    chars = []
-    for _ in range(10):
-        number, digit = divmod(number, len(_SAFE_ALPHABET))
-        chars.append(_SAFE_ALPHABET[digit])
-    return "".join(chars)
-
-
-def crash_backoff_s(restarts: int) -> float:
-    """Seconds to wait before restarting a container that has already been restarted `restarts`
-    times: 10, 20, 40, ... capped at 300 (kubelet's CrashLoopBackOff). Reset `restarts` for the
-    back-off once a container has run CRASH_BACKOFF_RESET_S without exiting."""
-    if restarts < 0:
-        raise ValueError(f"restarts must be >= 0, got {restarts}")
-    if restarts >= 5:  # 10 * 2**5 already exceeds the cap; avoids huge powers
-        return CRASH_BACKOFF_MAX_S
-    return min(CRASH_BACKOFF_MAX_S, CRASH_BACKOFF_INITIAL_S * (1 << restarts))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

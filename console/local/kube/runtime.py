@@ -1,7 +1,9 @@
 """What the controller applies to: the runtime that runs an application's objects.
 
 The controller (Argo CD's application controller) decides *what* should run; a Runtime makes it so
-and reports back what runs and how healthy it is. `ProcessRuntime` (in `processes.py`) runs
+and reports back what runs: each object as a cluster would return it, `status` included. How
+healthy that is, is Argo CD's judgement (`console.local.argo.health`), not the runtime's, as on a
+cluster Kubernetes knows nothing of Argo CD. `ProcessRuntime` (in `processes.py`) runs
 Deployments as supervised processes behind Service proxies; the protocol keeps the controller
 testable against any runtime that honours it.
 """
@@ -12,10 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from console.local.argo.health import Health
-from console.local.argo.sync import ObjectKey
+from console.local.kube.objects import ObjectKey
 
-# Kinds the embedded platform runs or records; anything else is recorded with health Unknown.
+# Kinds the embedded platform runs or records; anything else is recorded only (`not_run` says so).
 SUPPORTED_KINDS = frozenset(
     {
         "Deployment",
@@ -45,14 +46,16 @@ class ApplyResult:
 
 @dataclass(frozen=True)
 class LiveResource:
-    """One object as it runs: what was applied (its fingerprint) and how healthy it is."""
+    """One object as it runs: what was applied (its fingerprint) and the live object."""
 
     key: ObjectKey
     version: str
-    fingerprint: str  # console.local.argo.sync.fingerprint of the applied manifest
-    health: Health | None  # None: a kind without a health check
+    fingerprint: str  # console.local.kube.objects.fingerprint of the applied manifest
     live: Mapping[str, Any] = field(default_factory=dict)  # manifest with `status`
     images: tuple[str, ...] = ()
+    # Why the object is recorded but not run (a kind or API group the platform does not run);
+    # "" when it runs. A cluster would refuse such an object; here it is kept and said so.
+    not_run: str = ""
 
 
 class Runtime(Protocol):

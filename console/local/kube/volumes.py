@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.local.kube.rollout import InvalidDeployment, UnsupportedDeployment
+from console.local.kube.deploymentspec import InvalidDeployment, UnsupportedDeployment
 
 DEFAULT_MODE = 0o644  # Kubernetes' defaultMode for secret and configMap volumes
 _SOURCES = {"emptyDir": "", "secret": "Secret", "configMap": "ConfigMap"}
