@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from console.drill.facts import Facts
-from console.drill.timeline import Durations, durations
+from console.drill.timeline import durations
+from console.fleet.durations import Durations
 
 JSON_KEYS = (
     "recovered",

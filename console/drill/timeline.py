@@ -5,9 +5,8 @@ Times come from the records themselves: the drill's push (when `git push` return
 Argo CD keeps them), the guard's events (milliseconds), and the drill's own observations through
 the API (the pods that never became ready, health Degraded, the version serving again).
 
-    detect_s   bad revision's sync start -> the rollback commit's push (the guard's Rollback event)
-    recover_s  that push -> Healthy and Synced on the rollback revision
-    mttr_s     bad revision's sync start -> Healthy and Synced on the rollback revision
+The durations are console.fleet.durations' (the console's rollback history shares them): the
+push is the guard's Rollback event, the sync start Argo CD's operation state.
 
 "Healthy and Synced on the rollback revision" is the guard's Recovered event, which it emits on
 the first change of the app it reads after its push returned; without that event, the drill's
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from console.drill.facts import Facts
+from console.fleet.durations import Durations, recovery
 from console.timestamps import rfc3339_ms
 
 _STAGES = {"test": 0, "build": 1, "promote": 2}
@@ -34,13 +34,6 @@ class Entry:
 
     def to_json(self) -> dict[str, str]:
         return {"at": rfc3339_ms(self.at), "source": self.source, "event": self.event}
-
-
-@dataclass(frozen=True)
-class Durations:
-    detect_s: float | None = None
-    recover_s: float | None = None
-    mttr_s: float | None = None
 
 
 def short(sha: str) -> str:
@@ -64,19 +57,8 @@ def recovered_at(facts: Facts) -> datetime | None:
     return max(seen, pushed) if pushed is not None else seen
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds(), 3)
-
-
 def durations(facts: Facts) -> Durations:
-    start, pushed, recovered = facts.bad_sync_started, pushed_at(facts), recovered_at(facts)
-    return Durations(
-        detect_s=_seconds(start, pushed),
-        recover_s=_seconds(pushed, recovered),
-        mttr_s=_seconds(start, recovered),
-    )
+    return recovery(facts.bad_sync_started, pushed_at(facts), recovered_at(facts))
 
 
 def _ci(facts: Facts) -> list[Entry]:

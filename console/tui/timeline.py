@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from console.contract import ROLLBACK_APP, ROLLBACK_OF, ROLLBACK_REASON, ROLLBACK_TO
+from console.fleet.durations import recovery, seconds
 from console.fleet.history import Commit
 from console.fleet.model import App, HistoryEntry
 from console.guard import events as ev
@@ -55,12 +56,6 @@ def who(commit: Commit | None, reason: str) -> str:
 def _entry(history: Sequence[HistoryEntry], rev: str) -> HistoryEntry | None:
     found = [h for h in history if h.revision == rev]
     return max(found, key=lambda h: h.id) if found else None
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return max(0.0, (end - start).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -178,12 +173,11 @@ def _build(
     facts = guarded.get(sha, _Guarded())
     detect = facts.detect_s
     if detect is None:
-        detect = _seconds(bad_start, _unhealthy_at(store.guard, app_name, of))
+        detect = seconds(bad_start, _unhealthy_at(store.guard, app_name, of))
     healthy_at = facts.recovered_at or (good.deployed_at if good is not None else None)
-    recover = _seconds(facts.at or when, healthy_at)
-    mttr = facts.mttr_s
-    if mttr is None:
-        mttr = _seconds(bad_start, healthy_at)
+    measured = recovery(bad_start, facts.at or when, healthy_at)
+    recover = measured.recover_s
+    mttr = facts.mttr_s if facts.mttr_s is not None else measured.mttr_s
     current = app is not None and (app.sync_revision == sha)
     return RollbackEntry(
         when=when,

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from console.drill.timeline import Durations, assemble, durations, recovered_at, render
+from console.drill.timeline import assemble, durations, recovered_at, render
+from console.fleet.durations import Durations
 from tests.drill.support import (
     BAD_REV,
     ROLLBACK,
