@@ -33,3 +33,12 @@ COMPONENT_LABEL = "gitops.platform/component"
 ENABLED = "gitops.platform/auto-rollback"
 GRACE = "gitops.platform/rollback-grace-seconds"
 DEADLINE = "gitops.platform/progress-deadline-seconds"
+
+# The guard's analysis of a new revision's service level (console.guard.analysis): how long it is
+# watched once Healthy, its thresholds, the least traffic a verdict needs, and where samples come
+# from ("pods": each pod's /metrics; "prometheus": PromQL).
+ANALYSIS_SECONDS = "gitops.platform/analysis-seconds"
+MAX_ERROR_RATIO = "gitops.platform/max-error-ratio"
+MAX_P95_LATENCY_MS = "gitops.platform/max-p95-latency-ms"
+ANALYSIS_MIN_REQUESTS = "gitops.platform/analysis-min-requests"
+ANALYSIS_PROVIDER = "gitops.platform/analysis-provider"
