@@ -70,6 +70,12 @@ class Environment(_Strict):
     min_ready_s: Annotated[int, Field(ge=0, le=600)] | None = None
     rollback_grace_s: Annotated[int, Field(ge=0, le=3600)] | None = None
     auto_rollback: bool = True
+    # The analysis of a release that turned Healthy (console.guard.analysis): how long it is
+    # watched, its thresholds and the least traffic a verdict needs; 0 seconds turns it off.
+    analysis_s: Annotated[int, Field(ge=0, le=3600)] | None = None
+    max_error_ratio: Annotated[float, Field(ge=0, le=1)] | None = None
+    max_p95_latency_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
+    analysis_min_requests: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
     @model_validator(mode="before")
     @classmethod

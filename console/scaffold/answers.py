@@ -32,18 +32,31 @@ def answers_for(config: PlatformConfig, role: RepoRole) -> dict[str, Any]:
 # (progress deadline, min ready, rollback grace) in seconds: the first environment fails fast.
 FIRST_ENV_TIMINGS = (30, 2, 10)
 LATER_ENV_TIMINGS = (600, 10, 60)
+# (analysis seconds, max error ratio, max p95 ms, min requests): a short look in the first
+# environment, a longer one on more traffic later (templates/deploy/~lib.jinja says the same).
+FIRST_ENV_ANALYSIS = (20, 0.05, 500, 20)
+LATER_ENV_ANALYSIS = (120, 0.05, 500, 100)
 
 
 def _environment(config: PlatformConfig, index: int) -> dict[str, Any]:
     env = config.environments[index]
     deadline, min_ready, grace = FIRST_ENV_TIMINGS if index == 0 else LATER_ENV_TIMINGS
+    seconds, ratio, p95, least = FIRST_ENV_ANALYSIS if index == 0 else LATER_ENV_ANALYSIS
+
+    def given(value: Any, default: Any) -> Any:
+        return value if value is not None else default
+
     return {
         "name": env.name,
         "replicas": env.replicas,
         "progress_deadline_s": env.progress_deadline_s or deadline,
-        "min_ready_s": env.min_ready_s if env.min_ready_s is not None else min_ready,
-        "rollback_grace_s": env.rollback_grace_s if env.rollback_grace_s is not None else grace,
+        "min_ready_s": given(env.min_ready_s, min_ready),
+        "rollback_grace_s": given(env.rollback_grace_s, grace),
         "auto_rollback": env.auto_rollback,
+        "analysis_s": given(env.analysis_s, seconds),
+        "max_error_ratio": given(env.max_error_ratio, ratio),
+        "max_p95_latency_ms": given(env.max_p95_latency_ms, p95),
+        "analysis_min_requests": given(env.analysis_min_requests, least),
     }
 
 
