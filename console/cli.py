@@ -143,6 +143,25 @@ def _add_demo(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="end stdout with one line of JSON")
     p.add_argument("--keep", action="store_true", help="leave the platform running after the drill")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--scenario",
+        metavar="NAME",
+        default="readiness",
+        help="the failure to rehearse: readiness (default), crashloop, bad-image, "
+        "broken-manifest, platform-crash, error-rate, latency (docs/platform/drill.md)",
+    )
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="the game day: every scenario the platform supports, in a row on one platform, "
+        "and one table",
+    )
+    p.add_argument(
+        "--with-analysis",
+        action="store_true",
+        help="with --all: also the scenarios that need the guard's metric analysis",
+    )
     p.set_defaults(func=_lazy("demo"))
 
 

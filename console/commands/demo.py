@@ -8,6 +8,10 @@ interrupted (Ctrl-C or SIGTERM: the load and the platform are stopped first).
 
 Without `--headless` the operator console shows the drill live (console.drill.live) when stdout
 is a terminal; otherwise, and with `--headless`, the steps are printed as they happen.
+
+`--scenario NAME` picks the failure (console.drill.scenarios); `--all` runs the game day, every
+scenario the platform supports in a row on one platform (printed as with `--headless`), and
+ends with one table; exit 0 only when every scenario met its row.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import sys
 from pathlib import Path
 
 from console.commands.common import EXIT_FAILED, EXIT_OK, UsageError
+from console.drill.gameday import GameDay, table
 from console.drill.live import run_with_console
 from console.drill.options import DrillOptions, DrillUsageError
 from console.drill.result import DrillResult
-from console.drill.runner import run_drill
+from console.drill.runner import run_drill, run_gameday
+from console.drill.scenarios import UnknownScenarioError
+from console.drill.scenarios import get as scenario_named
 from console.drill.steps import Step
 from console.drill.timeline import assemble, render
 
@@ -51,31 +58,75 @@ def _summary(outcome: DrillResult) -> None:
         f"requests {facts.load.total} sent, {facts.load.failed} failed"
     )
     _print(f"post-mortem: {outcome.postmortem}")
-    if outcome.recovered:
+    if outcome.recovered and facts.refused_commit is not None:
+        _print(
+            f"refused: the deploy repo's gate refused {facts.refused_commit.sha[:7]}; nothing "
+            f"deployed, {facts.app} serves the known-good {facts.good_version[:7]}, no request "
+            "failed"
+        )
+    elif outcome.recovered:
         _print(
             f"recovered: {facts.app} serves the known-good {facts.good_version[:7]} again, "
             "one rollback commit, no request failed"
         )
 
 
-def run(args: argparse.Namespace) -> int:
+def _gameday_summary(day: GameDay) -> None:
+    _print()
+    _print(f"game day {day.id}: {day.wall_s:.0f}s on one platform")
+    for line in table(day.rows):
+        _print(f"  {line}")
+    _print(f"index post-mortem: {day.index}")
+
+
+def _options(args: argparse.Namespace) -> DrillOptions:
+    try:
+        scenario = scenario_named(args.scenario).name
+    except UnknownScenarioError as exc:
+        raise UsageError(f"--scenario: {exc}") from None
+    if args.with_analysis and not args.all:
+        raise UsageError("--with-analysis goes with --all")
     options = DrillOptions(
         workspace=Path(args.workspace).expanduser() if args.workspace else None,
         config=Path(args.config),
         keep=args.keep,
+        scenario=scenario,
     )
     ws = options.workspace
     if ws is not None and ws.exists() and not ws.is_dir():
         raise UsageError(f"{ws}: not a directory (--workspace)")
+    return options
+
+
+def _finish_gameday(day: GameDay, args: argparse.Namespace) -> int:
+    _gameday_summary(day)
+    if not day.passed:
+        failed = [r.scenario.name for r in day.rows if not r.passed and not r.skipped]
+        print(
+            "gitops demo: the game day failed: " + ", ".join(failed or ["nothing ran"]),
+            file=sys.stderr,
+        )
+    if args.json:
+        _print(day.json_line())
+    return EXIT_OK if day.passed else EXIT_FAILED
+
+
+def run(args: argparse.Namespace) -> int:
+    options = _options(args)
 
     def on_step(step: Step) -> None:
         _print(step.line())
 
-    live = not args.headless and sys.stdout.isatty() and sys.stdin.isatty()
+    live = not args.all and not args.headless and sys.stdout.isatty() and sys.stdin.isatty()
 
-    async def main() -> DrillResult | None:
+    async def main() -> DrillResult | GameDay | None:
         loop = asyncio.get_running_loop()
-        drill = asyncio.create_task(run_drill(options, on_step))
+        work = (
+            run_gameday(options, on_step, with_analysis=args.with_analysis)
+            if args.all
+            else run_drill(options, on_step)
+        )
+        drill: asyncio.Task[DrillResult | GameDay] = asyncio.create_task(work)
         signalled: list[int] = []
 
         def on_signal(signum: int) -> None:
@@ -98,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
 
+    outcome: DrillResult | GameDay | None
     try:
         if live:
             outcome, interrupted = asyncio.run(run_with_console(options))
@@ -110,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     if outcome is None:
         print("gitops demo: interrupted; the platform is stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if isinstance(outcome, GameDay):
+        return _finish_gameday(outcome, args)
     _summary(outcome)
     if not outcome.recovered:
         print("gitops demo: not recovered: " + "; ".join(outcome.problems), file=sys.stderr)

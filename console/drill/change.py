@@ -149,37 +149,103 @@ EDITS: tuple[Edit, ...] = (
 )
 
 
-def apply_change(tree: Path, drill_id: str) -> list[str]:
-    """Make the bad change in the apps repo work tree `tree` for drill `drill_id`; the paths it
-    changed (relative to `tree`). Raises ChangeError when a file is not as expected."""
-    if not re.fullmatch(r"[0-9A-Za-z._-]+", drill_id):
-        raise ValueError(f"drill id {drill_id!r}: letters, digits, '.', '_' and '-' only")
-    texts: dict[str, str] = {}
-    for edit in EDITS:
-        text = texts.get(edit.path)
+@dataclass(frozen=True)
+class Unique:
+    """The one line of `path` matching `pattern` is rewritten to `template` with `{drill}` the
+    drill id: each drill's commit has a new tree, so CI builds a new image every time."""
+
+    path: str
+    pattern: str
+    template: str
+
+
+@dataclass(frozen=True)
+class AppsChange:
+    """A change to the apps repo as a developer makes it: its edits, its commit message and the
+    story the post-mortem tells (what it changed, why CI passed, what to do about it)."""
+
+    name: str
+    subject: str
+    body: str
+    edits: tuple[Edit, ...]
+    unique: Unique
+    what_changed: str
+    why_ci_passed: str
+    follow_ups: tuple[str, ...] = ()
+
+    def apply(self, tree: Path, drill_id: str) -> list[str]:
+        """Make the change in the apps repo work tree `tree` for drill `drill_id`; the paths it
+        changed (relative to `tree`). Raises ChangeError when a file is not as expected (and
+        then changes nothing)."""
+        if not re.fullmatch(r"[0-9A-Za-z._-]+", drill_id):
+            raise ValueError(f"drill id {drill_id!r}: letters, digits, '.', '_' and '-' only")
+        texts: dict[str, str] = {}
+        for edit in self.edits:
+            text = texts.get(edit.path)
+            if text is None:
+                text = _read(tree, edit.path)
+            texts[edit.path] = _apply(edit, text)
+        u = self.unique
+        text = texts.get(u.path)
         if text is None:
-            try:
-                text = (tree / edit.path).read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise ChangeError(f"the apps repo has no {edit.path}") from None
-        texts[edit.path] = _apply(edit, text)
-    support = "tests/support.py"
-    texts[support], n = _TOKEN_LINE.subn(
-        f'TEST_BACKEND_TOKEN = "test-token-{drill_id}"', texts[support]
-    )
-    if n != 1:
-        raise ChangeError(f"{support}: expected one TEST_BACKEND_TOKEN line, found {n}")
-    changed = []
-    for path, text in texts.items():
-        if (tree / path).read_text(encoding="utf-8") != text:
-            (tree / path).write_text(text, encoding="utf-8")
-            changed.append(path)
-    return changed
+            text = _read(tree, u.path)
+        texts[u.path], n = re.subn(
+            u.pattern, u.template.replace("{drill}", drill_id), text, flags=re.MULTILINE
+        )
+        if n != 1:
+            raise ChangeError(f"{u.path}: expected one line matching {u.pattern!r}, found {n}")
+        changed = []
+        for path, text in texts.items():
+            target = tree / path
+            before = target.read_text(encoding="utf-8") if target.exists() else None
+            if before != text:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+                changed.append(path)
+        return changed
+
+    def message(self, drill_id: str) -> str:
+        return f"{self.subject}\n\n{self.body}\n\n{DRILL_TRAILER}: {drill_id}\n"
+
+
+def _read(tree: Path, path: str) -> str:
+    try:
+        return (tree / path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""  # a new file: its Edit's `before` is "" (anything else is refused below)
+
+
+READINESS = AppsChange(
+    name="readiness",
+    subject=SUBJECT,
+    body=BODY,
+    edits=EDITS,
+    unique=Unique(
+        "tests/support.py", _TOKEN_LINE.pattern, 'TEST_BACKEND_TOKEN = "test-token-{drill}"'
+    ),
+    what_changed=WHAT_IT_CHANGED,
+    why_ci_passed=WHY_CI_PASSED,
+    follow_ups=(
+        "Revert {source} in the apps repo, or give the Deployment the variable it needs "
+        "(from a Secret) before promoting it again",
+        "Test readiness in CI against the env each overlay renders (a rendered Deployment "
+        "started with its own env), not only in unit tests",
+    ),
+)
+
+
+def apply_change(tree: Path, drill_id: str) -> list[str]:
+    """The readiness change (READINESS.apply): see the module doc."""
+    return READINESS.apply(tree, drill_id)
 
 
 def _apply(edit: Edit, text: str) -> str:
     if (edit.done or edit.after) in text:
         return text  # an earlier drill's change, already on main
+    if not edit.before:
+        if text:
+            raise ChangeError(f"{edit.path} exists already: the drill would create it")
+        return edit.after
     if text.count(edit.before) != 1:
         raise ChangeError(
             f"{edit.path} is not as the drill expects (it looks for {edit.before.strip()[:60]!r}):"
@@ -189,7 +255,7 @@ def _apply(edit: Edit, text: str) -> str:
 
 
 def message(drill_id: str) -> str:
-    return f"{SUBJECT}\n\n{BODY}\n\n{DRILL_TRAILER}: {drill_id}\n"
+    return READINESS.message(drill_id)
 
 
 @dataclass(frozen=True)
@@ -202,14 +268,31 @@ class PushedChange:
 
 
 def push_change(
-    remote: str, drill_id: str, clock: Callable[[], float], workdir: Path | None = None
+    remote: str,
+    drill_id: str,
+    clock: Callable[[], float],
+    workdir: Path | None = None,
+    *,
+    change: AppsChange = READINESS,
+    base: str = "",
 ) -> PushedChange:
-    """Clone the apps remote, make the change, commit and push it to main; what was pushed."""
+    """Clone the apps remote, make the change, commit and push it to main; what was pushed.
+
+    With `base` (the known-good build's commit), the change is made on that commit's tree, on
+    top of main: what an earlier drill's change left on main (its image was rolled back, its
+    source was not) does not ride along with this one."""
     with tempfile.TemporaryDirectory(prefix="gitops-drill-apps-", dir=workdir) as tmp:
         clone = Path(tmp) / "apps"
         git(["clone", "--quiet", remote, str(clone)], Path(tmp))
         parent = git(["rev-parse", "HEAD"], clone).strip()
-        files = apply_change(clone, drill_id)
-        sha = commit_all(clone, message(drill_id), env=IDENTITY.env())
+        if base and base != parent and _is_commit(clone, base):
+            git(["read-tree", "--reset", "-u", base], clone)
+        files = change.apply(clone, drill_id)
+        sha = commit_all(clone, change.message(drill_id), env=IDENTITY.env())
         git(["push", "--quiet", "origin", "HEAD:main"], clone)
-        return PushedChange(sha, parent, SUBJECT, tuple(files), clock())
+        return PushedChange(sha, parent, change.subject, tuple(files), clock())
+
+
+def _is_commit(repo: Path, rev: str) -> bool:
+    out = git(["cat-file", "-t", rev], repo, check=False).strip()
+    return out == "commit"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from console.contract import DEADLINE, ENABLED, GRACE
+from console.contract import ANALYSIS_SECONDS, DEADLINE, ENABLED, GRACE
 from console.drill.load import LoadStats
 from console.guard.events import Event
 
@@ -60,6 +60,7 @@ class Policy:
     enabled: str = ""
     grace_s: str = ""
     deadline_s: str = ""
+    analysis_s: str = ""
 
     @classmethod
     def of(cls, annotations: Mapping[str, str]) -> Policy:
@@ -67,6 +68,7 @@ class Policy:
             enabled=annotations.get(ENABLED, ""),
             grace_s=annotations.get(GRACE, ""),
             deadline_s=annotations.get(DEADLINE, ""),
+            analysis_s=annotations.get(ANALYSIS_SECONDS, ""),
         )
 
 
@@ -79,6 +81,7 @@ class Facts:
     workspace: Path
     started_at: datetime
     finished_at: datetime
+    scenario: str = "readiness"  # console.drill.scenarios
     # Before the change: what runs, and how it is deployed.
     good_revision: str = ""  # the deploy-repo revision the app was Healthy and Synced on
     good_version: str = ""  # the commit the serving build came from (/version `revision`)
@@ -93,6 +96,8 @@ class Facts:
     change_files: tuple[str, ...] = ()
     what_changed: str = ""
     why_ci_passed: str = ""
+    follow_ups: tuple[str, ...] = ()  # "{source}" is the change's short sha
+    bad_tag: str = ""  # the image tag promoted without a change of the apps repo (bad-image)
     ci_runs: tuple[CIRun, ...] = ()
     promotion: Commit | None = None  # the bad revision, in the deploy repo
     # What the platform did.
@@ -101,6 +106,17 @@ class Facts:
     pods_not_ready: str = ""  # which pods, as the tree says
     min_ready: int | None = None  # fewest ready pods seen while the bad revision was deployed
     degraded_at: datetime | None = None  # seen by the drill: health Degraded on the bad revision
+    pods_failing_at: datetime | None = None  # seen by the drill: a new pod that cannot run
+    pods_failing: str = ""  # which pods, with their status (CrashLoopBackOff, ImagePullBackOff)
+    platform_killed_at: datetime | None = None  # kill -9 of `gitops up` (platform-crash)
+    platform_restarted_at: datetime | None = None  # the restarted platform ready again
+    # A push the deploy repo's gate refused (broken-manifest).
+    refused_commit: Commit | None = None  # never on the remote: the commit as it was pushed
+    refused_at: datetime | None = None
+    refusal: str = ""  # what the gate said
+    refused_overlay: str = ""  # the overlay the commit broke, e.g. overlays/dev/frontend
+    deploy_head_before: str = ""
+    deploy_head_after: str = ""
     guard_events: tuple[Event, ...] = ()  # the app's, since the drill started
     rollback: Commit | None = None  # the rollback commit of the bad revision (Rollback-Of)
     rollback_count: int = 0  # rollback commits of the bad revision, any app
@@ -120,7 +136,8 @@ class Facts:
 
     @property
     def bad_version(self) -> str:
-        return self.change.sha if self.change else ""
+        """The bad build's image tag: the drill's apps-repo commit, or the tag it promoted."""
+        return self.change.sha if self.change else self.bad_tag
 
     def guard(self, type_: str) -> list[Event]:
         """The guard's events of `type_` about this drill's bad revision (or its rollback)."""

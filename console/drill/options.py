@@ -33,6 +33,7 @@ class DrillOptions:
     workspace: Path | None = None  # None: $XDG_STATE_HOME/gitops/demos/<drill id>, new
     config: Path = Path("repos.yaml")
     keep: bool = False  # leave the platform running afterwards
+    scenario: str = "readiness"  # console.drill.scenarios
     rate: float = DEFAULT_RATE
     request_timeout_s: float = DEFAULT_TIMEOUT_S
     deadlines: Deadlines = field(default_factory=Deadlines)

@@ -148,6 +148,27 @@ class PlatformProcess:
                 )
             await asyncio.sleep(poll_s)  # polling a file the child writes, with a deadline
 
+    def kill(self) -> None:
+        """SIGKILL to `gitops up` alone, not its session: what it started (pods, Service
+        proxies) is the data plane and outlives it, as on a cluster."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+    async def reap(self, timeout_s: float = 30.0) -> int | None:
+        """Wait for the child to be gone (after `kill`) and close its log; its exit code."""
+        proc = self.proc
+        if proc is None:
+            return None
+        try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(proc.wait, timeout_s)
+            return proc.poll()
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
     async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM, then wait; SIGKILL to its whole session as the last resort. The exit code."""
         proc = self.proc

@@ -59,6 +59,8 @@ def _reason(facts: Facts) -> str:
 def _title(facts: Facts, result: DrillResult) -> str:
     day = (facts.bad_sync_started or facts.started_at).strftime("%Y-%m-%d")
     what = HEADLINES.get(_kind(facts), "a bad version reached it")
+    if facts.refused_commit is not None:
+        what = "a deploy commit that does not render was refused at the gate; nothing deployed"
     if not result.recovered:
         what = f"{what.split(';')[0]}; not recovered"
     return f"# {facts.app} in {facts.env}: {what} ({day})"
@@ -75,6 +77,7 @@ def _summary(facts: Facts, result: DrillResult) -> list[str]:
     d = result.durations
     change, promo = facts.change, facts.promotion
     parts = []
+    refused = facts.refused_commit
     if change is not None:
         parts.append(
             f'Commit {short(change.sha)} to the apps repo ("{change.subject}") passed its tests '
@@ -82,6 +85,36 @@ def _summary(facts: Facts, result: DrillResult) -> list[str]:
             + (f" and was promoted into {facts.env} as {short(promo.sha)}" if promo else "")
             + "."
         )
+    elif promo is not None:
+        parts.append(
+            f'Promotion {short(promo.sha)} ("{promo.subject}") pinned {facts.service} in '
+            f"{facts.env} to {short(facts.bad_version)}, an image tag that was never built."
+        )
+    if refused is not None:
+        parts.append(
+            f'Commit {short(refused.sha)} ("{refused.subject}") was pushed to the deploy repo'
+            + (
+                "; its gate refused it: the overlay does not render"
+                if facts.refusal
+                else " and was accepted, though its overlay does not render"
+            )
+            + "."
+        )
+        if facts.deploy_head_before and facts.deploy_head_before == facts.deploy_head_after:
+            parts.append(f"Nothing was deployed: main stayed at {short(facts.deploy_head_before)}.")
+    if facts.pods_failing_at is not None:
+        parts.append(
+            f"Its pods could not run ({facts.pods_failing}), so the rollout never replaced the "
+            "old pods, which kept serving."
+        )
+    killed, back = facts.platform_killed_at, facts.platform_restarted_at
+    if killed is not None:
+        again = (
+            f"it was ready again {(back - killed).total_seconds():.1f} s later"
+            if back is not None
+            else "it did not come back"
+        )
+        parts.append(f"Mid-rollout, `gitops up` was killed (kill -9) and restarted; {again}.")
     if facts.pods_not_ready_at is not None:
         parts.append(
             "Its pods ran but never passed readiness, so the rollout halted with the old pods "
@@ -110,6 +143,8 @@ def _impact(facts: Facts, result: DrillResult) -> list[str]:
     load = facts.load
     start, end = facts.bad_sync_started, recovered_at(facts)
     window = f"{_stamp(start)} → {_stamp(end)}"
+    if facts.refused_commit is not None and start is None:
+        window = "none: nothing was deployed"
     if result.durations.mttr_s is not None:
         window += f" ({result.durations.mttr_s:.3f} s)"
     good_only = {rev for rev, _ in load.served_by} <= {facts.good_version}
@@ -141,7 +176,13 @@ def _timeline(entries: list[Entry]) -> list[str]:
 def _root_cause(facts: Facts) -> list[str]:
     promo, change = facts.promotion, facts.change
     lines = []
-    if promo is not None:
+    refused = facts.refused_commit
+    if refused is not None:
+        lines.append(
+            f'- Deploy repo: {refused.sha} "{refused.subject}" (refused at the gate: never on '
+            f"main), in {facts.refused_overlay or 'an overlay'}"
+        )
+    elif promo is not None:
         lines.append(
             f'- Deploy repo: {promo.sha} "{promo.subject}" (promotion of image '
             f"{facts.service}:{facts.bad_version})"
@@ -150,6 +191,8 @@ def _root_cause(facts: Facts) -> list[str]:
         lines.append("- Deploy repo: no promotion was seen")
     if change is not None:
         lines.append(f'- Source: {change.sha} "{change.subject}"')
+    elif facts.bad_tag:
+        lines.append(f"- Source: none: no commit built the tag {facts.bad_tag}")
     files = ", ".join(facts.change_files)
     lines.append(
         f"- What it changed: {facts.what_changed or 'unknown'}"
@@ -162,6 +205,17 @@ def _root_cause(facts: Facts) -> list[str]:
 def _detection(facts: Facts, result: DrillResult) -> list[str]:
     policy = facts.policy
     kind = _kind(facts)
+    if facts.refused_commit is not None:
+        if not facts.refusal:
+            return ["- Signal: none: the deploy repo's gate accepted the push"]
+        return [
+            "- Signal: the deploy repo's pre-receive gate rendered the overlay and refused the "
+            "push; the pusher saw:",
+            "",
+            *(f"      {line}" for line in facts.refusal.splitlines()),
+            "",
+            "- TTD: at the push (the gate answers before anything lands)",
+        ]
     return [
         f"- Signal: {SIGNALS.get(kind, kind or 'no rollback was decided')}",
         f'- Policy: `gitops.platform/auto-rollback: "{policy.enabled}"`, rollback grace '
@@ -173,6 +227,11 @@ def _detection(facts: Facts, result: DrillResult) -> list[str]:
 
 def _resolution(facts: Facts, result: DrillResult) -> list[str]:
     rb = facts.rollback
+    if rb is None and facts.refused_commit is not None:
+        return [
+            "- No rollback needed: nothing reached main, so nothing was deployed; "
+            f"{facts.app} stayed Healthy and Synced on {short(facts.good_revision)}"
+        ]
     if rb is None:
         return ["- No rollback commit was written."]
     trailers = [
@@ -203,6 +262,15 @@ def _follow_ups(facts: Facts) -> list[str]:
     source = short(facts.bad_version) or "the change"
     apps = f"{facts.apps_remote} main" if facts.apps_remote else "the apps repo"
     deploy = f"{facts.deploy_remote} overlays/" if facts.deploy_remote else "the deploy repo "
+    if facts.follow_ups:
+        where = [f"{apps} ({source})", f"{deploy}{facts.env}/{facts.service}"]
+        if facts.change is None:
+            where[0] = f"{deploy}{facts.env}/{facts.service}"
+        rows = [
+            f"| {text.replace('{source}', source)} | {owner} | {where[min(i, 1)]} |"
+            for i, text in enumerate(facts.follow_ups)
+        ]
+        return ["| action | owner | tracked in |", "| --- | --- | --- |", *rows]
     return [
         "| action | owner | tracked in |",
         "| --- | --- | --- |",

@@ -64,6 +64,8 @@ def write_report(facts: Facts, directory: Path) -> tuple[DrillResult, Path]:
         "timeline": [e.to_json() for e in assemble(facts)],
         "load": facts.load.to_json(),
         "drill_id": facts.drill_id,
+        "scenario": facts.scenario,
+        "refusal": facts.refusal or None,
         "workspace": str(facts.workspace),
     }
     (directory / "drill.json").write_text(json.dumps(record, indent=2) + "\n", "utf-8")

@@ -4,7 +4,10 @@ The drill passes (exit 0, `recovered: true`, post-mortem outcome "recovered") on
   - the known-good version runs again: the Service's live /version names the commit the app
     served before the change, and the app is Healthy and Synced on the rollback revision;
   - exactly one rollback commit exists for this drill's bad revision;
-  - every request of the load generator succeeded (and at least one was sent).
+  - every request of the load generator succeeded (and at least one was sent), or, where the
+    scenario's row allows failures (error-rate), no more than its bound;
+  - the scenario's own row holds (console.drill.scenarios.expectation_problems): the rollback's
+    kind, the pods' failure, the platform's restart, or the gate's refusal.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from console.drill.facts import Facts
+from console.drill.scenarios import SCENARIOS, expectation_problems, failure_bound
 from console.drill.timeline import durations
 from console.fleet.durations import Durations
 
@@ -57,12 +61,24 @@ def problems(facts: Facts) -> list[str]:
             f"{facts.rollback_count} rollback commits for the bad revision "
             f"{facts.bad_revision[:7]}, expected exactly one"
         )
+    scenario = SCENARIOS.get(facts.scenario)
     load = facts.load
+    allowed = 0
+    if scenario is not None and scenario.tolerated_failures < 0:
+        try:
+            allowed = failure_bound(facts, float(facts.policy.analysis_s))
+        except ValueError:
+            allowed = 0
+    elif scenario is not None:
+        allowed = scenario.tolerated_failures
     if load.total == 0:
         out.append("the load generator sent no request")
-    elif load.failed:
+    elif load.failed > allowed:
         first = load.first_failures[0].reason if load.first_failures else "?"
-        out.append(f"{load.failed} of {load.total} requests failed (first: {first})")
+        bound = f", more than the {allowed} the scenario allows" if allowed else ""
+        out.append(f"{load.failed} of {load.total} requests failed{bound} (first: {first})")
+    if scenario is not None:
+        out += expectation_problems(scenario, facts)
     return list(dict.fromkeys(out))  # once each: the error may say what a check repeats
 
 

@@ -1,4 +1,6 @@
-"""The drill, orchestrated: `run_drill(options, on_step)`.
+"""The drill, orchestrated: `run_drill(options, on_step)` runs one scenario
+(console.drill.scenarios; the default, `readiness`, is told below), `run_gameday` several on one
+platform (console.drill.gameday).
 
 1. Start the embedded platform (`gitops up`) on the workspace as a child process, or use the one
    already running there; wait until every service Application is Synced and Healthy, and read
@@ -10,6 +12,11 @@
    commit, Healthy and Synced on the rollback revision, the known-good version serving again.
    Every wait has a deadline; its failure names what did not happen.
 5. Stop the load; write the post-mortem (console.drill.report); stop the platform we started.
+
+The other scenarios change what is pushed in 3 (a promotion of a tag never built, a deploy
+commit the gate must refuse) and what 4 expects (pods that cannot run, a refusal, a kill -9 of
+the platform mid-rollout and its restart); the platform, the baseline, the load, the watching and
+the report are the same for all.
 
 Each step is announced through `on_step` as it happens (a UI renders them; `gitops demo
 --headless` prints them). Cancelling the task (Ctrl-C) stops the load generator and the platform
@@ -24,12 +31,16 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from console.config import PlatformConfig, load_config
-from console.contract import DRILL_TRAILER, ENABLED
+from console.contract import DRILL_TRAILER, ENABLED, PROMOTED_SERVICE, SOURCE_COMMIT
 from console.drill import change as bad_change
+from console.drill import deploy_changes
 from console.drill.facts import Commit, Facts, Policy, utc
+from console.drill.gameday import GameDay, Row
+from console.drill.gameday import write as write_gameday
 from console.drill.load import BackgroundLoad, LoadGenerator
 from console.drill.options import (
     DrillError,
@@ -38,19 +49,24 @@ from console.drill.options import (
     demos_root,
     new_drill_id,
 )
-from console.drill.platform import (
-    PlatformError,
-    PlatformProcess,
-    WorkspaceBusyError,
-    finish_anyway,
-    start_or_use,
-)
+from console.drill.platform import PlatformError, finish_anyway
 from console.drill.report import final_facts, write_report
 from console.drill.result import DrillResult
+from console.drill.scenarios import (
+    ORDER,
+    Expect,
+    Push,
+    Scenario,
+    UnknownScenarioError,
+    game_day,
+)
+from console.drill.scenarios import get as scenario_named
+from console.drill.session import Announce, Session, settle
 from console.drill.steps import Phase, Step
 from console.drill.watch import (
     DrillTimeoutError,
     PlatformView,
+    failing,
     guard_events,
     halted,
     healthy_synced,
@@ -62,44 +78,143 @@ from console.drill.watch import (
     wait_until,
 )
 from console.fleet.model import Health
-from console.git import GitError
+from console.git import GitError, git
 from console.guard.policy import deployed_revision
 from console.local.ci.runner import repo_name
 from console.platforminfo import PlatformInfo
-from console.procs import alive
+from console.promote.promote import PromoteError
 from console.timestamps import rfc3339_ms
 
 SERVICE = "frontend"  # the service the drill breaks (console.drill.change edits the frontend)
 FATAL_GUARD_EVENTS = frozenset({"RollbackFailed", "NoKnownGood"})
 TREE_EVERY_S = 0.5
+REFUSED_WATCH_S = 3.0  # after a refused push: the load keeps running, nothing may change
 
 
 async def run_drill(options: DrillOptions, on_step: Callable[[Step], None]) -> DrillResult:
-    """Run one drill (see the module doc). Raises ConfigError (repos.yaml) and DrillUsageError
-    before anything starts; anything that goes wrong later is in the result's `problems`."""
+    """Run one drill of `options.scenario` (see the module doc). Raises ConfigError (repos.yaml)
+    and DrillUsageError before anything starts; anything that goes wrong later is in the
+    result's `problems`."""
     config = load_config(options.config)
-    return await _Drill(options, config, on_step).run()
+    try:
+        scenario = scenario_named(options.scenario)
+    except UnknownScenarioError as exc:
+        raise DrillUsageError(str(exc)) from None
+    announce = Announce(on_step)
+    started = datetime.now(UTC)
+    drill_id = new_drill_id(started)
+    ws = workspace_of(options, drill_id)
+    session = Session(ws, options.config.absolute(), announce)
+    drill = _Drill(
+        options, config, session, scenario, drill_id=drill_id, directory=ws / "drills" / drill_id
+    )
+    interrupted = False
+    try:
+        return await drill.run(first=True)
+    except asyncio.CancelledError:
+        interrupted = True
+        raise
+    finally:
+        await finish_anyway(close(drill, session, options, interrupted))
+
+
+async def run_gameday(
+    options: DrillOptions,
+    on_step: Callable[[Step], None],
+    *,
+    with_analysis: bool = False,
+) -> GameDay:
+    """`gitops demo --all`: every scenario of the game day (console.drill.gameday) in order on
+    one platform, started once. Raises ConfigError and DrillUsageError before anything starts."""
+    config = load_config(options.config)
+    scenarios, skipped = game_day(with_analysis)
+    announce = Announce(on_step)
+    started = datetime.now(UTC)
+    day_id = new_drill_id(started)
+    ws = workspace_of(options, day_id)
+    directory = ws / "drills" / day_id
+    session = Session(ws, options.config.absolute(), announce)
+    rows: dict[str, Row] = {s.name: Row(s, skipped=why) for s, why in skipped}
+    for scenario, why in skipped:
+        announce(Phase.SETUP, f"scenario {scenario.name} skipped: {why}")
+    drill: _Drill | None = None
+    interrupted = False
+    t0 = time.monotonic()
+    try:
+        for n, scenario in enumerate(scenarios):
+            if n and session.view is None:
+                rows[scenario.name] = Row(scenario, skipped="the platform is not running")
+                continue
+            drill = _Drill(
+                options,
+                config,
+                session,
+                scenario,
+                drill_id=f"{day_id}-{scenario.name}",
+                directory=directory / scenario.name,
+            )
+            outcome = await drill.run(first=n == 0)
+            rows[scenario.name] = Row(scenario, outcome)
+            verdict = rows[scenario.name].verdict
+            announce(Phase.REPORT, f"scenario {scenario.name}: {verdict}")
+    except asyncio.CancelledError:
+        interrupted = True
+        raise
+    finally:
+        await finish_anyway(close(drill, session, options, interrupted))
+    ordered = tuple(rows.get(s.name, Row(s)) for s in (*scenarios, *(s for s, _ in skipped)))
+    ordered = tuple(sorted(ordered, key=lambda r: ORDER.index(r.scenario.name)))
+    day = GameDay(day_id, ws, started, time.monotonic() - t0, ordered)
+    day = write_gameday(day, directory)
+    announce(Phase.REPORT, f"game day index: {day.index}", index=day.index)
+    return day
+
+
+def workspace_of(options: DrillOptions, drill_id: str) -> Path:
+    root = options.workspace or demos_root() / drill_id
+    ws = root.expanduser().absolute()
+    if ws.exists() and not ws.is_dir():
+        raise DrillUsageError(f"{ws}: not a directory (--workspace)")
+    return ws
+
+
+async def close(
+    drill: _Drill | None, session: Session, options: DrillOptions, interrupted: bool
+) -> None:
+    """The end of a drill or a game day: the load stopped, the platform stopped (if ours)."""
+    if interrupted:
+        session.step(Phase.STOP, "interrupted: stopping the load generator and the platform")
+    if drill is not None:
+        await drill.drop_load()
+    await session.close(keep=options.keep, interrupted=interrupted, stop_s=options.deadlines.stop_s)
 
 
 class _Drill:
+    """One scenario on a session's platform."""
+
     def __init__(
-        self, options: DrillOptions, config: PlatformConfig, on_step: Callable[[Step], None]
+        self,
+        options: DrillOptions,
+        config: PlatformConfig,
+        session: Session,
+        scenario: Scenario,
+        *,
+        drill_id: str,
+        directory: Path,
     ) -> None:
         self.o, self.d = options, options.deadlines
         self.config = config
-        self.on_step = on_step
-        self.t0 = time.monotonic()
+        self.session = session
+        self.scenario = scenario
         started = datetime.now(UTC)
-        self.id = new_drill_id(started)
+        self.id = drill_id
         self.env = config.environment_names[0]
         self.app = f"{SERVICE}-{self.env}"
         if SERVICE not in {s.name for s in config.services}:
             raise DrillUsageError(f"{options.config} declares no service {SERVICE!r} to break")
-        root = options.workspace or demos_root() / self.id
-        self.ws = root.expanduser().absolute()
-        if self.ws.exists() and not self.ws.is_dir():
-            raise DrillUsageError(f"{self.ws}: not a directory (--workspace)")
-        self.dir = self.ws / "drills" / self.id
+        self.ws = session.ws
+        self.dir = directory
+        change = scenario.apps_change
         self.facts = Facts(
             drill_id=self.id,
             app=self.app,
@@ -108,51 +223,64 @@ class _Drill:
             workspace=self.ws,
             started_at=started,
             finished_at=started,
+            scenario=scenario.name,
             owner=config.owners,
-            what_changed=bad_change.WHAT_IT_CHANGED,
-            why_ci_passed=bad_change.WHY_CI_PASSED,
+            what_changed=change.what_changed if change else "",
+            why_ci_passed=change.why_ci_passed if change else "",
+            follow_ups=change.follow_ups if change else (),
         )
         self.errors: list[str] = []
-        self.platform: PlatformProcess | None = None
-        self.info: PlatformInfo | None = None
-        self.view: PlatformView | None = None
         self.load: BackgroundLoad | None = None
         self.service_url = ""
         self._told: set[tuple[str, str, str]] = set()
         self._tree_at = 0.0
 
+    @property
+    def view(self) -> PlatformView | None:
+        return self.session.view
+
+    @property
+    def info(self) -> PlatformInfo | None:
+        return self.session.info
+
     # ---- announcing ---------------------------------------------------------------------------
 
     def step(self, phase: Phase, message: str, **data: Any) -> None:
-        self.on_step(
-            Step(phase, message, datetime.now(UTC), time.monotonic() - self.t0, dict(data))
-        )
+        self.session.step(phase, message, **data)
 
     # ---- the whole ----------------------------------------------------------------------------
 
-    async def run(self) -> DrillResult:
-        interrupted = False
-        try:
-            return await self._run()
-        except asyncio.CancelledError:
-            interrupted = True
-            raise
-        finally:
-            await finish_anyway(self._cleanup(interrupted))
-
-    async def _run(self) -> DrillResult:
+    async def run(self, *, first: bool) -> DrillResult:
+        """The scenario from the known-good version to its report; with `first`, the platform
+        is started (or found) before."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.step(Phase.SETUP, f"drill {self.id} on the workspace {self.ws}", workspace=self.ws)
+        sc = self.scenario
+        if first:
+            self.step(Phase.SETUP, f"drill {self.id} on the workspace {self.ws}", workspace=self.ws)
+        self.step(
+            Phase.SETUP,
+            f"scenario {sc.name}: {sc.change}; expected: {sc.expected}",
+            scenario=sc.name,
+        )
         try:
-            await self._platform_up()
+            if first:
+                await self._platform_up()
             await self._baseline()
             await self._start_load()
-            await self._change()
-            await self._ci()
-            await self._promotion()
-            await self._bad_sync()
-            await self._until_rollback()
-            await self._recovery()
+            if sc.push is Push.APPS:
+                await self._change()
+                await self._ci()
+                await self._promotion()
+            elif sc.push is Push.PROMOTION:
+                await self._promote_unbuilt()
+            if sc.expect is Expect.REFUSED:
+                await self._refused()
+            else:
+                await self._bad_sync()
+                if sc.kill_platform:
+                    await self._kill_and_restart()
+                await self._until_rollback()
+                await self._recovery()
         except (DrillError, DrillTimeoutError, PlatformError, bad_change.ChangeError) as exc:
             self._error(str(exc))
         except GitError as exc:
@@ -168,57 +296,17 @@ class _Drill:
         self.step(Phase.ERROR, message)
 
     def _alive(self) -> None:
-        if self.platform is not None:
-            self.platform.check_running()
-        elif self.info is not None and not alive(self.info.pid):
-            raise PlatformError(f"the platform (pid {self.info.pid}) stopped during the drill")
+        self.session.check_alive()
 
     # ---- 1. the platform and the known-good version -----------------------------------------
 
     async def _platform_up(self) -> None:
-        try:
-            self.platform, self.info = await start_or_use(
-                self.ws,
-                self.o.config.absolute(),
-                self.dir / "gitops-up.log",
-                self.d.platform_s,
-                on_line=self._platform_line,
-                on_start=self._platform_started,
-            )
-        except WorkspaceBusyError as exc:
-            raise DrillUsageError(str(exc)) from None
-        if self.platform is None:
-            self.step(
-                Phase.PLATFORM,
-                f"`gitops up` already runs on this workspace (pid {self.info.pid}): using it; "
-                "it keeps running after the drill",
-            )
-        info = self.info
-        self.step(
-            Phase.PLATFORM,
-            f"platform ready: Argo CD API on {info.argocd_url}",
-            workspace=str(self.ws),
-        )
-        if not info.guard_url:
-            raise DrillError(
-                "the platform runs without its guard (`gitops up --no-guard`): nothing would "
-                "roll the bad version back"
-            )
+        info = await self.session.up(self.dir / "gitops-up.log", self.d.platform_s)
         self.facts = replace(
             self.facts,
             apps_remote=info.remotes.get("apps", ""),
             deploy_remote=info.remotes.get("deploy", ""),
         )
-        self.view = PlatformView(info.argocd_url, info.token())
-        await self.view.start()
-
-    def _platform_started(self, platform: PlatformProcess) -> None:
-        msg = f"starting `gitops up` (pid {platform.pid}); its output: {platform.log_path}"
-        self.step(Phase.PLATFORM, msg, pid=platform.pid)
-
-    def _platform_line(self, line: str) -> None:
-        if line.startswith("  ") and line.strip():  # `gitops up`'s progress lines
-            self.step(Phase.PLATFORM, line.strip())
 
     async def _baseline(self) -> None:
         view = self._view()
@@ -262,8 +350,11 @@ class _Drill:
             version, f"{url}/version answering", self.d.baseline_s, alive=self._alive
         )
         pods = await view.pods(self.app) or []
+        info = self._info()
         self.facts = replace(
             self.facts,
+            apps_remote=info.remotes.get("apps", ""),
+            deploy_remote=info.remotes.get("deploy", ""),
             good_revision=deployed_revision(app),
             good_version=str(answer.get("revision", "")),
             good_semver=str(answer.get("version", "")),
@@ -316,9 +407,16 @@ class _Drill:
 
     async def _change(self) -> None:
         remote = self._info().remotes["apps"]
+        change = self.scenario.apps_change or bad_change.READINESS
         try:
             pushed = await asyncio.to_thread(
-                bad_change.push_change, remote, self.id, time.time, self.dir
+                bad_change.push_change,
+                remote,
+                self.id,
+                time.time,
+                self.dir,
+                change=change,
+                base=self.facts.good_version,
             )
         except GitError as exc:
             raise DrillError(f"the change could not be pushed to the apps repo: {exc}") from None
@@ -332,12 +430,135 @@ class _Drill:
             ),
             change_files=pushed.files,
         )
+        why = (
+            f"the frontend's readiness now needs {bad_change.VARIABLE}; the tests set it, no "
+            "Deployment does"
+            if change is bad_change.READINESS
+            else self.scenario.change
+        )
         self.step(
             Phase.CHANGE,
-            f'pushed {pushed.sha[:7]} to the apps repo: "{pushed.subject}" (the frontend\'s '
-            f"readiness now needs {bad_change.VARIABLE}; the tests set it, no Deployment does)",
+            f'pushed {pushed.sha[:7]} to the apps repo: "{pushed.subject}" ({why})',
             bad_version=pushed.sha,
         )
+
+    async def _promote_unbuilt(self) -> None:
+        """bad-image: a promotion commit of a tag no build has, straight to the deploy repo."""
+        remote = self._info().remotes["deploy"]
+        try:
+            done = await asyncio.to_thread(
+                deploy_changes.promote_unbuilt, remote, self.env, SERVICE, self.id, time.time
+            )
+        except (GitError, PromoteError) as exc:
+            raise DrillError(f"the promotion could not be pushed: {exc}") from None
+        promo = Commit(
+            done.sha,
+            done.subject,
+            utc(done.pushed_at),
+            ((PROMOTED_SERVICE, SERVICE), (SOURCE_COMMIT, done.tag)),
+        )
+        self.facts = replace(
+            self.facts,
+            bad_tag=done.tag,
+            promotion=promo,
+            what_changed=(
+                f"a promotion commit in the deploy repo pins {SERVICE}:{done.tag[:7]}… in "
+                f"overlays/{self.env}/{SERVICE}, a tag CI never built"
+            ),
+            why_ci_passed=(
+                "no CI ran: the promotion was written straight to the deploy repo (`gitops "
+                "promote --tag`), and the Git host's gate judges a commit's form, not whether "
+                "its image exists (that is the runtime's business, as on a cluster)"
+            ),
+            follow_ups=(
+                "Promote only tags CI built (`gitops promote --from-env`, or CI's own "
+                "promotion), never a hand-typed tag",
+                "Check in the deploy repo's CI that every image an overlay names exists in the "
+                "registry before merging",
+            ),
+        )
+        self.step(
+            Phase.PROMOTION,
+            f'pushed promotion {done.sha[:7]} to the deploy repo: "{done.subject}" (the tag '
+            f"{done.tag[:7]} was never built)",
+            bad_revision=done.sha,
+        )
+
+    async def _refused(self) -> None:
+        """broken-manifest: a deploy commit that does not render, which the gate must refuse;
+        then a few seconds of load with nothing changing."""
+        info = self._info()
+        remote = info.remotes["deploy"]
+        done = await asyncio.to_thread(
+            deploy_changes.push_unrendered,
+            remote,
+            env=self.env,
+            service=SERVICE,
+            drill_id=self.id,
+            clock=time.time,
+            workdir=self.dir,
+        )
+        self.facts = replace(
+            self.facts,
+            refused_commit=Commit(
+                done.sha, done.subject, utc(done.pushed_at), ((DRILL_TRAILER, self.id),)
+            ),
+            refused_at=utc(done.pushed_at),
+            refusal=done.refusal,
+            refused_overlay=done.overlay,
+            deploy_head_before=done.head_before,
+            what_changed=(
+                f"{done.overlay}/kustomization.yaml names {deploy_changes.MISSING_FILE}, a file "
+                "that was never committed: the overlay does not render"
+            ),
+            why_ci_passed=(
+                "it never reached CI or Argo CD: the deploy repo's pre-receive gate renders "
+                "every overlay a push touches and refused it"
+            ),
+            follow_ups=(
+                "Commit the missing file, or drop it from the kustomization, and push again",
+                "Render each overlay before pushing (`kubectl kustomize overlays/<env>/<service>` "
+                "in the deploy repo's pre-commit hooks), so the gate is never the first to see it",
+            ),
+        )
+        if not done.refusal:
+            raise DrillError(
+                f"the deploy repo's gate accepted {done.sha[:7]}, whose {done.overlay} does not "
+                "render"
+            )
+        said = done.refusal.splitlines()[0]
+        self.step(Phase.REFUSED, f"push of {done.sha[:7]} refused by the deploy repo: {said}")
+        await settle(REFUSED_WATCH_S)
+        head = await asyncio.to_thread(git, ["rev-parse", "main"], Path(remote))
+        self.facts = replace(self.facts, deploy_head_after=head.strip())
+        app = self._view().app(self.app)
+        if head.strip() == done.head_before and healthy_synced(app, self.facts.good_revision):
+            self.step(
+                Phase.RECOVERY,
+                f"nothing deployed: main is still {done.head_before[:7]}; {self.app} Healthy "
+                f"and Synced on {self.facts.good_revision[:7]}",
+            )
+
+    async def _kill_and_restart(self) -> None:
+        """platform-crash: once the rollout is under way (its new pods seen), kill -9 of
+        `gitops up`, then `gitops up` again on the same workspace."""
+        bad = self.facts.bad_revision
+
+        async def under_way() -> bool | None:
+            await self._observe(bad)
+            return True if self.facts.pods_not_ready_at is not None else None
+
+        await wait_until(
+            under_way,
+            f"the rollout of {bad[:7]} under way (a new pod running, not ready)",
+            self.d.sync_s,
+            wake=self._view().changed,
+            alive=self._alive,
+        )
+        killed, ready = await self.session.kill_and_restart(
+            self.dir / "gitops-up-restarted.log", self.d.platform_s
+        )
+        self.facts = replace(self.facts, platform_killed_at=killed, platform_restarted_at=ready)
 
     # ---- 4. watching ---------------------------------------------------------------------------
 
@@ -432,13 +653,20 @@ class _Drill:
                 ready = sum(p.ready for p in pods)
                 low = ready if f.min_ready is None else min(ready, f.min_ready)
                 self.facts = replace(self.facts, min_ready=low)
+                sc = self.scenario
                 passed = [p.name for p in pods if p.tag == f.bad_version and p.ready]
-                if passed:
+                if passed and not sc.new_pods_ready:
                     raise DrillError(
                         f"the new pod(s) {', '.join(passed)} of {f.bad_version[:7]} passed "
                         "readiness: the change did not break what the drill expects"
                     )
-                which = halted(pods, f.bad_version, f.good_version)
+                broken = failing(pods, f.bad_version, sc.pod_reasons)
+                if broken and revision == f.bad_revision and f.pods_failing_at is None:
+                    self.facts = replace(
+                        self.facts, pods_failing_at=datetime.now(UTC), pods_failing=broken
+                    )
+                    self.step(Phase.PODS, f"new pods cannot run, old pods serving: {broken}")
+                which = halted(pods, f.bad_version, f.good_version) if sc.halts else ""
                 if which and revision == f.bad_revision and self.facts.pods_not_ready_at is None:
                     self.facts = replace(
                         self.facts, pods_not_ready_at=datetime.now(UTC), pods_not_ready=which
@@ -470,6 +698,10 @@ class _Drill:
             deadline = float(f.policy.deadline_s) + float(f.policy.grace_s)
         except ValueError:
             deadline = 0.0
+        if self.scenario.needs_analysis:
+            # Healthy first (the deadline at most), then the analysis window.
+            with contextlib.suppress(ValueError):
+                deadline += float(f.policy.analysis_s)
 
         async def rolled_back() -> Commit | None:
             await self._observe(bad)
@@ -490,7 +722,7 @@ class _Drill:
             f"(Rollback-To {rb.trailer('Rollback-To')[:7]})",
             rollback_commit=rb.sha,
         )
-        if self.facts.pods_not_ready_at is None:
+        if self.scenario.halts and self.facts.pods_not_ready_at is None:
             self._error(
                 "the new pods were never seen running but not ready: not the failure the drill "
                 "stages"
@@ -554,47 +786,17 @@ class _Drill:
 
     # ---- stopping -----------------------------------------------------------------------------
 
-    async def _cleanup(self, interrupted: bool) -> None:
-        if interrupted:
-            self.step(Phase.STOP, "interrupted: stopping the load generator and the platform")
+    async def drop_load(self) -> None:
+        """The load generator stopped, whatever happened (an interrupted drill)."""
         if self.load is not None:
             with contextlib.suppress(Exception):
                 await self.load.finish()
-        if self.view is not None:
-            with contextlib.suppress(Exception):
-                await self.view.close()
-        if self.platform is None:
-            if self.info is not None:
-                self.step(Phase.STOP, "the platform ran before the drill: it keeps running")
-            return
-        pid = self.platform.pid
-        if self.platform.exited() is not None:
-            await self.platform.stop()  # reaped already; closes its log
-            return
-        if self.o.keep and not interrupted:
-            self.step(
-                Phase.STOP,
-                f"the platform keeps running (pid {pid}): look at it with `gitops status "
-                f"--workspace {self.ws}`; stop it with `kill -TERM {pid}`",
-                pid=pid,
-            )
-            return
-        self.step(Phase.STOP, f"stopping the platform (SIGTERM to pid {pid}); pods stop with it")
-        code = await self.platform.stop(self.d.stop_s)
-        self.step(
-            Phase.STOP,
-            f"platform stopped (exit {code}); the workspace stays: `gitops up --workspace "
-            f"{self.ws}` resumes it",
-        )
+            self.load = None
 
     # ---- helpers --------------------------------------------------------------------------------
 
     def _view(self) -> PlatformView:
-        if self.view is None:
-            raise DrillError("the platform is not running")
-        return self.view
+        return self.session.require_view()
 
     def _info(self) -> PlatformInfo:
-        if self.info is None:
-            raise DrillError("the platform is not running")
-        return self.info
+        return self.session.require_info()

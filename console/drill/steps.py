@@ -25,6 +25,7 @@ class Phase(StrEnum):
     HEALTH = "health"  # health changes of the app
     GUARD = "guard"  # the guard's events
     ROLLBACK = "rollback"  # the rollback commit
+    REFUSED = "refused"  # a push the Git host's gate refused (broken-manifest)
     RECOVERY = "recovery"  # Healthy and Synced on the rollback, the known-good version serving
     REPORT = "report"  # timeline, post-mortem, verdict
     STOP = "stop"  # stopping the load and the platform

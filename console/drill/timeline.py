@@ -29,7 +29,7 @@ KNOWN_GUARD = frozenset({"Rollback", "Recovered"})  # told as git / argocd entri
 @dataclass(frozen=True)
 class Entry:
     at: datetime
-    source: str  # git | ci | argocd | guard | load
+    source: str  # git | ci | argocd | guard | load | drill
     event: str
 
     def to_json(self) -> dict[str, str]:
@@ -111,6 +111,37 @@ def _guard(facts: Facts) -> list[Entry]:
     return out
 
 
+def _scenario(facts: Facts) -> list[Entry]:
+    """What only some scenarios record: pods that cannot run, the platform's kill and restart,
+    a push the gate refused."""
+    out = []
+    if facts.pods_failing_at is not None:
+        out.append(
+            Entry(
+                facts.pods_failing_at,
+                "argocd",
+                f"new pods cannot run, old pods serving ({facts.pods_failing})",
+            )
+        )
+    if facts.platform_killed_at is not None:
+        out.append(Entry(facts.platform_killed_at, "drill", "kill -9 of `gitops up`"))
+    if facts.platform_restarted_at is not None:
+        out.append(
+            Entry(facts.platform_restarted_at, "drill", "`gitops up` restarted and ready again")
+        )
+    refused = facts.refused_commit
+    if refused is not None and facts.refused_at is not None:
+        what = "refused by the deploy repo's gate" if facts.refusal else "accepted (!)"
+        out.append(
+            Entry(
+                facts.refused_at,
+                "git",
+                f'{short(refused.sha)} "{refused.subject}" pushed to the deploy repo: {what}',
+            )
+        )
+    return out
+
+
 def assemble(facts: Facts) -> list[Entry]:
     """The drill's timeline, oldest first (entries at the same time keep the order of the story)."""
     entries: list[Entry] = []
@@ -157,6 +188,7 @@ def assemble(facts: Facts) -> list[Entry]:
         entries.append(
             Entry(facts.degraded_at, "argocd", f"health Degraded on {short(facts.bad_revision)}")
         )
+    entries += _scenario(facts)
     entries += _guard(facts)
     if facts.rollback is not None and facts.rollback_sync_started is not None:
         entries.append(

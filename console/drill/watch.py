@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -159,6 +159,13 @@ def halted(all_pods: list[Pod], bad_tag: str, good_tag: str) -> str:
         f"{', '.join(p.name for p in new)} Running 0/1; "
         f"{', '.join(p.name for p in old)} ready and serving"
     )
+
+
+def failing(all_pods: list[Pod], bad_tag: str, reasons: Collection[str]) -> str:
+    """Non-empty (which pods, with their status) while a pod of the new build shows one of
+    `reasons` (CrashLoopBackOff, ImagePullBackOff, ...)."""
+    new = [p for p in all_pods if p.tag == bad_tag and p.reason in reasons]
+    return ", ".join(f"{p.name} {p.reason}" for p in new)
 
 
 # --- the API ------------------------------------------------------------------------------------
