@@ -1,7 +1,10 @@
 """The drill, repeated: `gitops demo --headless --json` on a fresh workspace each run, as a user
 runs it (a real process that starts its own platform); pass count and detect/recover/MTTR.
 
-    uv run python benchmarks/drill.py [--runs 5] [--root DIR]
+    uv run python benchmarks/drill.py [--runs 5] [--root DIR] [--scenario NAME]
+
+`--scenario` picks the failure (docs/platform/drill.md, "Scenarios"; default readiness); the last
+line then starts with `scenario=NAME`.
 
 A run passes when the drill exits 0: the known-good version runs again, exactly one rollback
 commit exists for the bad revision and no request failed. detect_s: the bad revision's sync start
@@ -28,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT_S = 900.0
 
 
-def drill(workspace: Path, state: Path) -> tuple[int, dict[str, Any] | None, str, float]:
+def drill(
+    workspace: Path, state: Path, scenario: str
+) -> tuple[int, dict[str, Any] | None, str, float]:
     """One drill: (exit code, its JSON or None, the end of its output, seconds it took)."""
     started = time.monotonic()
     done = subprocess.run(
@@ -43,6 +48,8 @@ def drill(workspace: Path, state: Path) -> tuple[int, dict[str, Any] | None, str
             str(workspace),
             "--config",
             str(ROOT / "repos.yaml"),
+            "--scenario",
+            scenario,
         ],
         cwd=ROOT,
         env={**os.environ, "XDG_STATE_HOME": str(state)},
@@ -75,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--root", type=Path, help="where the workspaces go (default: a temp dir)")
+    parser.add_argument("--scenario", default="readiness", help="the failure (default: readiness)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -88,7 +96,10 @@ def main() -> None:
     failed: list[int] = []
     try:
         for n in range(1, args.runs + 1):
-            code, doc, tail, took = drill(root / f"run-{n}", root / "state")
+            code, doc, tail, took = drill(root / f"run-{n}", root / "state", args.scenario)
+            if code == 2 and doc is None:
+                print(f"gitops demo refused the run (exit 2):\n{tail}", flush=True)
+                break
             passes += code == 0
             if doc is None:
                 print(f"run {n}: exit {code} after {took:.0f}s, no JSON:\n{tail}", flush=True)
@@ -112,6 +123,7 @@ def main() -> None:
     print(
         " ".join(
             [
+                *([f"scenario={args.scenario}"] if args.scenario != "readiness" else []),
                 f"passes={passes}/{args.runs}",
                 *figures(detect, "detect"),
                 *figures(recover, "recover"),

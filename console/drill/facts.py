@@ -122,6 +122,7 @@ class Facts:
     rollback_count: int = 0  # rollback commits of the bad revision, any app
     rollback_sync_started: datetime | None = None
     healthy_on_rollback_at: datetime | None = None  # seen by the drill through the API
+    restored_by: str = ""  # the drill's own rollback commit, when the guard wrote none
     version_restored_at: datetime | None = None
     # At the end.
     final_version: str = ""  # /version `revision` after recovery

@@ -53,6 +53,8 @@ class Row:
             what = f"refused {f.refused_commit.sha[:7]}" if f.refusal and f.refused_commit else "-"
         else:
             what = f"rollback {f.rollback.sha[:7]}" if f.rollback is not None else "-"
+            if f.rollback is None and f.restored_by:
+                what = f"none (drill restored {f.restored_by[:7]})"
             if f.rollback_count > 1:
                 what += f" (+{f.rollback_count - 1} more)"
         return (

@@ -107,6 +107,11 @@ def _summary(facts: Facts, result: DrillResult) -> list[str]:
             f"Its pods could not run ({facts.pods_failing}), so the rollout never replaced the "
             "old pods, which kept serving."
         )
+    if facts.pods_not_ready_at is not None:
+        parts.append(
+            "Its pods ran but never passed readiness, so the rollout halted with the old pods "
+            "serving."
+        )
     killed, back = facts.platform_killed_at, facts.platform_restarted_at
     if killed is not None:
         again = (
@@ -115,11 +120,6 @@ def _summary(facts: Facts, result: DrillResult) -> list[str]:
             else "it did not come back"
         )
         parts.append(f"Mid-rollout, `gitops up` was killed (kill -9) and restarted; {again}.")
-    if facts.pods_not_ready_at is not None:
-        parts.append(
-            "Its pods ran but never passed readiness, so the rollout halted with the old pods "
-            "serving."
-        )
     if facts.rollback is not None:
         parts.append(
             f"The guard rolled {facts.app} back by commit {short(facts.rollback.sha)} "
@@ -231,6 +231,11 @@ def _resolution(facts: Facts, result: DrillResult) -> list[str]:
         return [
             "- No rollback needed: nothing reached main, so nothing was deployed; "
             f"{facts.app} stayed Healthy and Synced on {short(facts.good_revision)}"
+        ]
+    if rb is None and facts.restored_by:
+        return [
+            "- The guard wrote no rollback commit. The drill restored the known-good content "
+            f"itself, as an operator would from the console: {facts.restored_by}"
         ]
     if rb is None:
         return ["- No rollback commit was written."]

@@ -80,6 +80,7 @@ from console.drill.watch import (
 from console.fleet.model import Health
 from console.git import GitError, git
 from console.guard.policy import deployed_revision
+from console.guard.rollback import RollbackError, RollbackRequest, RollbackWriter
 from console.local.ci.runner import repo_name
 from console.platforminfo import PlatformInfo
 from console.promote.promote import PromoteError
@@ -88,6 +89,7 @@ from console.timestamps import rfc3339_ms
 SERVICE = "frontend"  # the service the drill breaks (console.drill.change edits the frontend)
 FATAL_GUARD_EVENTS = frozenset({"RollbackFailed", "NoKnownGood"})
 TREE_EVERY_S = 0.5
+ANALYSIS_MARGIN_S = 30.0  # after the analysis window: its verdict, the push, the sync
 REFUSED_WATCH_S = 3.0  # after a refused push: the load keeps running, nothing may change
 
 
@@ -285,6 +287,8 @@ class _Drill:
             self._error(str(exc))
         except GitError as exc:
             self._error(f"git failed: {exc}")
+        if sc.expect is Expect.ROLLBACK and self.facts.rollback is None and self.facts.promotion:
+            await self._restore()
         await self._stop_load()
         view, info = self.view, self.info
         if view is not None and info is not None:  # read while the platform still runs
@@ -698,10 +702,12 @@ class _Drill:
             deadline = float(f.policy.deadline_s) + float(f.policy.grace_s)
         except ValueError:
             deadline = 0.0
+        margin = self.d.rollback_s
         if self.scenario.needs_analysis:
-            # Healthy first (the deadline at most), then the analysis window.
+            # Healthy first (the deadline at most), then the analysis window, then the push.
             with contextlib.suppress(ValueError):
                 deadline += float(f.policy.analysis_s)
+            margin = min(margin, ANALYSIS_MARGIN_S)
 
         async def rolled_back() -> Commit | None:
             await self._observe(bad)
@@ -711,7 +717,7 @@ class _Drill:
         rb = await wait_until(
             rolled_back,
             f"a rollback commit of {bad[:7]} in the deploy repo (Rollback-Of: {bad[:7]})",
-            deadline + self.d.rollback_s,
+            deadline + margin,
             wake=view.changed,
             alive=self._alive,
         )
@@ -773,6 +779,61 @@ class _Drill:
             await wait_until(told, "the guard's Recovered event", self.d.recovered_event_s)
         except DrillTimeoutError as exc:
             self.step(Phase.GUARD, f"{exc}; recovery is timed by the drill's own sight of it")
+
+    async def _restore(self) -> None:
+        """The guard did not roll the bad revision back: the drill does, as an operator would
+        from the console (a rollback commit to the known-good content), so the platform is left
+        on the known-good version for whatever comes next. The drill has failed all the same."""
+        f = self.facts
+        view, info = self.view, self.info
+        app = view.app(self.app) if view is not None else None
+        path = app.source.path if app is not None and app.source is not None else ""
+        if view is None or info is None or not path or not f.good_revision:
+            return
+        request = RollbackRequest(
+            app=self.app,
+            path=path,
+            bad=f.bad_revision,
+            good=f.good_revision,
+            reason=f"gitops demo: the guard did not roll {f.bad_revision[:7]} back; the drill "
+            "restores the known-good",
+            operator="gitops demo",
+        )
+        writer = RollbackWriter(
+            info.remotes["deploy"],
+            self.dir / "restore",
+            author=(bad_change.IDENTITY.name, bad_change.IDENTITY.email),
+        )
+        try:
+            done = await asyncio.to_thread(writer.write, request)
+        except (RollbackError, GitError) as exc:
+            self._error(f"the drill could not restore the known-good: {exc}")
+            return
+        sha = done.sha or done.already
+        if sha is None:
+            return  # the path has the known-good content already
+        self.facts = replace(self.facts, restored_by=sha)
+        self.step(
+            Phase.RECOVERY,
+            f"the guard did not roll back: the drill restores the known-good by rollback commit "
+            f"{sha[:7]} (as an operator would from the console)",
+        )
+
+        async def back() -> bool | None:
+            return True if healthy_synced(view.app(self.app), sha) else None
+
+        try:
+            await wait_until(
+                back,
+                f"{self.app} Healthy and Synced on {sha[:7]}",
+                self.d.recover_s,
+                wake=view.changed,
+                alive=self._alive,
+            )
+        except (DrillTimeoutError, PlatformError) as exc:
+            self._error(str(exc))
+            return
+        self.step(Phase.RECOVERY, f"{self.app} Healthy and Synced on the drill's {sha[:7]}")
 
     # ---- 5. the record --------------------------------------------------------------------------
 
