@@ -106,6 +106,7 @@ class Facts:
     pods_not_ready: str = ""  # which pods, as the tree says
     min_ready: int | None = None  # fewest ready pods seen while the bad revision was deployed
     degraded_at: datetime | None = None  # seen by the drill: health Degraded on the bad revision
+    bad_healthy_at: datetime | None = None  # seen by the drill: Healthy on the bad revision
     pods_failing_at: datetime | None = None  # seen by the drill: a new pod that cannot run
     pods_failing: str = ""  # which pods, with their status (CrashLoopBackOff, ImagePullBackOff)
     platform_killed_at: datetime | None = None  # kill -9 of `gitops up` (platform-crash)

@@ -145,7 +145,13 @@ async def run_gameday(
     try:
         for n, scenario in enumerate(scenarios):
             if n and session.view is None:
-                rows[scenario.name] = Row(scenario, skipped="the platform is not running")
+                rows[scenario.name] = Row(scenario)  # not run: fails the game day
+                announce(Phase.SETUP, f"scenario {scenario.name} not run: no platform")
+                continue
+            if n and scenario.kill_platform and session.platform is None:
+                why = "the platform ran before the drill: it kills only a `gitops up` it started"
+                rows[scenario.name] = Row(scenario, skipped=why)
+                announce(Phase.SETUP, f"scenario {scenario.name} skipped: {why}")
                 continue
             drill = _Drill(
                 options,
@@ -639,6 +645,17 @@ class _Drill:
         """One look at the app on `revision`: health, its pods (every TREE_EVERY_S), the guard."""
         view, f = self._view(), self.facts
         app = view.app(self.app)
+        if (
+            self.scenario.new_pods_ready
+            and f.bad_healthy_at is None
+            and healthy_synced(app, f.bad_revision)
+        ):
+            self.facts = replace(self.facts, bad_healthy_at=datetime.now(UTC))
+            self.step(
+                Phase.HEALTH,
+                f"{self.app} Healthy and Synced on the bad {f.bad_revision[:7]}: its pods pass "
+                "readiness; only the analysis of its requests can tell",
+            )
         if (
             app is not None
             and deployed_revision(app) == f.bad_revision

@@ -115,6 +115,14 @@ def _scenario(facts: Facts) -> list[Entry]:
     """What only some scenarios record: pods that cannot run, the platform's kill and restart,
     a push the gate refused."""
     out = []
+    if facts.bad_healthy_at is not None:
+        out.append(
+            Entry(
+                facts.bad_healthy_at,
+                "argocd",
+                f"Healthy and Synced on {short(facts.bad_revision)}: its pods pass readiness",
+            )
+        )
     if facts.pods_failing_at is not None:
         out.append(
             Entry(
