@@ -357,4 +357,39 @@ LATENCY = AppsChange(
     ),
 )
 
-CHANGES = {c.name: c for c in (CRASHLOOP, ERROR_RATE, LATENCY)}
+HEALTHY = AppsChange(
+    name="healthy",
+    subject="feat(frontend): name the build in a response header",
+    body=(
+        "Every answer carries X-Probe-Revision, the commit its build came from, so a client can\n"
+        "tell which build answered without asking /version."
+    ),
+    edits=(
+        Edit(
+            _APP,
+            "        return response\n",
+            '        response.headers["X-Probe-Revision"] = app.probe_config.revision\n'
+            "        return response\n",
+        ),
+        _constant("TEST_HEADER_OWNER", "", "Who checked the build header in tests."),
+        Edit(
+            "tests/test_frontend.py",
+            "\n\nasync def test_readiness_fails_without_a_usable_backend_url(",
+            "\n\nasync def test_every_answer_names_its_build(client_for: ClientFactory) -> None:\n"
+            '    client = await client_for(SERVICE_KIND="frontend", GIT_SHA="abc1234")\n'
+            '    response = await client.get("/version")\n'
+            '    assert response.headers["X-Probe-Revision"] == "abc1234"\n'
+            "\n\nasync def test_readiness_fails_without_a_usable_backend_url(",
+        ),
+    ),
+    unique=_unique("TEST_HEADER_OWNER", "drill-"),
+    what_changed="every answer of the frontend carries an X-Probe-Revision header "
+    "(src/probe/app.py); nothing else",
+    why_ci_passed="it is a good change: its test passes, and so does everything once deployed",
+    follow_ups=(
+        "None for {source}: it is a good release that stayed",
+        "Keep the analysis thresholds where a good release passes them (no false rollback)",
+    ),
+)
+
+CHANGES = {c.name: c for c in (CRASHLOOP, ERROR_RATE, LATENCY, HEALTHY)}

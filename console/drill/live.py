@@ -74,6 +74,13 @@ class DrillConsole(ConsoleApp):
         if outcome is None:
             verdict = f"the drill stopped: {message.error}" if message.error else "interrupted"
             self.notify(verdict, severity="error", timeout=30)
+        elif outcome.recovered and outcome.facts.refused_commit is not None:
+            verdict = (
+                f"refused at the gate: nothing deployed, known-good "
+                f"{outcome.facts.good_version[:7]} serves, 0 of {outcome.facts.load.total} "
+                "requests failed"
+            )
+            self.notify(verdict + " · q quits", timeout=60)
         elif outcome.recovered:
             mttr = outcome.durations.mttr_s
             verdict = (

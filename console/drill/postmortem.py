@@ -61,6 +61,8 @@ def _title(facts: Facts, result: DrillResult) -> str:
     what = HEADLINES.get(_kind(facts), "a bad version reached it")
     if facts.refused_commit is not None:
         what = "a deploy commit that does not render was refused at the gate; nothing deployed"
+    if facts.scenario == "healthy":
+        what = "a good release stayed; no rollback"
     if not result.recovered:
         what = f"{what.split(';')[0]}; not recovered"
     return f"# {facts.app} in {facts.env}: {what} ({day})"
@@ -132,7 +134,9 @@ def _summary(facts: Facts, result: DrillResult) -> list[str]:
             )
         )
     parts.append(f"{facts.load.failed} of {facts.load.total} requests failed.")
-    if result.recovered:
+    if result.recovered and facts.scenario == "healthy":
+        outcome = f"Outcome: passed — {facts.app} runs the new {short(facts.final_version)}."
+    elif result.recovered:
         outcome = f"Outcome: recovered — {_running(facts)}, the last known-good."
     else:
         outcome = f"Outcome: not recovered — {_running(facts)}: " + "; ".join(result.problems)

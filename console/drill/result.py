@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from console.drill.facts import Facts
-from console.drill.scenarios import SCENARIOS, expectation_problems, failure_bound
+from console.drill.scenarios import (
+    SCENARIOS,
+    Expect,
+    Scenario,
+    expectation_problems,
+    failure_bound,
+)
 from console.drill.timeline import durations
 from console.fleet.durations import Durations
 
@@ -37,6 +43,36 @@ JSON_KEYS = (
 )
 
 
+def _version_problem(facts: Facts, stays: bool) -> str:
+    """What runs at the end, when it is not what should: the known-good again, or (a good
+    release that stays) the new version."""
+    running = facts.final_version[:7] or "nothing readable"
+    if not facts.good_version:
+        return "the known-good version was never read"
+    if stays:
+        if facts.final_version == facts.bad_version:
+            return ""
+        new = facts.bad_version[:7] or "?"
+        return f"the new version {new} does not run: /version answers {running}"
+    if facts.final_version == facts.good_version:
+        return ""
+    return (
+        f"the known-good version {facts.good_version[:7]} does not run again: "
+        f"/version answers {running}"
+    )
+
+
+def _allowed_failures(facts: Facts, scenario: Scenario | None) -> int:
+    if scenario is None:
+        return 0
+    if scenario.tolerated_failures >= 0:
+        return scenario.tolerated_failures
+    try:
+        return failure_bound(facts, float(facts.policy.analysis_s))
+    except ValueError:
+        return 0
+
+
 def problems(facts: Facts) -> list[str]:
     """Why the drill did not pass, one reason each; empty when it did."""
     out = []
@@ -44,33 +80,22 @@ def problems(facts: Facts) -> list[str]:
         out.append("interrupted")
     if facts.error:
         out.append(facts.error)
-    if not facts.good_version:
-        out.append("the known-good version was never read")
-    elif facts.final_version != facts.good_version:
-        running = facts.final_version[:7] or "nothing readable"
-        out.append(
-            f"the known-good version {facts.good_version[:7]} does not run again: "
-            f"/version answers {running}"
-        )
+    scenario = SCENARIOS.get(facts.scenario)
+    stays = scenario is not None and scenario.expect is Expect.STAYS
+    version = _version_problem(facts, stays)
+    if version:
+        out.append(version)
     if facts.rollback is not None and not facts.final_healthy_synced:
         out.append(
             f"{facts.app} is not Healthy and Synced on the rollback {facts.rollback.sha[:7]}"
         )
-    if facts.bad_revision and facts.rollback_count != 1:
+    if facts.bad_revision and facts.rollback_count != 1 and not stays:
         out.append(
             f"{facts.rollback_count} rollback commits for the bad revision "
             f"{facts.bad_revision[:7]}, expected exactly one"
         )
-    scenario = SCENARIOS.get(facts.scenario)
     load = facts.load
-    allowed = 0
-    if scenario is not None and scenario.tolerated_failures < 0:
-        try:
-            allowed = failure_bound(facts, float(facts.policy.analysis_s))
-        except ValueError:
-            allowed = 0
-    elif scenario is not None:
-        allowed = scenario.tolerated_failures
+    allowed = _allowed_failures(facts, scenario)
     if load.total == 0:
         out.append("the load generator sent no request")
     elif load.failed > allowed:

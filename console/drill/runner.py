@@ -283,6 +283,9 @@ class _Drill:
                 await self._promote_unbuilt()
             if sc.expect is Expect.REFUSED:
                 await self._refused()
+            elif sc.expect is Expect.STAYS:
+                await self._bad_sync()
+                await self._stays()
             else:
                 await self._bad_sync()
                 if sc.kill_platform:
@@ -548,6 +551,69 @@ class _Drill:
                 f"nothing deployed: main is still {done.head_before[:7]}; {self.app} Healthy "
                 f"and Synced on {self.facts.good_revision[:7]}",
             )
+
+    async def _stays(self) -> None:
+        """healthy: the release turns Healthy and Synced, nothing rolls it back through the
+        analysis window (and a margin), and /version answers the new build."""
+        view, f = self._view(), self.facts
+        new, deploy = f.bad_revision, self._info().remotes["deploy"]
+        try:
+            first = float(f.policy.deadline_s) + float(f.policy.grace_s)
+        except ValueError:
+            first = 0.0
+
+        async def healthy() -> bool | None:
+            await self._observe(new)
+            return True if self.facts.bad_healthy_at is not None else None
+
+        await wait_until(
+            healthy,
+            f"{self.app} Healthy and Synced on {new[:7]}",
+            first + self.d.sync_s,
+            wake=view.changed,
+            alive=self._alive,
+        )
+        hold = ANALYSIS_MARGIN_S / 3
+        with contextlib.suppress(ValueError):
+            hold += float(f.policy.analysis_s)
+        self.step(
+            Phase.HEALTH,
+            f"watching {self.app} on {new[:7]} for {hold:g}s (the analysis window and a "
+            "margin): a good release must not be rolled back",
+        )
+
+        async def rolled_back() -> Commit | None:
+            await self._observe(new)
+            found = await asyncio.to_thread(rollbacks_of, deploy, new)
+            return found[-1] if found else None
+
+        with contextlib.suppress(DrillTimeoutError):
+            rb = await wait_until(
+                rolled_back, "a rollback", hold, wake=view.changed, alive=self._alive
+            )
+            self.facts = replace(self.facts, rollback=rb)
+            raise DrillError(
+                f"the good release {new[:7]} was rolled back by {rb.sha[:7]}: "
+                f"{rb.trailer('Rollback-Reason') or 'no reason recorded'}"
+            )
+        want = f.bad_version
+
+        async def serving() -> datetime | None:
+            answer = await view.version(self.service_url)
+            ok = answer is not None and answer.get("revision") == want
+            return datetime.now(UTC) if ok else None
+
+        at = await wait_until(
+            serving,
+            f"{self.service_url}/version answering the new {want[:7]}",
+            self.d.version_s,
+            alive=self._alive,
+        )
+        self.facts = replace(self.facts, version_restored_at=at)
+        self.step(
+            Phase.RECOVERY,
+            f"/version answers the new {want[:7]}; no rollback: the good release stays",
+        )
 
     async def _kill_and_restart(self) -> None:
         """platform-crash: once the rollout is under way (its new pods seen), kill -9 of

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from console.drill.apps_changes import CRASHLOOP, ERROR_RATE, LATENCY
+from console.drill.apps_changes import CRASHLOOP, ERROR_RATE, HEALTHY, LATENCY
 from console.drill.change import READINESS, AppsChange
 from console.drill.facts import Facts
 
@@ -33,6 +33,7 @@ class Push(StrEnum):
 class Expect(StrEnum):
     ROLLBACK = "rollback"  # one rollback commit, the known-good back, no request lost
     REFUSED = "refused"  # refused at the gate with the render error; nothing deployed
+    STAYS = "stays"  # a good release: Healthy, no rollback (none false), the new version serves
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Scenario:
     needs_analysis: bool = False
     kill_platform: bool = False  # kill -9 of `gitops up` mid-rollout, then a restart
     tolerated_failures: int = 0  # failed requests the row allows
+    in_game_day: bool = True  # whether `--all` runs it
 
 
 READINESS_SCENARIO = Scenario(
@@ -125,6 +127,17 @@ SCENARIOS: dict[str, Scenario] = {
             new_pods_ready=True,
             needs_analysis=True,
         ),
+        Scenario(
+            name="healthy",
+            change="a good change (the frontend names its build in a response header)",
+            expected="Healthy and Synced; the analysis passes; no rollback (none false); the "
+            "new version serves; 0 failed",
+            push=Push.APPS,
+            expect=Expect.STAYS,
+            apps_change=HEALTHY,
+            new_pods_ready=True,
+            in_game_day=False,  # the control for error-rate and latency (benchmarks/drill.py)
+        ),
     )
 }
 ORDER = tuple(SCENARIOS)  # the game day's order: the ones needing analysis last
@@ -146,6 +159,8 @@ def game_day(with_analysis: bool = False) -> tuple[list[Scenario], list[tuple[Sc
     """The scenarios `--all` runs, in order, and those it leaves out with why."""
     run, skipped = [], []
     for scenario in SCENARIOS.values():
+        if not scenario.in_game_day:
+            continue
         if scenario.needs_analysis and not (with_analysis or ANALYSIS_IN_GUARD):
             skipped.append(
                 (
@@ -185,6 +200,15 @@ def failure_bound(facts: Facts, analysis_s: float) -> int:
 def expectation_problems(scenario: Scenario, facts: Facts) -> list[str]:
     """Where the drill's facts miss its scenario's row (pure); empty when they meet it."""
     out: list[str] = []
+    if scenario.expect is Expect.STAYS:
+        if facts.rollback_count:
+            out.append(
+                f"{facts.rollback_count} rollback commit(s) of {facts.bad_revision[:7]}, a good "
+                "release: a false rollback"
+            )
+        if facts.bad_healthy_at is None:
+            out.append(f"{facts.app} was never seen Healthy and Synced on the new release")
+        return out
     if scenario.expect is Expect.REFUSED:
         if not facts.refusal:
             out.append("the deploy repo's gate accepted the push that does not render")

@@ -220,7 +220,8 @@ def assemble(facts: Facts) -> list[Entry]:
             Entry(
                 facts.version_restored_at,
                 "load",
-                f"/version answers {short(facts.final_version)} again",
+                f"/version answers {short(facts.final_version)}"
+                + (" again" if facts.final_version == facts.good_version else ""),
             )
         )
     if load.stopped_at is not None:

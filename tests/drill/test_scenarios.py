@@ -17,7 +17,15 @@ from console.drill.scenarios import (
     game_day,
     get,
 )
-from tests.drill.support import at, event, facts, failing_load, rollback_event
+from tests.drill.support import (
+    BAD_VERSION,
+    GOOD_VERSION,
+    at,
+    event,
+    facts,
+    failing_load,
+    rollback_event,
+)
 
 RB = "c" * 40
 
@@ -31,6 +39,7 @@ def test_the_catalogue_is_the_issues() -> None:
         "platform-crash",
         "error-rate",
         "latency",
+        "healthy",
     )
     assert [s.name for s in SCENARIOS.values() if s.needs_analysis] == ["error-rate", "latency"]
     for scenario in SCENARIOS.values():
@@ -51,7 +60,7 @@ def test_the_game_day_leaves_out_what_needs_analysis_and_says_why() -> None:
         ("latency", True),
     ]
     run, skipped = game_day(with_analysis=True)
-    assert [s.name for s in run] == list(ORDER)
+    assert [s.name for s in run] == list(ORDER[:7]), "healthy is the benchmarks' control"
     assert skipped == []
 
 
@@ -192,4 +201,22 @@ def test_error_rate_may_lose_requests_bounded_by_the_analysis_window() -> None:
     assert (
         "requests failed"
         in result(replace(ok, scenario="latency", load=failing_load(1))).problems[0]
+    )
+
+
+def test_a_good_release_stays_and_is_never_rolled_back() -> None:
+    stays = facts(
+        scenario="healthy",
+        rollback=None,
+        rollback_count=0,
+        guard_events=(),
+        pods_not_ready_at=None,
+        bad_healthy_at=at(31),
+        final_version=BAD_VERSION,
+    )
+    assert result(stays).problems == ()
+    rolled = replace(stays, rollback_count=1, final_version=GOOD_VERSION)
+    assert result(rolled).problems == (
+        "the new version 2222222 does not run: /version answers 1111111",
+        "1 rollback commit(s) of bbbbbbb, a good release: a false rollback",
     )
