@@ -129,7 +129,9 @@ def _add_demo(sub: Any) -> None:
         "and watches the rollout halt, the guard roll back in Git and the known-good version "
         "serve again, under load. Prints the timeline and writes a post-mortem under the "
         "workspace. Exit 0 only when the known-good version runs again, one rollback commit "
-        "exists and no request failed; 1 otherwise; 2 for usage errors; 130 when interrupted.",
+        "exists and no request failed; 1 otherwise; 2 for usage errors; 130 when interrupted. "
+        "That is the default scenario, readiness: --scenario picks another failure, --all runs "
+        "every scenario in a row on one platform (the game day) and prints one table.",
     )
     p.add_argument(
         "--workspace",
@@ -149,7 +151,7 @@ def _add_demo(sub: Any) -> None:
         metavar="NAME",
         default="readiness",
         help="the failure to rehearse: readiness (default), crashloop, bad-image, "
-        "broken-manifest, platform-crash, error-rate, latency (docs/platform/drill.md)",
+        "broken-manifest, platform-crash, error-rate, latency, healthy (docs/platform/drill.md)",
     )
     which.add_argument(
         "--all",

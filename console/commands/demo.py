@@ -64,6 +64,11 @@ def _summary(outcome: DrillResult) -> None:
             f"deployed, {facts.app} serves the known-good {facts.good_version[:7]}, no request "
             "failed"
         )
+    elif outcome.recovered and facts.scenario == "healthy":
+        _print(
+            f"passed: {facts.app} serves the new {facts.final_version[:7]}, no rollback, no "
+            "request failed"
+        )
     elif outcome.recovered:
         _print(
             f"recovered: {facts.app} serves the known-good {facts.good_version[:7]} again, "

@@ -719,8 +719,8 @@ class _Drill:
             self.facts = replace(self.facts, bad_healthy_at=datetime.now(UTC))
             self.step(
                 Phase.HEALTH,
-                f"{self.app} Healthy and Synced on the bad {f.bad_revision[:7]}: its pods pass "
-                "readiness; only the analysis of its requests can tell",
+                f"{self.app} Healthy and Synced on the new {f.bad_revision[:7]}: its pods pass "
+                "readiness; only the analysis of its requests can tell a bad one",
             )
         if (
             app is not None

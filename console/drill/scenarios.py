@@ -129,7 +129,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="healthy",
-            change="a good change (the frontend names its build in a response header)",
+            change="a good change: the frontend names its build in a response header",
             expected="Healthy and Synced; the analysis passes; no rollback (none false); the "
             "new version serves; 0 failed",
             push=Push.APPS,
