@@ -108,13 +108,13 @@ class Session:
                 "`gitops up` it started itself"
             )
         pid = old.pid
+        if self.view is not None:  # its API goes with it: a new view follows the new one
+            await self.view.close()
+            self.view = None
         old.kill()
         killed_at = datetime.now(UTC)
         self.step(Phase.PLATFORM, f"kill -9 of `gitops up` (pid {pid}) mid-rollout", pid=pid)
         await old.reap()
-        if self.view is not None:
-            await self.view.close()
-            self.view = None
         platform = PlatformProcess(self.ws, self.config, log_path)
         platform.start()
         self.platform = platform
