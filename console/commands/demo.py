@@ -10,7 +10,7 @@ Without `--headless` the operator console shows the drill live (console.drill.li
 is a terminal; otherwise, and with `--headless`, the steps are printed as they happen.
 
 `--scenario NAME` picks the failure (console.drill.scenarios); `--all` runs the game day, every
-scenario the platform supports in a row on one platform (printed as with `--headless`), and
+scenario the platform supports in a row on one platform (live or printed, as one drill), and
 ends with one table; exit 0 only when every scenario met its row.
 """
 
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     def on_step(step: Step) -> None:
         _print(step.line())
 
-    live = not args.all and not args.headless and sys.stdout.isatty() and sys.stdin.isatty()
+    live = not args.headless and sys.stdout.isatty() and sys.stdin.isatty()
 
     async def main() -> DrillResult | GameDay | None:
         loop = asyncio.get_running_loop()
@@ -157,7 +157,12 @@ def run(args: argparse.Namespace) -> int:
     outcome: DrillResult | GameDay | None
     try:
         if live:
-            outcome, interrupted = asyncio.run(run_with_console(options))
+            game = (
+                (lambda on_step: run_gameday(options, on_step, with_analysis=args.with_analysis))
+                if args.all
+                else None
+            )
+            outcome, interrupted = asyncio.run(run_with_console(options, game))
             if interrupted:
                 outcome = None
         else:

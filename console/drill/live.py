@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 
+from console.drill.gameday import GameDay
 from console.drill.options import DrillOptions
 from console.drill.result import DrillResult
 from console.drill.runner import run_drill
@@ -40,7 +42,7 @@ class DrillStepped(Message):
 
 
 class DrillFinished(Message):
-    def __init__(self, outcome: DrillResult | None, error: str = "") -> None:
+    def __init__(self, outcome: DrillResult | GameDay | None, error: str = "") -> None:
         super().__init__()
         self.outcome, self.error = outcome, error
 
@@ -74,6 +76,19 @@ class DrillConsole(ConsoleApp):
         if outcome is None:
             verdict = f"the drill stopped: {message.error}" if message.error else "interrupted"
             self.notify(verdict, severity="error", timeout=30)
+        elif isinstance(outcome, GameDay):
+            ran = [r for r in outcome.rows if r.outcome is not None]
+            passed = sum(r.passed for r in ran)
+            verdict = f"game day: {passed} of {len(ran)} scenarios met their row"
+            skipped = [r.scenario.name for r in outcome.rows if r.skipped]
+            if skipped:
+                verdict += f" ({', '.join(skipped)} skipped)"
+            if outcome.passed:
+                self.notify(verdict + " · q quits", timeout=60)
+            else:
+                failed = [r.scenario.name for r in outcome.rows if not r.passed and not r.skipped]
+                verdict += "; failed: " + ", ".join(failed)
+                self.notify(verdict, severity="error", timeout=60)
         elif outcome.recovered and outcome.facts.refused_commit is not None:
             verdict = (
                 f"refused at the gate: nothing deployed, known-good "
@@ -98,16 +113,23 @@ class DrillConsole(ConsoleApp):
         self.dirty()
 
 
-async def run_with_console(options: DrillOptions) -> tuple[DrillResult | None, bool]:
-    """Run the drill with the console open; (the outcome, whether it was interrupted). Raises
-    what the drill raises for bad input (DrillUsageError) once the console is closed."""
+Work = Callable[[Callable[[Step], None]], Coroutine[Any, Any, DrillResult | GameDay]]
+
+
+async def run_with_console(
+    options: DrillOptions, work: Work | None = None
+) -> tuple[DrillResult | GameDay | None, bool]:
+    """Run the drill (or `work`, given the step callback: the game day) with the console open;
+    (the outcome, whether it was interrupted). Raises what the drill raises for bad input
+    (DrillUsageError) once the console is closed."""
     app = DrillConsole()
     loop = asyncio.get_running_loop()
 
     def on_step(step: Step) -> None:
         app.post_message(DrillStepped(step))
 
-    drill = asyncio.create_task(run_drill(options, on_step))
+    started = work(on_step) if work is not None else run_drill(options, on_step)
+    drill: asyncio.Task[DrillResult | GameDay] = asyncio.create_task(started)
     ui = asyncio.create_task(app.run_async())
     interrupted = False
 
@@ -124,7 +146,7 @@ async def run_with_console(options: DrillOptions) -> tuple[DrillResult | None, b
         if not drill.done():  # the operator quit the console mid-drill
             interrupted = True
             drill.cancel()
-        outcome: DrillResult | None = None
+        outcome: DrillResult | GameDay | None = None
         error = ""
         try:
             outcome = await drill

@@ -85,3 +85,22 @@ async def test_a_drill_that_did_not_recover_says_why(tmp_path: Path) -> None:
         app.post_message(DrillFinished(outcome))
         await until(pilot, lambda: "not recovered" in app.sub_title)
         assert "; ".join(outcome.problems) in app.sub_title
+
+
+async def test_a_game_day_says_how_many_scenarios_met_their_row() -> None:
+    from console.drill.gameday import GameDay, Row  # noqa: PLC0415
+    from console.drill.scenarios import SCENARIOS  # noqa: PLC0415
+
+    rows = (
+        Row(SCENARIOS["readiness"], result(facts())),
+        Row(SCENARIOS["crashloop"], result(facts(scenario="crashloop", final_version="2" * 40))),
+        Row(SCENARIOS["latency"], skipped="needs the guard's analysis"),
+    )
+    app = DrillConsole(clock=lambda: at(0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(DrillFinished(GameDay("day", Path("/tmp/ws"), at(0), 120.0, rows)))
+        await until(pilot, lambda: "game day" in app.sub_title)
+        assert app.sub_title == (
+            "the drill: game day: 1 of 2 scenarios met their row (latency skipped); failed: "
+            "crashloop · q to quit"
+        )
