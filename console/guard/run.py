@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
+
 from console import tokenfile
 from console.fleet.argocd import ArgoCDSource
 from console.guard.controller import Guard
 from console.guard.events import EventLog
 from console.guard.http import create_guard_api
+from console.guard.pods import PodsProvider
 from console.guard.rollback import RollbackWriter
 from console.platforminfo import PlatformInfo, PlatformInfoError
 from console.serving import bind_socket, serve, socket_url
@@ -152,7 +155,11 @@ async def run_guard(
         target.argocd_url, target.token, name=target.argocd_url, verify=target.verify
     )
     writer = RollbackWriter(target.deploy_repo, target.workdir, env=git_env(target.ssh_key))
-    guard = Guard(source, writer, events=EventLog(target.events_path))
+    # The pods' /metrics answer on the cluster's network, never through a proxy.
+    scraper = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+    guard = Guard(
+        source, writer, events=EventLog(target.events_path), samples=PodsProvider(source, scraper)
+    )
     sock = bind_socket(*listen)
     url = socket_url(sock)
     server_stop = asyncio.Event()
@@ -168,3 +175,4 @@ async def run_guard(
         server_stop.set()
         await server
         await source.aclose()
+        await scraper.aclose()

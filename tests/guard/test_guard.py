@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from console.cli import main
-from console.contract import DEADLINE, ENABLED, GRACE
+from console.contract import (
+    ANALYSIS_MIN_REQUESTS,
+    ANALYSIS_SECONDS,
+    DEADLINE,
+    ENABLED,
+    GRACE,
+    MAX_ERROR_RATIO,
+)
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.history import log, rollbacks
 from console.guard import events as ev
-from console.guard.controller import Guard
+from console.guard.analysis import Sample
+from console.guard.controller import Guard, SampleProvider
 from console.guard.events import EventLog, read_events
 from console.guard.rollback import RollbackWriter
 from console.local.argo import appstate as st
@@ -33,10 +43,18 @@ from tests.guard.conftest import BACKEND, Deploy
 APP = "backend-dev"
 REPO_URL = "https://github.com/acme/platform-deploy.git"
 WAIT_S = 60.0
+INF = float("inf")
 
 
 def application(
-    revision: str, health: str, history: list[str], *, grace: str = "0", phase: str = "Succeeded"
+    revision: str,
+    health: str,
+    history: list[str],
+    *,
+    grace: str = "0",
+    phase: str = "Succeeded",
+    annotations: dict[str, str] | None = None,
+    started: str = "2026-11-26T08:00:00Z",
 ) -> st.ApplicationRecord:
     source = {"repoURL": REPO_URL, "path": BACKEND, "targetRevision": "main"}
     return st.from_json(
@@ -46,7 +64,12 @@ def application(
             "metadata": {
                 "name": APP,
                 "namespace": "argocd",
-                "annotations": {ENABLED: "true", GRACE: grace, DEADLINE: "600"},
+                "annotations": {
+                    ENABLED: "true",
+                    GRACE: grace,
+                    DEADLINE: "600",
+                    **(annotations or {}),
+                },
             },
             "spec": {
                 "project": "default",
@@ -63,7 +86,7 @@ def application(
                 "operationState": {
                     "operation": {"sync": {"revision": revision}},
                     "phase": phase,
-                    "startedAt": "2026-11-26T08:00:00Z",
+                    "startedAt": started,
                     "syncResult": {"revision": revision},
                 },
             },
@@ -106,6 +129,7 @@ async def rig(
     remote: str | None = None,
     clock: Callable[[], float] | None = None,
     events_path: Path | None = None,
+    samples: SampleProvider | None = None,
 ) -> AsyncIterator[Rig]:
     store = st.InMemorySource([first])
     token = new_token()
@@ -132,7 +156,15 @@ async def rig(
     events = EventLog(events_path)
     writer = RollbackWriter(remote or deploy.url, deploy.tmp / "guard")
     extra = {"clock": clock} if clock else {}
-    guard = Guard(source, writer, events=events, retry_base_s=0.05, retry_cap_s=0.2, **extra)
+    guard = Guard(
+        source,
+        writer,
+        events=events,
+        retry_base_s=0.05,
+        retry_cap_s=0.2,
+        samples=samples,
+        **extra,  # type: ignore[arg-type]
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(guard.run(stop))
     r = Rig(deploy, store, guard, events, restart_api, stop_api)
@@ -427,5 +459,63 @@ def test_a_wipe_out_rolled_back_is_recovered_without_a_sync(deploy: Deploy) -> N
             [recovered] = [e for e in r.events.recent() if e.type == ev.RECOVERED]
             assert recovered.fields["commit"] == rollback
         assert len(r.rollbacks(deploy.bad)) == 1
+
+    asyncio.run(scenario())
+
+
+class Traffic:
+    """A release's pods as the analysis reads them: `rate` requests between two reads, a share
+    of them 5xx. Stands in for the pods provider (console.guard.pods, tested against real pods)
+    so the driver's rules are pinned here on their own."""
+
+    def __init__(self, rate: int, error_share: float) -> None:
+        self.rate, self.share, self.total = rate, error_share, 0
+
+    async def samples(self, app: str, at: float) -> tuple[list[Sample], list[str]]:
+        self.total += self.rate
+        n = float(self.total)
+        return [Sample(at, "pod-a", n, round(n * self.share), ((0.05, n), (INF, n)))], []
+
+
+ANALYSIS = {ANALYSIS_SECONDS: "1", MAX_ERROR_RATIO: "0.05", ANALYSIS_MIN_REQUESTS: "20"}
+
+
+def released_now(deploy: Deploy) -> st.ApplicationRecord:
+    """backend-dev Healthy and Synced on the bad revision, its sync started a moment ago."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    history = [deploy.good, deploy.bad]
+    return application(deploy.bad, "Healthy", history, annotations=ANALYSIS, started=now)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("traffic", "told", "rolled_back"),
+    [
+        pytest.param(Traffic(40, 0.3), ev.ANALYSIS_FAILED, True, id="failing-users"),
+        pytest.param(Traffic(40, 0.0), ev.ANALYSIS_PASSED, False, id="serving-well"),
+        pytest.param(Traffic(2, 0.9), ev.ANALYSIS_INCONCLUSIVE, False, id="too-little-traffic"),
+    ],
+)
+def test_a_healthy_release_is_judged_by_its_requests(
+    deploy: Deploy, traffic: Traffic, told: str, rolled_back: bool
+) -> None:
+    """Healthy and Synced after its sync: the guard watches the release's requests for the
+    window. Failing its users, it is rolled back by one commit whose reason names the measured
+    ratio, the threshold, the window and the request count; serving well, or on too little
+    traffic to judge, it stays."""
+
+    async def scenario() -> None:
+        async with rig(deploy, released_now(deploy), samples=traffic) as r:
+            await r.until(lambda: told in r.types(), told)
+            if rolled_back:
+                await r.until(lambda: len(r.rollbacks(deploy.bad)) == 1, "the rollback commit")
+        assert r.types().count(ev.ANALYSIS) == 1
+        commits = r.rollbacks(deploy.bad)
+        assert len(commits) == (1 if rolled_back else 0)
+        if rolled_back:
+            [rb] = [rb for rb in rollbacks(log(deploy.bare, "main")) if rb.of == deploy.bad]
+            assert re.fullmatch(r"error ratio 0\.30 > 0\.05 over \d\.\d s, \d+ requests", rb.reason)
+            kind = r.guard.metrics.rollbacks.labels(app=APP, reason="analysis")
+            assert kind._value.get() == 1
 
     asyncio.run(scenario())
