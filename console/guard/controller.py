@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -107,10 +107,11 @@ class Guard:
         rng: Callable[[], float] = random.random,
         retry_base_s: float = 1.0,
         retry_cap_s: float = 60.0,
-        samples: SampleProvider | None = None,
+        providers: Mapping[str, SampleProvider] | None = None,
     ) -> None:
         self.source = source
-        self._samples = samples  # None: no analysis of Healthy revisions' requests
+        # By the name an app's analysis-provider annotation gives; none: no analysis.
+        self._providers = dict(providers or {})
         self._analyses: set[asyncio.Task[None]] = set()
         self.writer = writer
         self.events = events or EventLog()
@@ -274,7 +275,7 @@ class Guard:
         app, watch = tracked.app, tracked.watch
         rev = watch.revision
         if (
-            self._samples is None
+            not self._providers
             or not self._fresh
             or not rev
             or rev in tracked.analyzed
@@ -290,17 +291,35 @@ class Guard:
         analysis = AnalysisPolicy.from_annotations(app.annotations)
         if not policy.enabled or not analysis.enabled:
             return
-        if now - watch.started_at > policy.deadline_s + analysis.seconds:
+        op = app.operation
+        synced_at = op.started_at if op is not None and op.revision == rev else None
+        if synced_at is None or now - synced_at.timestamp() > policy.deadline_s + analysis.seconds:
             return  # it served long before this sight: not a release under way
         tracked.analyzed.add(rev)
-        task = asyncio.get_running_loop().create_task(self._analyze(name, tracked, rev, analysis))
+        provider = self._providers.get(analysis.provider)
+        if provider is None:
+            self.events.emit(
+                ev.ANALYSIS_INCONCLUSIVE,
+                name,
+                f"{rev[:7]}: not analysed: no {analysis.provider} provider is configured "
+                "for this guard",
+                revision=rev,
+            )
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._analyze(name, tracked, rev, analysis, provider)
+        )
         self._analyses.add(task)
         task.add_done_callback(self._analyses.discard)
 
     async def _analyze(
-        self, name: str, tracked: _Tracked, rev: str, policy: AnalysisPolicy
+        self,
+        name: str,
+        tracked: _Tracked,
+        rev: str,
+        policy: AnalysisPolicy,
+        provider: SampleProvider,
     ) -> None:
-        assert self._samples is not None  # noqa: S101 - only started with a provider
         started = self._clock()
         limits = [
             f"error ratio <= {policy.max_error_ratio:g}"
@@ -321,7 +340,7 @@ class Guard:
             if self._apps.get(tracked.app.key) is not tracked or tracked.watch.revision != rev:
                 return  # moved on (a newer revision, a rollback): its own analysis, if any
             try:
-                got, missed = await self._samples.samples(tracked.app.key, self._clock())
+                got, missed = await provider.samples(tracked.app.key, self._clock())
                 samples.extend(got)
                 for problem in missed:
                     log.debug("analysis of %s: %s", name, problem)

@@ -162,7 +162,7 @@ async def rig(
         events=events,
         retry_base_s=0.05,
         retry_cap_s=0.2,
-        samples=samples,
+        providers={"pods": samples} if samples is not None else None,
         **extra,  # type: ignore[arg-type]
     )
     stop = asyncio.Event()
