@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from console.local.argo import appstate as st
+from console.application import (
+    Operation,
+    OperationInitiator,
+    OperationState,
+    SyncOperation,
+    add_history,
+)
 from console.local.argo.appstore import (
     CorruptStateError,
     MemoryAppStore,
@@ -39,16 +45,16 @@ def saved() -> SavedApp:
             "metadata": {"name": "frontend-dev"},
             "spec": {"source": {"path": "x"}},
         },
-        history=st.add_history(
+        history=add_history(
             (),
             revision="a" * 40,
             deployed_at=T0,
             deploy_started_at=T0,
             source={"repoURL": "https://git.example/deploy.git", "path": "x"},
-            initiated_by=st.OperationInitiator(automated=True),
+            initiated_by=OperationInitiator(automated=True),
         ),
-        operation_state=st.OperationState(
-            operation=st.Operation(sync=st.SyncOperation(revision="a" * 40)),
+        operation_state=OperationState(
+            operation=Operation(sync=SyncOperation(revision="a" * 40)),
             phase="Succeeded",
             started_at=T0,
             finished_at=T0,

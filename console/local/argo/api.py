@@ -57,21 +57,15 @@ from typing import Protocol, TypeVar
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
-from console.local.argo.appstate import (
-    API_VERSION,
+from console.application import API_VERSION, Json, format_time, format_time_nano
+from console.local.argo.appstate import ApplicationRecord, ApplicationSource, EventType, to_json
+from console.local.argo.errors import (
     ApiError,
     ApplicationNotFoundError,
-    ApplicationRecord,
-    ApplicationSource,
-    EventType,
     FailedPreconditionError,
     InvalidArgumentError,
-    Json,
     NotFoundError,
     UnavailableError,
-    format_time,
-    format_time_nano,
-    to_json,
 )
 from console.local.git.webhook import WebhookError, normalize_url, parse_push, verify_signature
 from console.local.state import Run

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from console.local.argo import appstate as st
+from console.application import OperationState, RevisionHistory
 from console.local.argo.sync import ObjectKey, Phase
 from console.local.state import State
 
@@ -29,7 +29,7 @@ FORMAT = 1  # bump when the document's shape changes incompatibly
 
 @dataclass(frozen=True)
 class SavedOperation:
-    """`sync.Operation` without its monotonic times."""
+    """`sync.SyncAttempt` without its monotonic times."""
 
     revision: str
     phase: Phase
@@ -42,8 +42,8 @@ class SavedOperation:
 @dataclass(frozen=True)
 class SavedApp:
     manifest: Mapping[str, Any]
-    history: tuple[st.RevisionHistory, ...] = ()
-    operation_state: st.OperationState | None = None
+    history: tuple[RevisionHistory, ...] = ()
+    operation_state: OperationState | None = None
     last_op: SavedOperation | None = None
     applied: tuple[Mapping[str, Any], ...] = ()  # the objects the runtime was given
     applied_children: Mapping[ObjectKey, str] = field(default_factory=dict)  # the root's
@@ -104,10 +104,17 @@ def from_doc(name: str, doc: Mapping[str, Any]) -> SavedApp:
         manifest = doc["manifest"]
         if not isinstance(manifest, dict):
             raise ValueError("manifest is not an object")
+        history = tuple(RevisionHistory.model_validate(h) for h in doc.get("history") or [])
+        operation_state = OperationState.model_validate(state) if state is not None else None
+        # The model reads any Argo CD's answer leniently; what we saved ourselves is complete.
+        if any(h.deployed_at is None for h in history):
+            raise ValueError("history[].deployedAt is missing")
+        if operation_state is not None and operation_state.started_at is None:
+            raise ValueError("operationState.startedAt is missing")
         return SavedApp(
             manifest=manifest,
-            history=tuple(st.RevisionHistory.from_json(h) for h in doc.get("history") or []),
-            operation_state=st.OperationState.from_json(state) if state is not None else None,
+            history=history,
+            operation_state=operation_state,
             last_op=(
                 SavedOperation(
                     revision=str(op["revision"]),

@@ -19,15 +19,35 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from console.local.argo import appstate as st
+from console.application import (
+    ApplicationCondition,
+    ApplicationStatus,
+    ApplicationSummary,
+    ComparedTo,
+    HealthState,
+    Operation,
+    OperationInitiator,
+    OperationPhase,
+    OperationState,
+    ResourceResult,
+    ResourceStatus,
+    RevisionHistory,
+    SyncOperation,
+    SyncOperationResult,
+    SyncStatus,
+    add_history,
+)
+from console.local.argo.appstate import ApplicationRecord
 from console.local.argo.appstore import AppStore, SavedApp, SavedOperation
 from console.local.argo.health import Health, HealthStatus, app_health, resource_health
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.reposerver import Manifests, RepoServer, RepoServerError
+from console.local.argo.requests import RefreshRequest, SyncRequest, WebhookDelivery
 from console.local.argo.sync import (
     ObjectKey,
-    Operation,
     Phase,
     ResourceDiff,
+    SyncAttempt,
     SyncCode,
     SyncPolicy,
     auto_sync,
@@ -47,6 +67,14 @@ SAVE_RETRY_S = 5.0  # how often an app the store refused is saved again
 SYNCED_MESSAGE = "successfully synced (all tasks run)"
 
 
+def _condition(kind: str, message: str, at: datetime) -> ApplicationCondition:
+    return ApplicationCondition(type=kind, message=message, last_transition_time=at)
+
+
+def _health(health: Health) -> HealthState:
+    return HealthState(status=health.status.value, message=health.message)
+
+
 def _version_of(obj: Mapping[str, Any]) -> str:
     return str(obj.get("apiVersion", "")).rpartition("/")[2]
 
@@ -56,9 +84,9 @@ class _App:
     """What the controller knows of one app between reconciles (the rest is in the record)."""
 
     manifest: Mapping[str, Any]
-    last_op: Operation | None = None
-    history: tuple[st.RevisionHistory, ...] = ()
-    operation_state: st.OperationState | None = None
+    last_op: SyncAttempt | None = None
+    history: tuple[RevisionHistory, ...] = ()
+    operation_state: OperationState | None = None
     wake_at: float | None = None
     applied_children: dict[ObjectKey, str] = field(default_factory=dict)  # root only
     applied: tuple[Mapping[str, Any], ...] = ()  # what the runtime was last given
@@ -83,7 +111,7 @@ class Controller:
         self,
         repos: RepoServer,
         runtime: Runtime,
-        source: st.InMemorySource,
+        source: InMemorySource,
         root: Mapping[str, Any],
         *,
         poll_s: float = DEFAULT_POLL_S,
@@ -110,7 +138,7 @@ class Controller:
         # for before it answers (Argo CD's waits for its informer cache), so no client reads a
         # partial list of a restarted platform and takes the rest for deleted.
         self.synced = asyncio.Event()
-        self._pending_sync: dict[str, st.SyncRequest] = {}
+        self._pending_sync: dict[str, SyncRequest] = {}
         self.store = store
         self._unsaved: set[str] = set()  # apps whose last save failed
         self._save_failing = False
@@ -139,7 +167,7 @@ class Controller:
             app.applied = doc.applied
             op = doc.last_op
             if op is not None and op.phase is not Phase.RUNNING:
-                app.last_op = Operation(
+                app.last_op = SyncAttempt(
                     op.revision,
                     op.phase,
                     now,
@@ -266,15 +294,15 @@ class Controller:
 
     async def _consume_requests(self) -> None:
         async for request in self.source.requests():
-            if isinstance(request, st.SyncRequest):
+            if isinstance(request, SyncRequest):
                 self._pending_sync[request.app] = request
                 self._mark(request.app)
-            elif isinstance(request, st.RefreshRequest):
+            elif isinstance(request, RefreshRequest):
                 self._mark(request.app)
             else:
                 self._on_webhook(request)
 
-    def _on_webhook(self, delivery: st.WebhookDelivery) -> None:
+    def _on_webhook(self, delivery: WebhookDelivery) -> None:
         try:
             event = parse_push(dict(delivery.headers), delivery.body)
         except WebhookError as exc:
@@ -365,25 +393,25 @@ class Controller:
         target: str,
         rendered: Manifests,
         policy: SyncPolicy,
-        request: st.SyncRequest | None,
+        request: SyncRequest | None,
         retry: int,
     ) -> None:
         started_mono, started = self._mono(), self._wall()
         initiator = (
-            st.OperationInitiator(username=request.initiated_by)
+            OperationInitiator(username=request.initiated_by)
             if request is not None
-            else st.OperationInitiator(automated=True)
+            else OperationInitiator(automated=True)
         )
         prune = policy.prune or (request is not None and request.prune)
-        operation = st.Operation(
-            sync=st.SyncOperation(revision=target, prune=prune),
+        operation = Operation(
+            sync=SyncOperation(revision=target, prune=prune),
             initiated_by=initiator,
             retry=(app.spec.get("syncPolicy") or {}).get("retry") or {},
         )
-        app.operation_state = st.OperationState(
-            operation=operation, phase="Running", started_at=started, retry_count=retry
+        app.operation_state = OperationState(
+            operation=operation, phase=OperationPhase.RUNNING, started_at=started, retry_count=retry
         )
-        app.last_op = Operation(target, Phase.RUNNING, started_mono, retry_count=retry)
+        app.last_op = SyncAttempt(target, Phase.RUNNING, started_mono, retry_count=retry)
         self._publish(name, app, target, rendered, "")
         self._save(name, app)
         if request is not None and request.dry_run:
@@ -404,30 +432,31 @@ class Controller:
             )
         )
         finished = self._wall()
-        app.operation_state = replace(
-            app.operation_state,
-            phase="Succeeded" if ok else "Failed",
-            message=message,
-            finished_at=finished,
-            sync_result=st.SyncOperationResult(
-                revision=target,
-                source=dict(app.source),
-                resources=tuple(
-                    st.ResourceResult(
-                        group=r.key.group,
-                        version=r.version,
-                        kind=r.key.kind,
-                        namespace=r.key.namespace,
-                        name=r.key.name,
-                        status="Pruned" if r.pruned else ("Synced" if r.ok else "SyncFailed"),
-                        message=r.message,
-                        sync_phase="Sync",
-                    )
-                    for r in results
+        app.operation_state = app.operation_state.model_copy(
+            update={
+                "phase": OperationPhase.SUCCEEDED if ok else OperationPhase.FAILED,
+                "message": message,
+                "finished_at": finished,
+                "sync_result": SyncOperationResult(
+                    revision=target,
+                    source=dict(app.source),
+                    resources=tuple(
+                        ResourceResult(
+                            group=r.key.group,
+                            version=r.version,
+                            kind=r.key.kind,
+                            namespace=r.key.namespace,
+                            name=r.key.name,
+                            status="Pruned" if r.pruned else ("Synced" if r.ok else "SyncFailed"),
+                            message=r.message,
+                            sync_phase="Sync",
+                        )
+                        for r in results
+                    ),
                 ),
-            ),
+            },
         )
-        app.last_op = Operation(
+        app.last_op = SyncAttempt(
             target,
             Phase.SUCCEEDED if ok else Phase.FAILED,
             started_mono,
@@ -438,7 +467,7 @@ class Controller:
             retry_count=retry,
         )
         if ok and not (request is not None and request.dry_run):
-            app.history = st.add_history(
+            app.history = add_history(
                 app.history,
                 revision=target,
                 deployed_at=finished,
@@ -448,16 +477,14 @@ class Controller:
             )
         self._save(name, app)
 
-    def _fail_operation(
-        self, app: _App, target: str, request: st.SyncRequest, message: str
-    ) -> None:
+    def _fail_operation(self, app: _App, target: str, request: SyncRequest, message: str) -> None:
         now = self._wall()
-        app.operation_state = st.OperationState(
-            operation=st.Operation(
-                sync=st.SyncOperation(revision=target),
-                initiated_by=st.OperationInitiator(username=request.initiated_by),
+        app.operation_state = OperationState(
+            operation=Operation(
+                sync=SyncOperation(revision=target),
+                initiated_by=OperationInitiator(username=request.initiated_by),
             ),
-            phase="Error",
+            phase=OperationPhase.ERROR,
             started_at=now,
             finished_at=now,
             message=message,
@@ -507,8 +534,8 @@ class Controller:
 
     def _resources(
         self, name: str, app: _App, rendered: Manifests | None
-    ) -> tuple[SyncCode, list[st.ResourceStatus], Health, list[str], list[st.ApplicationCondition]]:
-        conditions: list[st.ApplicationCondition] = []
+    ) -> tuple[SyncCode, list[ResourceStatus], Health, list[str], list[ApplicationCondition]]:
+        conditions: list[ApplicationCondition] = []
         live_by_key = self._live(name, app)
         objects = list(rendered.objects) if rendered is not None else []
         code, diffs = (
@@ -528,22 +555,23 @@ class Controller:
                 health = resource_health(diff.key.kind, None)
             if diff.key.kind not in SUPPORTED_KINDS and name != self.root_name:
                 conditions.append(
-                    st.ApplicationCondition(
-                        "UnknownError",
-                        f"{diff.key}: kind {diff.key.kind} is not run by the embedded platform",
-                        self._wall(),
+                    ApplicationCondition(
+                        type="UnknownError",
+                        message=f"{diff.key}: kind {diff.key.kind} is not run by the embedded "
+                        "platform",
+                        last_transition_time=self._wall(),
                     )
                 )
             healths.append(health)
             statuses.append(
-                st.ResourceStatus(
+                ResourceStatus(
                     group=diff.key.group,
                     version=versions.get(diff.key) or (live.version if live else ""),
                     kind=diff.key.kind,
                     namespace=diff.key.namespace,
                     name=diff.key.name,
                     status=diff.status.value,
-                    health=st.HealthState(health.status, health.message) if health else None,
+                    health_state=_health(health) if health else None,
                     requires_pruning=diff.requires_pruning,
                 )
             )
@@ -557,29 +585,27 @@ class Controller:
         code, resources, health, imgs, conditions = self._resources(name, app, rendered)
         if error:
             code = SyncCode.UNKNOWN
-            conditions.append(st.ApplicationCondition("ComparisonError", error, now))
+            conditions.append(_condition("ComparisonError", error, now))
         if app.operation_state is not None and app.operation_state.phase in ("Failed", "Error"):
-            conditions.append(
-                st.ApplicationCondition("SyncError", app.operation_state.message, now)
-            )
+            conditions.append(_condition("SyncError", app.operation_state.message, now))
         if app.sync_error:
-            conditions.append(st.ApplicationCondition("SyncError", app.sync_error, now))
+            conditions.append(_condition("SyncError", app.sync_error, now))
         if name == self.root_name:
             health = Health(HealthStatus.HEALTHY)
-        status = st.ApplicationStatus(
-            sync=st.SyncStatus(
+        status = ApplicationStatus(
+            sync=SyncStatus(
                 status=code.value,
                 revision=target,
-                compared_to=st.ComparedTo(
+                compared_to=ComparedTo(
                     source=dict(app.source),
                     destination=dict(app.spec.get("destination") or {}),
                 ),
             ),
-            health=st.HealthState(health.status, health.message),
+            health=_health(health),
             history=app.history,
             operation_state=app.operation_state,
             resources=tuple(resources),
-            summary=st.ApplicationSummary(images=tuple(imgs)),
+            summary=ApplicationSummary(images=tuple(imgs)),
             conditions=tuple(conditions),
             reconciled_at=now,
             observed_at=now,
@@ -588,10 +614,10 @@ class Controller:
         running = app.operation_state is not None and app.operation_state.running
         current = self.source.get(name)
         if current is None:
-            self.source.put(st.ApplicationRecord(app.manifest, status))
+            self.source.put(ApplicationRecord(app.manifest, status))
             return
 
-        def change(record: st.ApplicationRecord) -> st.ApplicationRecord:
+        def change(record: ApplicationRecord) -> ApplicationRecord:
             operation = record.operation if running or name in self._pending_sync else None
             return replace(record, manifest=app.manifest, status=status, operation=operation)
 

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from console.application import Sync
+
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
-class SyncCode(StrEnum):
-    SYNCED = "Synced"
-    OUT_OF_SYNC = "OutOfSync"
-    UNKNOWN = "Unknown"
+SyncCode = Sync  # the model's enum, under the name the decision table reads best with
 
 
 class Phase(StrEnum):
+    """The phases a sync attempt of this controller ends in (a subset of OperationPhase)."""
+
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
@@ -136,8 +137,10 @@ class SyncPolicy:
 
 
 @dataclass(frozen=True)
-class Operation:
-    """The last sync operation of an app, as `status.operationState` records it."""
+class SyncAttempt:
+    """The app's last sync as automated sync judges it: `status.operationState`'s facts, with
+    monotonic times (the wall-clock ones can jump) and without a dry run or a refused request,
+    which are no attempt."""
 
     revision: str
     phase: Phase
@@ -162,7 +165,7 @@ def auto_sync(  # noqa: PLR0911, PLR0917 - one return per rule of the decision t
     policy: SyncPolicy,
     status: SyncCode,
     target: str,
-    last: Operation | None,
+    last: SyncAttempt | None,
     now: float,
     wipes_out: bool = False,
 ) -> Decision:
