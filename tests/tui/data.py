@@ -8,20 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from console.fleet.history import Commit
-from console.fleet.model import (
-    ENV_LABEL,
-    SERVICE_LABEL,
-    App,
-    Health,
-    HistoryEntry,
-    Operation,
-    OperationPhase,
-    Resource,
-    Source,
-    Sync,
-)
+from console.fleet.model import ENV_LABEL, SERVICE_LABEL, Health, OperationPhase, Sync
 from console.guard.events import Event as GuardEvent
 from console.tui.store import RepoFacts
+from tests.fleet.build import App, HistoryEntry, Operation, Resource, Source
 
 NOW = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 DEPLOY = "/srv/git/deploy.git"
