@@ -58,7 +58,13 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from console.application import API_VERSION, Json, format_time, format_time_nano
-from console.local.argo.appstate import ApplicationRecord, ApplicationSource, EventType, to_json
+from console.local.argo.appstate import (
+    ApplicationRecord,
+    ApplicationSource,
+    EventType,
+    dumps,
+    json_text,
+)
 from console.local.argo.errors import (
     ApiError,
     ApplicationNotFoundError,
@@ -141,12 +147,21 @@ def _settings(app: Quart) -> _Settings:
 # --- responses --------------------------------------------------------------------------------
 
 
-def _dumps(obj: object) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+_dumps = dumps
 
 
 def _json(obj: object, status: int = 200) -> Response:
-    return Response(_dumps(obj), status=status, mimetype="application/json")
+    return _json_text(_dumps(obj), status)
+
+
+def _json_text(text: str, status: int = 200) -> Response:
+    return Response(text, status=status, mimetype="application/json")
+
+
+def _list_text(head: Json, records: Iterable[ApplicationRecord], type_meta: bool = False) -> str:
+    """`head` plus `"items"`: the records' JSON, each written once however often it is sent."""
+    items = ",".join(json_text(r, type_meta=type_meta) for r in records)
+    return f'{_dumps(head)[:-1]},"items":[{items}]}}'
 
 
 def _argo_error(message: str, code: int, status: int) -> Response:
@@ -495,12 +510,7 @@ def _routes(app: Quart) -> None:  # noqa: PLR0915 - one place lists every route
                     await source.refresh(record.name, hard)
         version = source.version()
         items = _sorted(r for r in source.list() if query.matches(r))
-        return _json(
-            {
-                "metadata": {"resourceVersion": str(version)},
-                "items": [to_json(r) for r in items],
-            }
-        )
+        return _json_text(_list_text({"metadata": {"resourceVersion": str(version)}}, items))
 
     @app.get("/api/v1/applications/<name>")
     async def get_application(name: str) -> Response:
@@ -512,7 +522,7 @@ def _routes(app: Quart) -> None:  # noqa: PLR0915 - one place lists every route
         if hard is not None:
             await source.refresh(name, hard)
             record = _app_or_404(name)
-        return _json(to_json(record))
+        return _json_text(json_text(record))
 
     @app.get("/api/v1/stream/applications")
     async def watch_applications() -> Response:
@@ -533,8 +543,8 @@ def _routes(app: Quart) -> None:  # noqa: PLR0915 - one place lists every route
         events = source.watch(since)
 
         def frame(kind: EventType, record: ApplicationRecord) -> bytes:
-            envelope = {"result": {"type": kind, "application": to_json(record)}}
-            return (f"data: {_dumps(envelope)}\n\n" if sse else _dumps(envelope) + "\n").encode()
+            envelope = f'{{"result":{{"type":{_dumps(kind)},"application":{json_text(record)}}}}}'
+            return (f"data: {envelope}\n\n" if sse else envelope + "\n").encode()
 
         async def body() -> AsyncIterator[bytes]:
             sent: dict[str, int] = {}
@@ -589,7 +599,7 @@ def _routes(app: Quart) -> None:  # noqa: PLR0915 - one place lists every route
         synced = await source.sync(
             name, revision or None, prune, dry_run, settings.username, sync_options=options
         )
-        return _json(to_json(synced))
+        return _json_text(json_text(synced))
 
     @app.get("/api/v1/applications/<name>/resource-tree")
     async def resource_tree(name: str) -> Response:
@@ -798,7 +808,7 @@ def _routes(app: Quart) -> None:  # noqa: PLR0915 - one place lists every route
         record = source.get(name)
         if record is None or record.namespace != namespace:
             raise ApplicationNotFoundError(name)
-        return _json(to_json(record, type_meta=True))
+        return _json_text(json_text(record, type_meta=True))
 
     async def _kube_list(namespace: str | None) -> Response:
         labels = request.args.get("labelSelector", "")
@@ -816,14 +826,12 @@ def _routes(app: Quart) -> None:  # noqa: PLR0915 - one place lists every route
         version = source.version()
         items = _sorted(r for r in source.list() if matches(r))
         if request.args.get("watch", "").lower() not in ("true", "1"):
-            return _json(
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "ApplicationList",
-                    "metadata": {"resourceVersion": str(version)},
-                    "items": [to_json(r, type_meta=True) for r in items],
-                }
-            )
+            head = {
+                "apiVersion": API_VERSION,
+                "kind": "ApplicationList",
+                "metadata": {"resourceVersion": str(version)},
+            }
+            return _json_text(_list_text(head, items, type_meta=True))
         rv = request.args.get("resourceVersion", "")
         if rv and not rv.isdigit():
             raise InvalidArgumentError(f"invalid resourceVersion {rv!r}")
@@ -835,9 +843,8 @@ def _routes(app: Quart) -> None:  # noqa: PLR0915 - one place lists every route
         events = source.watch(since)
 
         def frame(kind: str, record: ApplicationRecord) -> bytes:
-            return (
-                _dumps({"type": kind, "object": to_json(record, type_meta=True)}) + "\n"
-            ).encode()
+            obj = json_text(record, type_meta=True)
+            return f'{{"type":{_dumps(kind)},"object":{obj}}}\n'.encode()
 
         async def body() -> AsyncIterator[bytes]:
             for record in initial:

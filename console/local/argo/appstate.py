@@ -21,6 +21,8 @@ the seam between the two here:
 from __future__ import annotations
 
 import builtins
+import functools
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -125,6 +127,12 @@ class ApplicationRecord:
             return False
         return automated.get("enabled", True) is not False
 
+    @functools.cached_property
+    def _texts(self) -> dict[bool, str]:
+        # A record never changes (a change is a new record): its JSON is written once, however
+        # many watchers and listings send it.
+        return {}
+
     @property
     def operation_in_progress(self) -> bool:
         """A sync was requested and not yet started, or an operation is running."""
@@ -166,6 +174,20 @@ def to_json(record: ApplicationRecord, *, type_meta: bool = False) -> Json:
     if record.operation is not None:
         out["operation"] = record.operation.to_json()
     return out
+
+
+def dumps(obj: object) -> str:
+    """Compact JSON, as the API writes every answer."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_text(record: ApplicationRecord, *, type_meta: bool = False) -> str:
+    """`dumps(to_json(record, type_meta=...))`, computed once per record."""
+    texts = record._texts
+    text = texts.get(type_meta)
+    if text is None:
+        text = texts[type_meta] = dumps(to_json(record, type_meta=type_meta))
+    return text
 
 
 def from_json(data: Mapping[str, Any]) -> ApplicationRecord:
