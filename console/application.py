@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Self, TypeAlias
+from typing import Annotated, Any, ClassVar, Self, TypeAlias, cast
 
 from pydantic import (
     AliasChoices,
@@ -60,10 +60,8 @@ class _Lenient(StrEnum):
 
     @classmethod
     def parse(cls, value: object) -> Self:
-        try:
-            return cls(str(value))
-        except ValueError:
-            return cls("Unknown")
+        member = cls._value2member_map_.get(str(value))
+        return cast(Self, member) if member is not None else cls("Unknown")
 
     @classmethod
     def _validate(cls, value: object) -> Self:
@@ -265,7 +263,7 @@ class HealthState(ArgoModel):
     message: Str = ""
     last_transition_time: Time = None
 
-    @property
+    @functools.cached_property
     def code(self) -> Health:
         return Health.parse(self.status)
 
