@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from console.application import Health as _ModelHealth
 from console.local.kube.rollout import (
     DeploymentSpec,
     DeploymentStatus,
@@ -21,15 +21,9 @@ from console.local.kube.rollout import (
     crash_backoff_s,
 )
 
-
-class HealthStatus(StrEnum):
-    HEALTHY = "Healthy"
-    PROGRESSING = "Progressing"
-    DEGRADED = "Degraded"
-    SUSPENDED = "Suspended"
-    MISSING = "Missing"
-    UNKNOWN = "Unknown"
-
+# The Application model's enum, under gitops-engine's name for it (this module's `Health` is an
+# assessment: a status and its message).
+HealthStatus = _ModelHealth
 
 # Argo CD's order, best to worst (gitops-engine's healthOrder).
 ORDER = (
