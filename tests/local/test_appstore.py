@@ -20,12 +20,11 @@ from console.local.argo.appstore import (
     CorruptStateError,
     MemoryAppStore,
     SavedApp,
-    SavedOperation,
     SqliteAppStore,
     from_doc,
     to_doc,
 )
-from console.local.argo.sync import ObjectKey, Phase
+from console.local.argo.sync import ObjectKey, Phase, SyncAttempt
 from console.local.state import MIGRATIONS, SCHEMA_VERSION, State, StateError
 
 T0 = datetime(2026, 11, 26, 8, 0, 0, tzinfo=UTC)
@@ -60,7 +59,7 @@ def saved() -> SavedApp:
             finished_at=T0,
             message="successfully synced (all tasks run)",
         ),
-        last_op=SavedOperation("a" * 40, Phase.SUCCEEDED, "ok", retry_count=1),
+        last_op=SyncAttempt("a" * 40, Phase.SUCCEEDED, 0.0, message="ok", retry_count=1),
         applied=(DEPLOYMENT,),
         applied_children={ObjectKey("argoproj.io", "Application", "argocd", "frontend-dev"): "f"},
     )

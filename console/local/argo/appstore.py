@@ -21,22 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from console.application import OperationState, RevisionHistory
-from console.local.argo.sync import ObjectKey, Phase
+from console.local.argo.sync import ObjectKey, Phase, SyncAttempt
 from console.local.state import State
 
 FORMAT = 1  # bump when the document's shape changes incompatibly
-
-
-@dataclass(frozen=True)
-class SavedOperation:
-    """`sync.SyncAttempt` without its monotonic times."""
-
-    revision: str
-    phase: Phase
-    message: str = ""
-    automated: bool = True
-    username: str = ""
-    retry_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,7 +32,8 @@ class SavedApp:
     manifest: Mapping[str, Any]
     history: tuple[RevisionHistory, ...] = ()
     operation_state: OperationState | None = None
-    last_op: SavedOperation | None = None
+    # Its monotonic times are not kept (0.0 and None when loaded): the restore sets them.
+    last_op: SyncAttempt | None = None
     applied: tuple[Mapping[str, Any], ...] = ()  # the objects the runtime was given
     applied_children: Mapping[ObjectKey, str] = field(default_factory=dict)  # the root's
 
@@ -116,9 +105,10 @@ def from_doc(name: str, doc: Mapping[str, Any]) -> SavedApp:
             history=history,
             operation_state=operation_state,
             last_op=(
-                SavedOperation(
+                SyncAttempt(
                     revision=str(op["revision"]),
                     phase=Phase(op["phase"]),
+                    started_at=0.0,
                     message=str(op.get("message") or ""),
                     automated=bool(op.get("automated", True)),
                     username=str(op.get("username") or ""),

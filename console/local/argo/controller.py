@@ -38,7 +38,7 @@ from console.application import (
     add_history,
 )
 from console.local.argo.appstate import ApplicationRecord
-from console.local.argo.appstore import AppStore, SavedApp, SavedOperation
+from console.local.argo.appstore import AppStore, SavedApp
 from console.local.argo.health import Health, HealthStatus, app_health, resource_health
 from console.local.argo.inmemory import InMemorySource
 from console.local.argo.reposerver import Manifests, RepoServer, RepoServerError
@@ -167,16 +167,7 @@ class Controller:
             app.applied = doc.applied
             op = doc.last_op
             if op is not None and op.phase is not Phase.RUNNING:
-                app.last_op = SyncAttempt(
-                    op.revision,
-                    op.phase,
-                    now,
-                    now,
-                    op.message,
-                    automated=op.automated,
-                    username=op.username,
-                    retry_count=op.retry_count,
-                )
+                app.last_op = replace(op, started_at=now, finished_at=now)
             elif op is not None:
                 # Interrupted: compare afresh and sync again (Argo CD resumes the operation).
                 app.operation_state = None
@@ -217,25 +208,13 @@ class Controller:
     def _write(self, name: str, app: _App) -> None:
         if self.store is None:
             return
-        op = app.last_op
         self.store.save(
             name,
             SavedApp(
                 manifest=app.manifest,
                 history=app.history,
                 operation_state=app.operation_state,
-                last_op=(
-                    SavedOperation(
-                        op.revision,
-                        op.phase,
-                        op.message,
-                        op.automated,
-                        op.username,
-                        op.retry_count,
-                    )
-                    if op is not None
-                    else None
-                ),
+                last_op=app.last_op,
                 applied=app.applied,
                 applied_children=dict(app.applied_children),
             ),
