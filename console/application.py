@@ -20,16 +20,17 @@ properties over the Argo CD shape, so the guard, the console and the drill read 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Self, TypeAlias, cast
+from typing import Annotated, Any, ClassVar, Self, TypeAlias, TypeVar, cast
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -38,6 +39,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from console.timestamps import rfc3339
@@ -187,7 +190,6 @@ StrMap = dict[Str, Str]
 AnyMap = dict[Str, Any]
 # A source kept as written (Argo CD's ApplicationSource has many more fields than we read).
 SourceMap = Annotated[dict[Str, Any], PlainSerializer(_source_json)]
-HealthCode = Annotated[Health, BeforeValidator(Health._validate)]
 SyncCode = Annotated[Sync, BeforeValidator(Sync._validate)]
 PhaseCode = Annotated[OperationPhase, BeforeValidator(OperationPhase._validate)]
 
@@ -205,56 +207,80 @@ def _is_none(value: object) -> bool:
     return value is None
 
 
-class ArgoModel(BaseModel):
-    """The base of every part: Argo CD's JSON names, frozen, unknown fields ignored, null read
-    as absent, and Go's omitempty when written."""
+_CONFIG = ConfigDict(
+    alias_generator=to_camel,
+    populate_by_name=True,
+    serialize_by_alias=True,
+    extra="ignore",
+)
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        serialize_by_alias=True,
-        frozen=True,
-        extra="ignore",
-    )
+
+def _drop_nulls(cls: type, data: Any) -> Any:
+    # JSON null is Go's zero value: read it as absent, so the field's default applies.
+    if isinstance(data, dict) and None in data.values():
+        return {k: v for k, v in data.items() if v is not None}
+    return data
+
+
+class ArgoModel:
+    """The base of every part: Argo CD's JSON names, frozen, unknown fields ignored, null read
+    as absent, and Go's omitempty when written.
+
+    Parts are pydantic dataclasses with slots (`@pydantic_dataclass(...)` over `@_part`): a
+    fleet holds thousands of Applications of dozens of parts each, and a BaseModel instance is
+    three objects (itself, its `__dict__`, its fields-set) where a slotted one is one: a third
+    of the memory and of the garbage collector's work."""
+
+    __slots__ = ()
     # JSON names Go always writes (fields without omitempty); None is never written.
     _keep: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        # omitempty as a per-field `exclude_if`, evaluated by pydantic-core while it dumps: a
-        # wrap serializer per model made every answer 5 times slower to write.
-        super().__pydantic_init_subclass__(**kwargs)
-        for name, info in cls.model_fields.items():
-            if info.exclude_if is not None:
-                continue
-            if (info.alias or name) not in cls._keep:
-                info.exclude_if = _is_empty
-            elif info.default is None:  # always written, but never as null
-                info.exclude_if = _is_none
-        cls.model_rebuild(force=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_nulls(cls, data: Any) -> Any:
-        # JSON null is Go's zero value: read it as absent, so the field's default applies.
-        if isinstance(data, dict) and None in data.values():
-            return {k: v for k, v in data.items() if v is not None}
-        return data
-
-    def evolve(self, **changes: Any) -> Self:
-        """A copy with `changes` (by field name), validated as a new part is (model_copy's
-        `update` is not: a "Failed" given for a phase would stay a plain string)."""
-        return self.model_validate({**self.__dict__, **changes})
+    def from_json(cls, data: object) -> Self:
+        """Read from Argo CD's JSON (or this model's own dump). Raises pydantic's
+        ValidationError, whose `loc` names the field."""
+        part: Self = cls.__pydantic_validator__.validate_python(data)  # type: ignore[attr-defined]
+        return part
 
     def to_json(self) -> Json:
         """As Argo CD's API writes it."""
-        out: Json = self.model_dump(mode="json")
+        serializer = self.__pydantic_serializer__  # type: ignore[attr-defined]
+        out: Json = serializer.to_python(self, mode="json", by_alias=True)
         return out
+
+    def evolve(self, **changes: Any) -> Self:
+        """A copy with `changes` (by field name), validated as a new part is."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+_T = TypeVar("_T", bound=type[ArgoModel])
+
+
+def _part(cls: _T) -> _T:
+    """Go's omitempty as a per-field `exclude_if`, evaluated by pydantic-core while it dumps (a
+    wrap serializer per part made every answer five times slower to write), and JSON null read
+    as absent. Apply under `@pydantic_dataclass`."""
+    keep = cls.__dict__.get("_keep", frozenset())
+    for name, annotation in inspect.get_annotations(cls).items():
+        if str(annotation).startswith("ClassVar"):
+            continue
+        default = cls.__dict__.get(name, dataclasses.MISSING)
+        info = default if isinstance(default, FieldInfo) else Field(default=default)
+        alias = info.serialization_alias or to_camel(name)
+        if info.exclude_if is None and alias not in keep:
+            info = FieldInfo.merge_field_infos(info, exclude_if=_is_empty)
+        elif info.exclude_if is None and info.default is None:  # always written, never null
+            info = FieldInfo.merge_field_infos(info, exclude_if=_is_none)
+        setattr(cls, name, info)
+    cls._drop_nulls = model_validator(mode="before")(_drop_nulls)  # type: ignore[attr-defined]
+    return cls
 
 
 # --- status parts ------------------------------------------------------------------------------
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class HealthState(ArgoModel):
     """Argo CD's HealthState (of a resource) and AppHealthStatus (of an application). `status`
     is kept as written ("" when absent); `code` reads it leniently."""
@@ -263,11 +289,13 @@ class HealthState(ArgoModel):
     message: Str = ""
     last_transition_time: Time = None
 
-    @functools.cached_property
+    @property
     def code(self) -> Health:
         return Health.parse(self.status)
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class ComparedTo(ArgoModel):
     """The source and destination the comparison was made against (copies of the spec's)."""
 
@@ -276,6 +304,8 @@ class ComparedTo(ArgoModel):
     destination: AnyMap = Field(default_factory=dict)
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class SyncStatus(ArgoModel):
     _keep = frozenset({"status", "comparedTo"})
     status: SyncCode = Sync.UNKNOWN
@@ -284,6 +314,8 @@ class SyncStatus(ArgoModel):
     revisions: Strs = ()
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class OperationInitiator(ArgoModel):
     """Who started an operation: a user (`username`) or the controller (`automated`)."""
 
@@ -291,6 +323,8 @@ class OperationInitiator(ArgoModel):
     automated: Bool = False
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class RevisionHistory(ArgoModel):
     """One entry of `status.history`: a sync that succeeded. `initiator` is Argo CD's
     `initiatedBy`; `initiated_by` (a username) and `automated` read it."""
@@ -303,7 +337,7 @@ class RevisionHistory(ArgoModel):
     deploy_started_at: Time = None
     initiator: OperationInitiator = Field(
         default_factory=OperationInitiator,
-        alias="initiatedBy",
+        serialization_alias="initiatedBy",
         validation_alias=AliasChoices("initiatedBy", "initiator"),
     )
     revisions: Strs = ()  # multi-source apps: one per source
@@ -317,6 +351,8 @@ class RevisionHistory(ArgoModel):
         return self.initiator.automated
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class SyncOperation(ArgoModel):
     """What a sync does: the revision (empty: the spec's targetRevision), prune, dry run."""
 
@@ -327,6 +363,8 @@ class SyncOperation(ArgoModel):
     revisions: Strs = ()
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class Operation(ArgoModel):
     """A requested (`Application.operation`) or running (`operationState.operation`) operation.
     `retry` is the RetryStrategy in its JSON form (`limit`, `backoff`), as in the spec."""
@@ -337,6 +375,8 @@ class Operation(ArgoModel):
     retry: AnyMap = Field(default_factory=dict)
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class ResourceResult(ArgoModel):
     """The outcome of one resource in a sync (`syncResult.resources[]`). `status` is Synced,
     SyncFailed, Pruned or PruneSkipped; `hook_phase` Running, Succeeded, Failed, Error..."""
@@ -354,6 +394,8 @@ class ResourceResult(ArgoModel):
     images: Strs = ()
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class SyncOperationResult(ArgoModel):
     _keep = frozenset({"revision", "source"})
     resources: tuple[ResourceResult, ...] = ()
@@ -362,6 +404,8 @@ class SyncOperationResult(ArgoModel):
     revisions: Strs = ()
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class OperationState(ArgoModel):
     """`status.operationState`: the last (or the running) operation."""
 
@@ -400,6 +444,8 @@ class OperationState(ArgoModel):
         return self.operation.initiated_by.automated
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class ResourceStatus(ArgoModel):
     """One managed resource of an application (`status.resources[]`). `health_state` is Argo
     CD's `health` object (None for kinds without a health check); `health` reads its status."""
@@ -412,7 +458,9 @@ class ResourceStatus(ArgoModel):
     name: Str = ""
     status: SyncCode = Sync.UNKNOWN  # its sync status
     health_state: HealthState | None = Field(
-        default=None, alias="health", validation_alias=AliasChoices("health", "health_state")
+        default=None,
+        serialization_alias="health",
+        validation_alias=AliasChoices("health", "health_state"),
     )
     requires_pruning: Bool = False
 
@@ -430,11 +478,19 @@ class ResourceStatus(ArgoModel):
         return f"{kind} {self.namespace}/{self.name}" if self.namespace else f"{kind} {self.name}"
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class ApplicationSummary(ArgoModel):
-    external_urls: Strs = Field(default=(), alias="externalURLs")
+    external_urls: Strs = Field(
+        default=(),
+        serialization_alias="externalURLs",
+        validation_alias=AliasChoices("externalURLs", "external_urls"),
+    )
     images: Strs = ()
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class ApplicationCondition(ArgoModel):
     """`type` is Argo CD's: ComparisonError, SyncError, InvalidSpecError, UnknownError,
     OrphanedResourceWarning, SharedResourceWarning..."""
@@ -449,6 +505,8 @@ class ApplicationCondition(ArgoModel):
         return self.last_transition_time
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class ApplicationStatus(ArgoModel):
     """The subset of Argo CD's ApplicationStatus the embedded platform maintains and the read
     side reads. Struct-typed fields (sync, health, summary, sourceHydrator) are always written,
@@ -495,6 +553,8 @@ def add_history(
 # --- metadata and spec (read side: only what is read; the rest is ignored) --------------------
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class ObjectMeta(ArgoModel):
     name: Str = ""
     namespace: Str = ""
@@ -506,33 +566,51 @@ class ObjectMeta(ArgoModel):
     annotations: StrMap = Field(default_factory=dict)
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class ApplicationSource(ArgoModel):
     """One of the Application's sources (`spec.source`, or each of `spec.sources`)."""
 
-    repo_url: Str = Field(default="", alias="repoURL")
+    repo_url: Str = Field(
+        default="",
+        serialization_alias="repoURL",
+        validation_alias=AliasChoices("repoURL", "repo_url"),
+    )
     path: Str = ""
     target_revision: Str = ""
     chart: Str = ""
     ref: Str = ""
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class _HydratorSource(ArgoModel):
-    repo_url: Str = Field(default="", alias="repoURL")
+    repo_url: Str = Field(
+        default="",
+        serialization_alias="repoURL",
+        validation_alias=AliasChoices("repoURL", "repo_url"),
+    )
     path: Str = ""
     target_branch: Str = ""
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class SourceHydrator(ArgoModel):
     dry_source: _HydratorSource = Field(default_factory=_HydratorSource)
     sync_source: _HydratorSource = Field(default_factory=_HydratorSource)
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class Destination(ArgoModel):
     server: Str = ""
     name: Str = ""
     namespace: Str = ""
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class Automated(ArgoModel):
     enabled: Bool = True  # `automated: {}` enables it; `enabled: false` (Argo CD >= 3.0) not
     prune: Bool = False
@@ -540,10 +618,14 @@ class Automated(ArgoModel):
     allow_empty: Bool = False
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class SyncPolicy(ArgoModel):
     automated: Automated | None = None
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class ApplicationSpec(ArgoModel):
     project: Str = ""
     source: ApplicationSource | None = None
@@ -556,6 +638,8 @@ class ApplicationSpec(ArgoModel):
 # --- the Application ---------------------------------------------------------------------------
 
 
+@pydantic_dataclass(frozen=True, slots=True, config=_CONFIG)
+@_part
 class Application(ArgoModel):
     """An Argo CD Application as one source saw it at one moment. `requested` is Argo CD's
     `Application.operation` (a sync asked for and not yet finished); `operation` is the last or
@@ -566,7 +650,9 @@ class Application(ArgoModel):
     spec: ApplicationSpec = Field(default_factory=ApplicationSpec)
     status: ApplicationStatus = Field(default_factory=ApplicationStatus)
     requested: Operation | None = Field(
-        default=None, alias="operation", validation_alias=AliasChoices("operation", "requested")
+        default=None,
+        serialization_alias="operation",
+        validation_alias=AliasChoices("operation", "requested"),
     )
     instance: Str = Field(default="", exclude=True)
 
@@ -611,7 +697,7 @@ class Application(ArgoModel):
     def project(self) -> str:
         return self.spec.project
 
-    @functools.cached_property
+    @property
     def sources(self) -> tuple[ApplicationSource, ...]:
         """The sources Argo CD syncs from, with its precedence (ApplicationSpec.GetSources): a
         source hydrator's sync source, else `sources` when not empty, else `source`."""

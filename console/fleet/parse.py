@@ -32,6 +32,7 @@ _PROBLEMS = {
     "dict_type": "expected an object",
     "model_type": "expected an object",
     "model_attributes_type": "expected an object",
+    "dataclass_type": "expected an object",
 }
 
 
@@ -74,12 +75,12 @@ def parse_application(obj: Mapping[str, Any], instance: str = "", *, path: str =
     if obj.get("metadata") is None:
         raise MalformedError(_at(path, "metadata"), "missing")
     try:
-        app = App.model_validate(obj)
+        app = App.from_json({**obj, "instance": instance} if instance else obj)
     except ValidationError as exc:
         raise _malformed(exc, path) from None
     if not app.name:
         raise MalformedError(_at(path, "metadata.name"), "missing")
-    return app.model_copy(update={"instance": instance}) if instance else app
+    return app
 
 
 def parse_application_list(obj: Mapping[str, Any], instance: str = "") -> tuple[list[App], str]:

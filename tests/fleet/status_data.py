@@ -257,7 +257,7 @@ def records() -> list[ApplicationRecord]:
         status = copy.deepcopy(doc.get("status") or {})
         for entry in [status.get("sync") or {}, *status.get("history", [])]:
             entry.pop("revisions", None)
-        out.append(ApplicationRecord(manifest, ApplicationStatus.model_validate(status)))
+        out.append(ApplicationRecord(manifest, ApplicationStatus.from_json(status)))
     return out
 
 

@@ -209,8 +209,8 @@ def from_json(data: Mapping[str, Any]) -> ApplicationRecord:
     }
     return ApplicationRecord(
         manifest=manifest,
-        status=ApplicationStatus.model_validate(as_object(data.get("status"), "status")),
-        operation=Operation.model_validate(data["operation"]) if data.get("operation") else None,
+        status=ApplicationStatus.from_json(as_object(data.get("status"), "status")),
+        operation=Operation.from_json(data["operation"]) if data.get("operation") else None,
         resource_version=int(rv) if rv.isdigit() else 0,
         uid=uid,
         created_at=created_at,

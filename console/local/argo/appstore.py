@@ -93,8 +93,8 @@ def from_doc(name: str, doc: Mapping[str, Any]) -> SavedApp:
         manifest = doc["manifest"]
         if not isinstance(manifest, dict):
             raise ValueError("manifest is not an object")
-        history = tuple(RevisionHistory.model_validate(h) for h in doc.get("history") or [])
-        operation_state = OperationState.model_validate(state) if state is not None else None
+        history = tuple(RevisionHistory.from_json(h) for h in doc.get("history") or [])
+        operation_state = OperationState.from_json(state) if state is not None else None
         # The model reads any Argo CD's answer leniently; what we saved ourselves is complete.
         if any(h.deployed_at is None for h in history):
             raise ValueError("history[].deployedAt is missing")

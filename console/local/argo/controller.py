@@ -24,7 +24,6 @@ from console.application import (
     ApplicationStatus,
     ApplicationSummary,
     ComparedTo,
-    HealthState,
     Operation,
     OperationInitiator,
     OperationPhase,
@@ -69,10 +68,6 @@ SYNCED_MESSAGE = "successfully synced (all tasks run)"
 
 def _condition(kind: str, message: str, at: datetime) -> ApplicationCondition:
     return ApplicationCondition(type=kind, message=message, last_transition_time=at)
-
-
-def _health(health: Health) -> HealthState:
-    return HealthState(status=health.status.value, message=health.message)
 
 
 def _version_of(obj: Mapping[str, Any]) -> str:
@@ -411,29 +406,27 @@ class Controller:
             )
         )
         finished = self._wall()
-        app.operation_state = app.operation_state.model_copy(
-            update={
-                "phase": OperationPhase.SUCCEEDED if ok else OperationPhase.FAILED,
-                "message": message,
-                "finished_at": finished,
-                "sync_result": SyncOperationResult(
-                    revision=target,
-                    source=dict(app.source),
-                    resources=tuple(
-                        ResourceResult(
-                            group=r.key.group,
-                            version=r.version,
-                            kind=r.key.kind,
-                            namespace=r.key.namespace,
-                            name=r.key.name,
-                            status="Pruned" if r.pruned else ("Synced" if r.ok else "SyncFailed"),
-                            message=r.message,
-                            sync_phase="Sync",
-                        )
-                        for r in results
-                    ),
+        app.operation_state = app.operation_state.evolve(
+            phase=OperationPhase.SUCCEEDED if ok else OperationPhase.FAILED,
+            message=message,
+            finished_at=finished,
+            sync_result=SyncOperationResult(
+                revision=target,
+                source=dict(app.source),
+                resources=tuple(
+                    ResourceResult(
+                        group=r.key.group,
+                        version=r.version,
+                        kind=r.key.kind,
+                        namespace=r.key.namespace,
+                        name=r.key.name,
+                        status="Pruned" if r.pruned else ("Synced" if r.ok else "SyncFailed"),
+                        message=r.message,
+                        sync_phase="Sync",
+                    )
+                    for r in results
                 ),
-            },
+            ),
         )
         app.last_op = SyncAttempt(
             target,
@@ -549,8 +542,8 @@ class Controller:
                     kind=diff.key.kind,
                     namespace=diff.key.namespace,
                     name=diff.key.name,
-                    status=diff.status.value,
-                    health_state=_health(health) if health else None,
+                    status=diff.status,
+                    health_state=health.state() if health else None,
                     requires_pruning=diff.requires_pruning,
                 )
             )
@@ -573,14 +566,14 @@ class Controller:
             health = Health(HealthStatus.HEALTHY)
         status = ApplicationStatus(
             sync=SyncStatus(
-                status=code.value,
+                status=code,
                 revision=target,
                 compared_to=ComparedTo(
                     source=dict(app.source),
                     destination=dict(app.spec.get("destination") or {}),
                 ),
             ),
-            health=_health(health),
+            health=health.state(),
             history=app.history,
             operation_state=app.operation_state,
             resources=tuple(resources),

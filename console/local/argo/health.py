@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.application import Health as _ModelHealth
+from console.application import HealthState
 from console.local.kube.rollout import (
     DeploymentSpec,
     DeploymentStatus,
@@ -61,6 +62,10 @@ NO_HEALTH_KINDS = frozenset(
 class Health:
     status: HealthStatus
     message: str = ""
+
+    def state(self) -> HealthState:
+        """As an Application's status writes it."""
+        return HealthState(status=self.status.value, message=self.message)
 
 
 def is_worse(current: HealthStatus, new: HealthStatus) -> bool:

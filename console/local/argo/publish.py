@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from console.application import HealthState, Json
+from console.application import Json
 from console.local.argo.appstate import ApplicationRecord, resource_tree
 from console.local.argo.errors import ApplicationNotFoundError
 from console.local.argo.health import Health, HealthStatus
@@ -92,7 +92,7 @@ def pod_health(pod: PodInfo) -> Health:
 
 
 def _health(health: Health) -> Json:
-    return HealthState(status=str(health.status), message=health.message).to_json()
+    return health.state().to_json()
 
 
 def _ref(group: str, kind: str, namespace: str, name: str) -> Json:
