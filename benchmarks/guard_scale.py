@@ -26,16 +26,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from console.fleet.argocd import ArgoCDSource  # noqa: E402  # noqa: E402
-from console.guard.controller import Guard  # noqa: E402  # noqa: E402
-from console.guard.facts import GitFacts  # noqa: E402  # noqa: E402
-from console.guard.policy import DEADLINE, ENABLED, GRACE  # noqa: E402  # noqa: E402
-from console.guard.rollback import RollbackOutcome, RollbackRequest  # noqa: E402  # noqa: E402
-from console.local.argo.api import create_api  # noqa: E402  # noqa: E402
+from console.fleet.argocd import ArgoCDSource  # noqa: E402
+from console.guard.controller import Guard  # noqa: E402
+from console.guard.facts import GitFacts  # noqa: E402
+from console.guard.policy import DEADLINE, ENABLED, GRACE  # noqa: E402
+from console.guard.rollback import RollbackOutcome, RollbackRequest  # noqa: E402
+from console.local.argo.api import create_api  # noqa: E402
 from console.local.argo.appstate import ApplicationRecord, from_json  # noqa: E402
 from console.local.argo.inmemory import InMemorySource  # noqa: E402
-from console.local.argo.kubeconfig import new_token  # noqa: E402  # noqa: E402
-from console.serving import bind_socket, serve, socket_url  # noqa: E402  # noqa: E402
+from console.local.argo.kubeconfig import new_token  # noqa: E402
+from console.serving import bind_socket, serve, socket_url  # noqa: E402
 
 GOOD, BAD = "a" * 40, "b" * 40
 # The bad revision's sync started just now: Progressing is within its deadline all along.

@@ -44,7 +44,7 @@ class _Lenient(StrEnum):
 
     @classmethod
     def parse(cls, value: object) -> Self:
-        member = cls._value2member_map_.get(str(value))
+        member = cls._value2member_map_.get(value if isinstance(value, str) else str(value))
         return cast(Self, member) if member is not None else cls("Unknown")
 
     @classmethod
@@ -171,8 +171,8 @@ StrMap = dict[Str, Str]
 AnyMap = dict[Str, Any]
 # A source kept as written (Argo CD's ApplicationSource has many more fields than we read).
 SourceMap = Annotated[dict[Str, Any], PlainSerializer(_source_json)]
-SyncCode = Annotated[Sync, BeforeValidator(Sync._validate)]
-PhaseCode = Annotated[OperationPhase, BeforeValidator(OperationPhase._validate)]
+SyncField = Annotated[Sync, BeforeValidator(Sync._validate)]
+PhaseField = Annotated[OperationPhase, BeforeValidator(OperationPhase._validate)]
 
 _SCALARS = frozenset({str, int, bool, float, tuple})
 

@@ -19,12 +19,12 @@ from console.application.base import (
     Health,
     Int,
     OperationPhase,
-    PhaseCode,
+    PhaseField,
     SourceMap,
     Str,
     Strs,
     Sync,
-    SyncCode,
+    SyncField,
     Time,
     part,
 )
@@ -61,7 +61,7 @@ class ComparedTo(ArgoModel):
 @part
 class SyncStatus(ArgoModel):
     _keep = frozenset({"status", "comparedTo"})
-    status: SyncCode = Sync.UNKNOWN
+    status: SyncField = Sync.UNKNOWN
     compared_to: ComparedTo = Field(default_factory=ComparedTo)
     revision: Str = ""
     revisions: Strs = ()
@@ -164,7 +164,7 @@ class OperationState(ArgoModel):
 
     _keep = frozenset({"operation", "phase", "startedAt"})
     operation: Operation = Field(default_factory=Operation)
-    phase: PhaseCode = OperationPhase.UNKNOWN
+    phase: PhaseField = OperationPhase.UNKNOWN
     message: Str = ""
     sync_result: SyncOperationResult | None = None
     started_at: Time = None
@@ -209,7 +209,7 @@ class ResourceStatus(ArgoModel):
     kind: Str = ""
     namespace: Str = ""
     name: Str = ""
-    status: SyncCode = Sync.UNKNOWN  # its sync status
+    status: SyncField = Sync.UNKNOWN  # its sync status
     health_state: HealthState | None = Field(
         default=None,
         serialization_alias="health",
