@@ -207,7 +207,7 @@ class ArgoModel:
     """The base of every part: Argo CD's JSON names, frozen, unknown fields ignored, null read
     as absent, and Go's omitempty when written.
 
-    Parts are pydantic dataclasses with slots (`@pydantic_dataclass(...)` over `@_part`): a
+    Parts are pydantic dataclasses with slots (`@pydantic_dataclass(...)` over `@part`): a
     fleet holds thousands of Applications of dozens of parts each, and a BaseModel instance is
     three objects (itself, its `__dict__`, its fields-set) where a slotted one is one: a third
     of the memory and of the garbage collector's work."""
