@@ -214,10 +214,12 @@ class Application(ArgoModel):
 
     @property
     def deployed_revision(self) -> str:
-        """What runs, or is being rolled out: the last operation's revision, else the compared
-        one (an app synced before any operation was recorded)."""
+        """The revision the app's last (or running) sync deploys; its newest history entry when
+        no operation is recorded."""
         op = self.operation
-        return op.revision if op is not None and op.revision else self.sync_revision
+        if op is not None and op.revision:
+            return op.revision
+        return self.history[-1].revision if self.history else ""
 
     @property
     def history(self) -> tuple[RevisionHistory, ...]:
