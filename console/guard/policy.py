@@ -104,11 +104,8 @@ class Watch:
 
 
 def deployed_revision(app: App) -> str:
-    """The revision the app's last (or running) sync deploys; its newest history entry when no
-    operation is recorded."""
-    if app.operation is not None and app.operation.revision:
-        return app.operation.revision
-    return app.history[-1].revision if app.history else ""
+    """The revision the app's last (or running) sync deploys (`App.deployed_revision`)."""
+    return app.deployed_revision
 
 
 def _started(app: App, revision: str) -> float | None:

@@ -36,9 +36,9 @@ from console.drill.load import BackgroundLoad, LoadGenerator, LoadStats
 from console.fleet.history import log, rollbacks
 from console.guard.events import Event, read_events
 from console.guard.run import Target, run_guard
-from console.local.argo import appstate as st
 from console.local.argo.api import create_api
 from console.local.argo.controller import Controller
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.kubeconfig import new_token
 from console.local.argo.publish import publish_runtime
 from console.local.argo.reposerver import RepoServer
@@ -206,7 +206,7 @@ class _Background:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         stop, parts = self._stop, self.parts
         api_url = parts.api_url
-        source = st.InMemorySource()
+        source = InMemorySource()
         runtime = ProcessRuntime(parts.base / "runtime", parts.store)
         repos = RepoServer(parts.base / "cache")
         repos.register(REPO_URL, parts.host.path(DEPLOY))

@@ -34,9 +34,11 @@ from console.guard.analysis import Sample
 from console.guard.controller import Guard, SampleProvider
 from console.guard.events import EventLog, read_events
 from console.guard.rollback import RollbackWriter
-from console.local.argo import appstate as st
 from console.local.argo.api import create_api
+from console.local.argo.appstate import ApplicationRecord, from_json, to_json
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.kubeconfig import new_token
+from console.local.argo.requests import RefreshRequest
 from console.serving import bind_socket, serve, socket_url
 from tests.guard.conftest import BACKEND, Deploy
 
@@ -55,9 +57,9 @@ def application(
     phase: str = "Succeeded",
     annotations: dict[str, str] | None = None,
     started: str = "2026-11-26T08:00:00Z",
-) -> st.ApplicationRecord:
+) -> ApplicationRecord:
     source = {"repoURL": REPO_URL, "path": BACKEND, "targetRevision": "main"}
-    return st.from_json(
+    return from_json(
         {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Application",
@@ -97,7 +99,7 @@ def application(
 @dataclass
 class Rig:
     deploy: Deploy
-    store: st.InMemorySource
+    store: InMemorySource
     guard: Guard
     events: EventLog
     restart_api: Callable[[], Any]
@@ -124,14 +126,14 @@ class Rig:
 @contextlib.asynccontextmanager
 async def rig(
     deploy: Deploy,
-    first: st.ApplicationRecord,
+    first: ApplicationRecord,
     *,
     remote: str | None = None,
     clock: Callable[[], float] | None = None,
     events_path: Path | None = None,
     samples: SampleProvider | None = None,
 ) -> AsyncIterator[Rig]:
-    store = st.InMemorySource([first])
+    store = InMemorySource([first])
     token = new_token()
     api = create_api(store, token, "v3.1.0+test", keepalive_seconds=0.2)
     sock = bind_socket("127.0.0.1", 0)
@@ -186,9 +188,7 @@ def test_a_degraded_app_is_rolled_back_once_and_argo_cd_asked_to_refresh(deploy:
             await r.until(lambda: len(r.rollbacks(deploy.bad)) == 1, "the rollback commit")
             await r.until(lambda: ev.ROLLBACK in r.types(), "the Rollback event")
             requests = r.store.take_requests()
-            assert any(isinstance(q, st.RefreshRequest) and q.app == APP for q in requests), (
-                requests
-            )
+            assert any(isinstance(q, RefreshRequest) and q.app == APP for q in requests), requests
             # The record still says Degraded on the bad revision (nothing synced here): the
             # guard must not act again.
             r.store.put(application(deploy.bad, "Progressing", [deploy.good, deploy.bad]))
@@ -430,10 +430,10 @@ def _held(target: str, running: str, *, sync: str, conditions: list[dict[str, st
     """The app as Argo CD shows it when automated sync holds `running` while Git's target is
     `target`: no new operation, history unchanged."""
     record = application(running, "Healthy", [running])
-    doc = st.to_json(record)
+    doc = to_json(record)
     doc["status"]["sync"] = {"status": sync, "revision": target}
     doc["status"]["conditions"] = conditions
-    return st.from_json(doc)
+    return from_json(doc)
 
 
 @pytest.mark.slow
@@ -480,7 +480,7 @@ class Traffic:
 ANALYSIS = {ANALYSIS_SECONDS: "1", MAX_ERROR_RATIO: "0.05", ANALYSIS_MIN_REQUESTS: "20"}
 
 
-def released_now(deploy: Deploy) -> st.ApplicationRecord:
+def released_now(deploy: Deploy) -> ApplicationRecord:
     """backend-dev Healthy and Synced on the bad revision, its sync started a moment ago."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     history = [deploy.good, deploy.bad]

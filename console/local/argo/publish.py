@@ -38,8 +38,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from console.local.argo import appstate as st
+from console.application import Json
+from console.local.argo.appstate import ApplicationRecord, resource_tree
+from console.local.argo.errors import ApplicationNotFoundError
 from console.local.argo.health import Health, HealthStatus, deployment_health
+from console.local.argo.inmemory import InMemorySource
 from console.local.kube.deployment_controller import DeploymentSnapshot
 from console.local.kube.podstatus import PodInfo, PodState
 
@@ -89,16 +92,16 @@ def pod_health(pod: PodInfo) -> Health:
     return Health(HealthStatus.PROGRESSING, pod.message)
 
 
-def _health(health: Health) -> st.Json:
-    return st.HealthState(str(health.status), health.message).to_json()
+def _health(health: Health) -> Json:
+    return health.state().to_json()
 
 
-def _ref(group: str, kind: str, namespace: str, name: str) -> st.Json:
-    out: st.Json = {"group": group} if group else {}
+def _ref(group: str, kind: str, namespace: str, name: str) -> Json:
+    out: Json = {"group": group} if group else {}
     return out | {"kind": kind, "namespace": namespace, "name": name}
 
 
-def _pod_node(snapshot: DeploymentSnapshot, pod: PodInfo) -> st.Json:
+def _pod_node(snapshot: DeploymentSnapshot, pod: PodInfo) -> Json:
     info = [
         {"name": "Status Reason", "value": _REASONS[pod.phase]},
         {"name": "Node", "value": NODE_NAME},
@@ -122,7 +125,7 @@ def _pod_node(snapshot: DeploymentSnapshot, pod: PodInfo) -> st.Json:
 
 def _replica_set_node(
     snapshot: DeploymentSnapshot, template_hash: str, pods: Sequence[PodInfo], revision: int
-) -> st.Json:
+) -> Json:
     # gitops-engine's ReplicaSet health: Progressing while fewer replicas are available than it
     # wants. What it wants is approximated by its pods that are not terminating (the planner
     # creates and deletes pods at once, as it scales the ReplicaSet).
@@ -136,7 +139,7 @@ def _replica_set_node(
         )
     else:
         health = Health(HealthStatus.HEALTHY)
-    node: st.Json = {
+    node: Json = {
         "group": "apps",
         "version": "v1",
         "kind": "ReplicaSet",
@@ -153,15 +156,15 @@ def _replica_set_node(
     return node
 
 
-def _full_name(node: st.Json) -> str:
+def _full_name(node: Json) -> str:
     # Argo CD's ResourceNode.FullName: ApplicationTree.Normalize sorts the nodes by it.
     return "/".join(str(node.get(key, "")) for key in ("group", "kind", "namespace", "name"))
 
 
-def tree_for(record: st.ApplicationRecord, snapshots: Sequence[DeploymentSnapshot]) -> st.Json:
+def tree_for(record: ApplicationRecord, snapshots: Sequence[DeploymentSnapshot]) -> Json:
     """The application's `v1alpha1ApplicationTree` JSON: its managed resources, with the live
     health of each Deployment that runs, and below each Deployment its ReplicaSets and Pods."""
-    nodes: list[st.Json] = list(st.resource_tree(record).get("nodes", []))
+    nodes: list[Json] = list(resource_tree(record).get("nodes", []))
     deployments = {
         (n.get("namespace", ""), n.get("name", "")): n
         for n in nodes
@@ -276,7 +279,7 @@ class RuntimePublisher:
     def __init__(
         self,
         runtime: RuntimeView,
-        source: st.InMemorySource,
+        source: InMemorySource,
         *,
         interval_s: float = TAIL_INTERVAL_S,
         clock: Callable[[], datetime] = _utcnow,
@@ -329,7 +332,7 @@ class RuntimePublisher:
             current: dict[Path, _Tail] = {}
             for record in records:
                 snapshots = self.runtime.snapshots(record.name)
-                with contextlib.suppress(st.ApplicationNotFoundError):  # deleted meanwhile
+                with contextlib.suppress(ApplicationNotFoundError):  # deleted meanwhile
                     self.source.set_resource_tree(record.name, tree_for(record, snapshots))
                 for pod in (p for s in snapshots for p in s.pods):
                     tail = self._tails.get(pod.log)
@@ -389,7 +392,7 @@ class RuntimePublisher:
 
 def publish_runtime(
     runtime: RuntimeView,
-    source: st.InMemorySource,
+    source: InMemorySource,
     *,
     interval_s: float = TAIL_INTERVAL_S,
 ) -> RuntimePublisher:
