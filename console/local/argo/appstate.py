@@ -304,6 +304,11 @@ class ApplicationSource(Protocol):
         """The application's `v1alpha1ApplicationTree` JSON. Raises ApplicationNotFoundError."""
         ...
 
+    def live_object(self, name: str, kind: str, namespace: str, resource_name: str) -> Json:
+        """One live object of the application (a pod). Raises ApplicationNotFoundError,
+        NotFoundError."""
+        ...
+
     def pod_logs(
         self,
         name: str,

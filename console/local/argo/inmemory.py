@@ -84,6 +84,8 @@ class InMemorySource:
         # appeared, so a watcher that knew them gets DELETED and one that did not gets nothing.
         self._tombstones: dict[str, tuple[ApplicationRecord, int]] = {}
         self._trees: dict[str, Json] = {}
+        # Each app's live objects the runtime runs (its pods), by (kind, namespace, name).
+        self._live: dict[str, dict[tuple[str, str, str], Json]] = {}
         self._logs = PodLogs(max_log_lines)
         self._inbox: deque[Request] = deque()
         self._changes = Wakeup()
@@ -136,6 +138,7 @@ class InMemorySource:
             while len(self._tombstones) > self._max_tombstones:
                 self._tombstones.pop(next(iter(self._tombstones)))
             self._trees.pop(name, None)
+            self._live.pop(name, None)
             waiters = self._changes.take()
         self._logs.forget(name)
         Wakeup.wake(waiters)
@@ -147,6 +150,25 @@ class InMemorySource:
             if name not in self._records:
                 raise ApplicationNotFoundError(name)
             self._trees[name] = plain_copy(tree)
+
+    def set_live_objects(self, name: str, objects: Mapping[tuple[str, str, str], Json]) -> None:
+        """Publish the application's live objects beyond its managed resources (its pods), as
+        the cluster has them: what `GET .../resource` answers."""
+        with self._lock:
+            if name not in self._records:
+                raise ApplicationNotFoundError(name)
+            self._live[name] = {key: plain_copy(obj) for key, obj in objects.items()}
+
+    def live_object(self, name: str, kind: str, namespace: str, resource_name: str) -> Json:
+        """One live object of the application. Raises ApplicationNotFoundError, NotFoundError."""
+        with self._lock:
+            if name not in self._records:
+                raise ApplicationNotFoundError(name)
+            found = self._live.get(name, {}).get((kind, namespace, resource_name))
+            if found is None:
+                raise NotFoundError(f'{kind.lower()}s "{resource_name}" not found')
+            copy: Json = plain_copy(found)
+            return copy
 
     def append_log(
         self,

@@ -123,6 +123,47 @@ def _pod_node(snapshot: DeploymentSnapshot, pod: PodInfo) -> Json:
     }
 
 
+def pod_manifest(snapshot: DeploymentSnapshot, pod: PodInfo) -> Json:
+    """The live v1 Pod as a cluster would have it. The embedded node gives each pod a port of its
+    own on 127.0.0.1 instead of an address of its own: `status.podIP` is 127.0.0.1 and the
+    container's port is the one the pod listens on, so a client reaching podIP:containerPort (the
+    guard's analysis, scraping /metrics) reaches this pod and no other."""
+    replica_set = f"{snapshot.name}-{pod.template_hash}"
+    running = pod.phase in (PodState.RUNNING, PodState.TERMINATING)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod.name,
+            "namespace": pod.namespace,
+            "labels": {"pod-template-hash": pod.template_hash},
+            "creationTimestamp": snapshot.timestamp(pod.created_at),
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set}
+            ],
+        },
+        "spec": {
+            "nodeName": NODE_NAME,
+            "containers": [
+                {"name": snapshot.name, "image": pod.image, "ports": [{"containerPort": pod.port}]}
+            ],
+        },
+        "status": {
+            "phase": "Running" if running else "Pending",
+            "hostIP": "127.0.0.1",
+            "podIP": "127.0.0.1",
+            "containerStatuses": [
+                {
+                    "name": snapshot.name,
+                    "image": pod.image,
+                    "ready": pod.ready,
+                    "restartCount": pod.restarts,
+                }
+            ],
+        },
+    }
+
+
 def _replica_set_node(
     snapshot: DeploymentSnapshot, template_hash: str, pods: Sequence[PodInfo], revision: int
 ) -> Json:
@@ -332,8 +373,14 @@ class RuntimePublisher:
             current: dict[Path, _Tail] = {}
             for record in records:
                 snapshots = self.runtime.snapshots(record.name)
+                live = {
+                    ("Pod", pod.namespace, pod.name): pod_manifest(snapshot, pod)
+                    for snapshot in snapshots
+                    for pod in snapshot.pods
+                }
                 with contextlib.suppress(ApplicationNotFoundError):  # deleted meanwhile
                     self.source.set_resource_tree(record.name, tree_for(record, snapshots))
+                    self.source.set_live_objects(record.name, live)
                 for pod in (p for s in snapshots for p in s.pods):
                     tail = self._tails.get(pod.log)
                     if tail is None:

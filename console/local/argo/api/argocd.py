@@ -166,6 +166,19 @@ async def resource_tree(name: str) -> Response:
     return json_response(source.resource_tree(name))
 
 
+@blueprint.get("/api/v1/applications/<name>/resource")
+async def live_resource(name: str) -> Response:
+    """One live object of the app (Argo CD's ApplicationService.GetResource): `manifest` is
+    its JSON as a string. Here: the app's pods."""
+    source = current_settings().source
+    kind = request.args.get("kind", "")
+    resource_name = request.args.get("resourceName", "")
+    if not kind or not resource_name:
+        raise InvalidArgumentError("kind and resourceName are required")
+    live = source.live_object(name, kind, request.args.get("namespace", ""), resource_name)
+    return json_response({"manifest": json.dumps(live, separators=(",", ":"))})
+
+
 async def _logs(name: str, pod: str | None) -> Response:
     settings = current_settings()
     source = settings.source
