@@ -31,8 +31,9 @@ from console.fleet.argocd import ArgoCDSource  # noqa: E402
 from console.guard.controller import Guard  # noqa: E402
 from console.guard.facts import GitFacts  # noqa: E402
 from console.guard.rollback import RollbackOutcome, RollbackRequest  # noqa: E402
-from console.local.argo import appstate as st  # noqa: E402
 from console.local.argo.api import create_api  # noqa: E402
+from console.local.argo.appstate import ApplicationRecord, from_json  # noqa: E402
+from console.local.argo.inmemory import InMemorySource  # noqa: E402
 from console.local.argo.kubeconfig import new_token  # noqa: E402
 from console.serving import bind_socket, serve, socket_url  # noqa: E402
 
@@ -54,7 +55,7 @@ class NoWrites:
         return revision == commit
 
 
-def record(i: int, health: str) -> st.ApplicationRecord:
+def record(i: int, health: str) -> ApplicationRecord:
     source = {"repoURL": "https://github.com/acme/platform-deploy.git", "path": f"apps/{i}"}
     doc: dict[str, Any] = {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -82,7 +83,7 @@ def record(i: int, health: str) -> st.ApplicationRecord:
             "summary": {"images": [f"registry/svc-{i}:{BAD}"]},
         },
     }
-    return st.from_json(doc)
+    return from_json(doc)
 
 
 def main() -> None:
@@ -90,7 +91,7 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--changes", type=int, default=10_000)
     args = parser.parse_args()
-    store = st.InMemorySource([record(i, "Healthy") for i in range(args.apps)])
+    store = InMemorySource([record(i, "Healthy") for i in range(args.apps)])
     token = new_token()
     api = create_api(store, token, "bench")
     sock = bind_socket("127.0.0.1", 0)

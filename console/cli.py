@@ -221,6 +221,12 @@ def _add_guard(sub: Any) -> None:
         help="append the events to this JSON Lines file too (default: $GITOPS_GUARD_EVENTS; "
         "with --workspace its guard/events.jsonl)",
     )
+    p.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="a Prometheus HTTP API for apps whose analysis-provider is prometheus "
+        "(default: $GITOPS_GUARD_PROMETHEUS)",
+    )
     p.set_defaults(func=_lazy("guard"))
 
 

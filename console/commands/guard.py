@@ -14,6 +14,7 @@ from console.commands.common import EXIT_OK, UsageError, progress
 from console.fleet.source import SourceError
 from console.guard.run import (
     EVENTS_ENV,
+    PROMETHEUS_ENV,
     GuardConfigError,
     default_listen,
     from_flags,
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
                 insecure=args.insecure,
                 workdir=args.workdir,
                 events=args.events_file or os.environ.get(EVENTS_ENV),
+                prometheus=args.prometheus or os.environ.get(PROMETHEUS_ENV),
             )
             listen = parse_listen(args.listen or default_listen(os.environ))
     except GuardConfigError as exc:

@@ -144,6 +144,40 @@ class ArgoCDSource:
             raise SourceError.malformed(self.url, "resource-tree: expected an object")
         return body
 
+    async def live_resource(
+        self,
+        name: str,
+        *,
+        kind: str,
+        namespace: str,
+        resource_name: str,
+        version: str = "v1",
+        group: str = "",
+    ) -> dict[str, Any]:
+        """One live object of the app as the cluster has it (`GET .../resource`, whose
+        `manifest` is the object's JSON): a Pod's address, say."""
+        app_namespace, bare = split_key(name, "")
+        params = {
+            "namespace": namespace,
+            "resourceName": resource_name,
+            "version": version,
+            "group": group,
+            "kind": kind,
+        }
+        if app_namespace:
+            params["appNamespace"] = app_namespace
+        body = await self._get_json(
+            f"{LIST_PATH}/{quote(bare, safe='')}/resource", params, self._timeout, app=name
+        )
+        manifest = body.get("manifest") if isinstance(body, dict) else None
+        try:
+            live = json.loads(manifest) if isinstance(manifest, str) else None
+        except ValueError:
+            live = None
+        if not isinstance(live, dict):
+            raise SourceError.malformed(self.url, "resource: expected a manifest of an object")
+        return live
+
     async def sync(self, name: str, *, prune: bool = False) -> App:
         """Ask Argo CD to sync the app to its target now (`POST .../sync`, the body
         `sync_body` returns); the app comes back with the requested operation set. Raises

@@ -57,6 +57,21 @@ def _old_replica_sets(nodes: list[Any]) -> set[str]:
     return {name for name, (owner, rev) in revisions.items() if rev < newest[owner]}
 
 
+def current_pods(tree: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(namespace, name) of the pods of a tree's newest templates: the revision the app runs
+    now, without the pods a rollout is replacing."""
+    nodes = list(tree.get("nodes") or [])
+    old = _old_replica_sets(nodes)
+    return tuple(
+        (str(node.get("namespace") or ""), str(node.get("name") or ""))
+        for node in nodes
+        if isinstance(node, Mapping)
+        and node.get("kind") == "Pod"
+        and node.get("name")
+        and _parent(node, "ReplicaSet") not in old
+    )
+
+
 def failing_pods(tree: Mapping[str, Any]) -> tuple[PodProblem, ...]:
     """The Degraded pods of a tree's newest templates, in its order: a revision is judged by the
     pods of its own template, never by those a rollout (or a rollback) is replacing. Anything

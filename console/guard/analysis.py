@@ -194,6 +194,11 @@ def quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
     return lower_bound
 
 
+def _secs(value: float) -> str:
+    """Seconds as a reason says them: tenths under 10 s (a fast failure), whole ones above."""
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
 def verdict(
     policy: AnalysisPolicy, samples: Iterable[Sample], started_at: float, now: float
 ) -> Verdict:
@@ -206,7 +211,7 @@ def verdict(
         if over:
             return Verdict(
                 Outcome.INCONCLUSIVE,
-                f"{n} requests in {elapsed:.0f} s, fewer than the {policy.min_requests} a "
+                f"{n} requests in {_secs(elapsed)} s, fewer than the {policy.min_requests} a "
                 "verdict needs: not judged",
                 n,
                 window_s=elapsed,
@@ -215,7 +220,7 @@ def verdict(
     ratio = w.errors / w.requests
     p95 = quantile(QUANTILE, w.buckets)
     p95_ms = p95 * 1000 if p95 is not None else None
-    over_what = f"over {elapsed:.0f} s, {n} requests"
+    over_what = f"over {_secs(elapsed)} s, {n} requests"
 
     def judged(outcome: Outcome, reason: str) -> Verdict:
         return Verdict(outcome, reason, n, ratio, p95_ms, elapsed)

@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ from console.fleet.source import AppSource, Changed, Deleted, Down, Snapshot, So
 from console.fleet.tree import failing_pods
 from console.gitpush import PushRejectedError
 from console.guard import events as ev
+from console.guard.analysis import AnalysisPolicy, Outcome, Sample, Verdict, verdict
 from console.guard.events import EventLog
 from console.guard.facts import GitFacts
 from console.guard.metrics import GuardMetrics
@@ -42,6 +43,7 @@ from console.guard.policy import (
     after_outage,
     decide,
     observe,
+    observe_analysis,
     observe_pods,
 )
 from console.guard.rollback import RollbackOutcome, RollbackRequest, RollbackRequestError
@@ -68,6 +70,12 @@ class Writer(Protocol):
         ...
 
 
+class SampleProvider(Protocol):
+    """Where the analysis reads an app's requests (console.guard.pods.PodsProvider)."""
+
+    async def samples(self, app: str, at: float) -> tuple[list[Sample], list[str]]: ...
+
+
 @dataclass
 class _Tracked:
     app: App
@@ -84,6 +92,7 @@ class _Tracked:
     includes: tuple[str, bool | None] = ("", None)
     tree_at: float = 0.0  # when its resource tree was last read
     tree_busy: bool = False
+    analyzed: set[str] = field(default_factory=set)  # revisions whose analysis started
 
 
 class Guard:
@@ -98,8 +107,12 @@ class Guard:
         rng: Callable[[], float] = random.random,
         retry_base_s: float = 1.0,
         retry_cap_s: float = 60.0,
+        providers: Mapping[str, SampleProvider] | None = None,
     ) -> None:
         self.source = source
+        # By the name an app's analysis-provider annotation gives; none: no analysis.
+        self._providers = dict(providers or {})
+        self._analyses: set[asyncio.Task[None]] = set()
         self.writer = writer
         self.events = events or EventLog()
         self.metrics = metrics or GuardMetrics()
@@ -178,7 +191,7 @@ class Guard:
                 await self._wake_due()
                 self.changed.set()
         finally:
-            for task in (pumping, stopping):
+            for task in (pumping, stopping, *self._analyses):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -247,10 +260,121 @@ class Guard:
             self._spawn(self._restore_events(app.name, app.key))
         self._tell_comparison_error(app.name, tracked)
         self._recovered(app.name, tracked, now)
+        self._maybe_analyze(app.name, tracked, now)
         self._consider(app.name, tracked, now)
         elapsed = time.perf_counter() - started
         self.metrics.decision.observe(elapsed)
         self.decision_samples.append(elapsed)
+
+    # ---- analysis ------------------------------------------------------------------------
+
+    def _maybe_analyze(self, name: str, tracked: _Tracked, now: float) -> None:
+        """Start watching the requests of a revision that just turned Healthy and Synced after
+        its rollout (not a rollback, not one that has served for long before the guard saw
+        it: analysis judges a release, not a fleet at rest)."""
+        app, watch = tracked.app, tracked.watch
+        rev = watch.revision
+        if (
+            not self._providers
+            or not self._fresh
+            or not rev
+            or rev in tracked.analyzed
+            or app.health is not Health.HEALTHY
+            or app.sync is not Sync.SYNCED
+            or rev in watch.acted
+            or tracked.facts.is_bad(rev)
+            or tracked.facts.is_rollback(rev)
+            or watch.started_at is None
+        ):
+            return
+        policy = Policy.from_annotations(app.annotations)
+        analysis = AnalysisPolicy.from_annotations(app.annotations)
+        if not policy.enabled or not analysis.enabled:
+            return
+        op = app.operation
+        synced_at = op.started_at if op is not None and op.revision == rev else None
+        if synced_at is None or now - synced_at.timestamp() > policy.deadline_s + analysis.seconds:
+            return  # it served long before this sight: not a release under way
+        tracked.analyzed.add(rev)
+        provider = self._providers.get(analysis.provider)
+        if provider is None:
+            self.events.emit(
+                ev.ANALYSIS_INCONCLUSIVE,
+                name,
+                f"{rev[:7]}: not analysed: no {analysis.provider} provider is configured "
+                "for this guard",
+                revision=rev,
+            )
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._analyze(name, tracked, rev, analysis, provider)
+        )
+        self._analyses.add(task)
+        task.add_done_callback(self._analyses.discard)
+
+    async def _analyze(
+        self,
+        name: str,
+        tracked: _Tracked,
+        rev: str,
+        policy: AnalysisPolicy,
+        provider: SampleProvider,
+    ) -> None:
+        started = self._clock()
+        limits = [
+            f"error ratio <= {policy.max_error_ratio:g}"
+            if policy.max_error_ratio is not None
+            else "",
+            f"p95 <= {policy.max_p95_ms:g} ms" if policy.max_p95_ms is not None else "",
+        ]
+        self.events.emit(
+            ev.ANALYSIS,
+            name,
+            f"{rev[:7]} is Healthy: watching its requests for {policy.seconds:g} s "
+            f"({', '.join(x for x in limits if x)}; at least {policy.min_requests} requests)",
+            revision=rev,
+        )
+        samples: list[Sample] = []
+        every = max(0.2, min(2.0, policy.seconds / 10))
+        while True:
+            if self._apps.get(tracked.app.key) is not tracked or tracked.watch.revision != rev:
+                return  # moved on (a newer revision, a rollback): its own analysis, if any
+            try:
+                got, missed = await provider.samples(tracked.app.key, self._clock())
+                samples.extend(got)
+                for problem in missed:
+                    log.debug("analysis of %s: %s", name, problem)
+            except SourceError as exc:
+                log.warning("analysis of %s: cannot read its pods: %s", name, exc)
+            result = verdict(policy, samples, started, self._clock())
+            if result.outcome is not Outcome.RUNNING:
+                break
+            await asyncio.sleep(every)
+        self._tell_analysis(name, rev, result)
+        if result.outcome is Outcome.FAILED:
+            tracked.watch = observe_analysis(tracked.watch, rev, result.reason)
+            if not tracked.busy:
+                self._consider(name, tracked, self._clock())
+            self._poked.set()
+
+    def _tell_analysis(self, name: str, rev: str, result: Verdict) -> None:
+        kind = {
+            Outcome.PASSED: ev.ANALYSIS_PASSED,
+            Outcome.FAILED: ev.ANALYSIS_FAILED,
+            Outcome.INCONCLUSIVE: ev.ANALYSIS_INCONCLUSIVE,
+        }[result.outcome]
+        self.metrics.analyses.labels(app=name, outcome=result.outcome.value.lower()).inc()
+        self.events.emit(
+            kind,
+            name,
+            f"{rev[:7]}: {result.reason}",
+            revision=rev,
+            requests=result.requests,
+            error_ratio=None if result.error_ratio is None else round(result.error_ratio, 4),
+            p95_ms=None if result.p95_ms is None else round(result.p95_ms, 1),
+            window_s=round(result.window_s, 3),
+        )
+        self.changed.set()
 
     # ---- deciding ------------------------------------------------------------------------
 

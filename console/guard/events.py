@@ -33,8 +33,15 @@ FAILED = "RollbackFailed"  # stopped: the known-good fails too, or the push was 
 NO_KNOWN_GOOD = "NoKnownGood"  # unhealthy, but nothing to roll back to
 RECOVERED = "Recovered"  # Healthy and Synced again on the rollback revision
 COMPARISON_ERROR = "ComparisonError"  # a revision cannot be rendered: not deployed, old one runs
+# The analysis of a Healthy revision's requests (console.guard.analysis): under way, and its end.
+ANALYSIS = "Analysis"
+ANALYSIS_PASSED = "AnalysisPassed"
+ANALYSIS_FAILED = "AnalysisFailed"  # rolled back as any failed rollout is
+ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"  # too little traffic: no verdict, no rollback
 
-WARNINGS = frozenset({SOURCE_DOWN, RETRY, FAILED, NO_KNOWN_GOOD, UNHEALTHY, COMPARISON_ERROR})
+WARNINGS = frozenset(
+    {SOURCE_DOWN, RETRY, FAILED, NO_KNOWN_GOOD, UNHEALTHY, COMPARISON_ERROR, ANALYSIS_FAILED}
+)
 
 
 @dataclass(frozen=True)

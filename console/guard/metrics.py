@@ -38,6 +38,12 @@ class GuardMetrics:
             "1 while the Application source (Argo CD) answers, else 0.",
             registry=self.registry,
         )
+        self.analyses = Counter(
+            "gitops_guard_analyses",
+            "Analyses of Healthy revisions' requests that ended, by app and outcome.",
+            ["app", "outcome"],
+            registry=self.registry,
+        )
         self.apps = Gauge(
             "gitops_guard_watched_apps", "Applications the guard watches.", registry=self.registry
         )

@@ -10,7 +10,8 @@ revision when, on R,
   - it is still Progressing past the deadline after R's deployment started, or
   - its new pods cannot run (an image pull failure, CrashLoopBackOff: what Argo CD's resource
     tree shows Degraded while the app is still Progressing) for the grace period, or
-  - its sync failed and stayed failed for the grace period (Argo CD's retries get their chance).
+  - its sync failed and stayed failed for the grace period (Argo CD's retries get their chance),
+  - or, Healthy, the analysis of its requests failed it (console.guard.analysis).
 It never acts when disabled, within the grace period, on a revision Git already records as
 rolled back for this app (whoever wrote that), or on a rollback commit: if a rollback's own
 revision fails, the known-good is not good any more and the guard halts, loudly, once.
@@ -99,14 +100,12 @@ class Watch:
     # Healthy on `revision` when last seen: a Progressing that follows is a new progression.
     was_healthy: bool = False
     seen_again: bool = False  # the first sight after the guard was blind (`after_outage`)
+    analysis_failed: str = ""  # why the analysis of `revision`'s requests failed it
 
 
 def deployed_revision(app: App) -> str:
-    """The revision the app's last (or running) sync deploys; its newest history entry when no
-    operation is recorded."""
-    if app.operation is not None and app.operation.revision:
-        return app.operation.revision
-    return app.history[-1].revision if app.history else ""
+    """The revision the app's last (or running) sync deploys (`App.deployed_revision`)."""
+    return app.deployed_revision
 
 
 def _started(app: App, revision: str) -> float | None:
@@ -199,6 +198,13 @@ def observe_pods(watch: Watch, revision: str, problems: Sequence[object], now: f
     return replace(watch, pods_failing_since=since, pods_problem=str(problems[0]))
 
 
+def observe_analysis(watch: Watch, revision: str, failed: str) -> Watch:
+    """`watch` after the analysis of `revision`'s requests failed it (`failed` says why)."""
+    if revision != watch.revision or not failed:
+        return watch  # the verdict on a revision no longer watched
+    return replace(watch, analysis_failed=failed)
+
+
 def known_good(app: App, facts: GitFacts, bad: str) -> str:
     """The newest revision in the app's history before `bad` that Git does not record as rolled
     back; "" when there is none."""
@@ -222,6 +228,8 @@ def _symptom(app: App) -> str:
 def _trigger(watch: Watch, app: App, policy: Policy, now: float) -> tuple[str, str, float | None]:
     """Which rule fires and why ("", "" when none), and when to look again otherwise."""
     waits: list[float] = []
+    if watch.analysis_failed:  # Healthy, but failing its users: no grace, the window was it
+        return "analysis", watch.analysis_failed, None
     if watch.failed_since is not None:
         due = watch.failed_since + policy.grace_s
         if now >= due:

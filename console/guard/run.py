@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
+
 from console import tokenfile
 from console.fleet.argocd import ArgoCDSource
-from console.guard.controller import Guard
+from console.guard.controller import Guard, SampleProvider
 from console.guard.events import EventLog
 from console.guard.http import create_guard_api
+from console.guard.pods import PodsProvider
+from console.guard.prometheus import PrometheusProvider
 from console.guard.rollback import RollbackWriter
 from console.platforminfo import PlatformInfo, PlatformInfoError
 from console.serving import bind_socket, serve, socket_url
@@ -36,6 +40,7 @@ class Target:
     events_path: Path | None = None
     verify: bool | str = True
     ssh_key: Path | None = None
+    prometheus_url: str | None = None  # the analysis' `prometheus` provider reads there
 
 
 def _read_token(path: Path) -> str:
@@ -73,6 +78,7 @@ def from_flags(
     insecure: bool = False,
     workdir: str | None = None,
     events: str | None = None,
+    prometheus: str | None = None,
 ) -> Target:
     parts = urlsplit(argocd)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -86,6 +92,10 @@ def from_flags(
         raise GuardConfigError(f"{key}: no such SSH key file (--ssh-key)")
     if ca and not Path(ca).is_file():
         raise GuardConfigError(f"{ca}: no such CA bundle (--ca)")
+    if prometheus is not None:
+        where = urlsplit(prometheus)
+        if where.scheme not in ("http", "https") or not where.hostname:
+            raise GuardConfigError(f"--prometheus {prometheus}: expected http(s)://HOST[:PORT]")
     return Target(
         argocd_url=argocd.rstrip("/"),
         token=_read_token(Path(token_file)),
@@ -94,6 +104,7 @@ def from_flags(
         events_path=Path(events) if events else None,
         verify=False if insecure else (ca or True),
         ssh_key=key,
+        prometheus_url=prometheus,
     )
 
 
@@ -118,6 +129,7 @@ def git_env(ssh_key: Path | None) -> dict[str, str]:
 
 DEFAULT_LISTEN = "0.0.0.0:9090"  # the manifest's `metrics` port
 EVENTS_ENV = "GITOPS_GUARD_EVENTS"  # where to append the events, when --events-file is not given
+PROMETHEUS_ENV = "GITOPS_GUARD_PROMETHEUS"  # the prometheus provider's URL, else --prometheus
 
 
 def default_listen(environ: Mapping[str, str]) -> str:
@@ -152,7 +164,12 @@ async def run_guard(
         target.argocd_url, target.token, name=target.argocd_url, verify=target.verify
     )
     writer = RollbackWriter(target.deploy_repo, target.workdir, env=git_env(target.ssh_key))
-    guard = Guard(source, writer, events=EventLog(target.events_path))
+    # The pods' /metrics answer on the cluster's network, never through a proxy.
+    scraper = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+    providers: dict[str, SampleProvider] = {"pods": PodsProvider(source, scraper)}
+    if target.prometheus_url:
+        providers["prometheus"] = PrometheusProvider(target.prometheus_url, source, scraper)
+    guard = Guard(source, writer, events=EventLog(target.events_path), providers=providers)
     sock = bind_socket(*listen)
     url = socket_url(sock)
     server_stop = asyncio.Event()
@@ -168,3 +185,4 @@ async def run_guard(
         server_stop.set()
         await server
         await source.aclose()
+        await scraper.aclose()

@@ -36,10 +36,10 @@ from console.config import GUARD_APP, PlatformConfig
 from console.git import git
 from console.guard.run import EVENTS_ENV
 from console.local import bootstrap
-from console.local.argo import appstate as st
 from console.local.argo.api import create_api
 from console.local.argo.appstore import SqliteAppStore
 from console.local.argo.controller import Controller
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.kubeconfig import new_token, write_kubeconfig, write_token_file
 from console.local.argo.publish import RuntimePublisher, publish_runtime
 from console.local.argo.reposerver import RepoServer
@@ -141,7 +141,7 @@ def _service_apps(config: PlatformConfig) -> list[str]:
     ]
 
 
-def _healthy(source: st.InMemorySource, names: list[str]) -> list[str]:
+def _healthy(source: InMemorySource, names: list[str]) -> list[str]:
     """The apps among `names` that are not yet Synced and Healthy."""
     waiting = []
     for name in names:
@@ -156,7 +156,7 @@ def _healthy(source: st.InMemorySource, names: list[str]) -> list[str]:
 
 
 async def _wait_healthy(
-    source: st.InMemorySource, names: list[str], stop: asyncio.Event, progress: Progress
+    source: InMemorySource, names: list[str], stop: asyncio.Event, progress: Progress
 ) -> list[str]:
     """Wait (on the read model's changes) until every app in `names` is Synced and Healthy, the
     deadline passes or `stop` is set; the apps still waiting."""
@@ -305,7 +305,7 @@ async def _data_plane(ws: Workspace, progress: Progress) -> DataPlane:
 
 @dataclass(frozen=True)
 class _Parts:
-    source: st.InMemorySource
+    source: InMemorySource
     runtime: ProcessRuntime
     controller: Controller
     trigger: CITrigger
@@ -326,7 +326,7 @@ async def _assemble(
 ) -> _Parts:
     """The read model, the runtime on the data plane, the controller over them, CI's trigger and
     the publisher."""
-    source = st.InMemorySource()
+    source = InMemorySource()
     dataplane = await _data_plane(ws, progress)
     runtime = ProcessRuntime(
         ws.root / "runtime",

@@ -17,8 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from console.application import ApplicationStatus
 from console.git import git
-from console.local.argo.appstate import ApplicationRecord, ApplicationStatus
+from console.local.argo.appstate import ApplicationRecord
 from tests.fleet.support import NOW
 
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
@@ -254,7 +255,7 @@ def records() -> list[ApplicationRecord]:
         manifest = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application"}
         manifest |= {k: copy.deepcopy(v) for k, v in doc.items() if k != "status"}
         status = copy.deepcopy(doc.get("status") or {})
-        for entry in status.get("history", []):
+        for entry in [status.get("sync") or {}, *status.get("history", [])]:
             entry.pop("revisions", None)
         out.append(ApplicationRecord(manifest, ApplicationStatus.from_json(status)))
     return out

@@ -15,17 +15,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from console.fleet.source import Event
-from console.local.argo.api import create_api
-from console.local.argo.appstate import (
-    ApplicationRecord,
+from console.application import (
     ApplicationStatus,
     HealthState,
-    InMemorySource,
     OperationInitiator,
     SyncStatus,
     add_history,
 )
+from console.fleet.source import Event
+from console.local.argo.api import create_api
+from console.local.argo.appstate import ApplicationRecord
+from console.local.argo.inmemory import InMemorySource
 from console.serving import bind_socket, serve, socket_url
 
 ARGO = Path(__file__).resolve().parents[3] / "shared" / "reference" / "argo-cd"
@@ -70,8 +70,8 @@ def record(name: str, health: str = "Healthy", revision: str = "a" * 40) -> Appl
         initiated_by=OperationInitiator(automated=True),
     )
     status = ApplicationStatus(
-        sync=SyncStatus("Synced", revision),
-        health=HealthState(health),
+        sync=SyncStatus(status="Synced", revision=revision),
+        health=HealthState(status=health),
         history=history,
         reconciled_at=NOW,
     )
@@ -80,7 +80,9 @@ def record(name: str, health: str = "Healthy", revision: str = "a" * 40) -> Appl
 
 def with_health(health: str, message: str = "") -> Callable[[ApplicationRecord], ApplicationRecord]:
     def change(old: ApplicationRecord) -> ApplicationRecord:
-        return replace(old, status=replace(old.status, health=HealthState(health, message)))
+        return replace(
+            old, status=old.status.evolve(health=HealthState(status=health, message=message))
+        )
 
     return change
 

@@ -16,7 +16,8 @@ import pytest
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
-from console.local.argo.appstate import InMemorySource, RefreshRequest
+from console.local.argo.inmemory import InMemorySource
+from console.local.argo.requests import RefreshRequest
 from console.local.kube.pods import free_port
 from tests.fleet.support import (
     Answer,

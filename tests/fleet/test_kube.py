@@ -18,7 +18,7 @@ import pytest
 from console.fleet.kube import KubeSource
 from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
-from console.local.argo.appstate import InMemorySource
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.kubeconfig import write_kubeconfig
 from tests.fleet.support import (
     Answer,

@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as s
 
 from console.fleet.mirror import FleetMirror
-from console.fleet.model import App, Health
+from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot
+from tests.fleet.build import App
 
 AT = datetime(2026, 12, 6, tzinfo=UTC)
 

@@ -285,8 +285,8 @@ def test_full_multi_source_application() -> None:
     assert app.resource_version == "184467"
     assert app.annotations == {"gitops.platform/auto-rollback": "true"}
     assert app.sources == (
-        Source("https://charts.example.com", chart="payments", target_revision=CHART),
-        Source("https://github.com/acme/values.git", target_revision="main", ref="values"),
+        Source(repo_url="https://charts.example.com", chart="payments", target_revision=CHART),
+        Source(repo_url="https://github.com/acme/values.git", target_revision="main", ref="values"),
     )
     assert (app.dest_server, app.dest_name, app.dest_namespace) == ("", "prod-eu", "payments")
     assert (app.auto_sync, app.self_heal, app.prune) == (True, False, True)

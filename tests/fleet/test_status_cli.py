@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from console.cli import main
-from console.local.argo.appstate import InMemorySource
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.kubeconfig import write_kubeconfig, write_token_file
 from console.local.kube.pods import free_port
 from console.local.last_workspace import remember

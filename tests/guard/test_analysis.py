@@ -118,14 +118,14 @@ def pod(
             [pod(0, 0), pod(5, 100, errors=21)],
             5,
             Outcome.FAILED,
-            "error ratio 0.21 > 0.05 over 5 s, 100 requests",
+            "error ratio 0.21 > 0.05 over 5.0 s, 100 requests",
             id="errors fail it at once",
         ),
         pytest.param(
             [pod(0, 0), pod(5, 100, fast=90)],
             5,
             Outcome.FAILED,
-            "p95 latency 750 ms > 500 ms over 5 s, 100 requests",
+            "p95 latency 750 ms > 500 ms over 5.0 s, 100 requests",
             id="slow fails it",
         ),
         pytest.param(

@@ -36,9 +36,9 @@ from console.drill.load import BackgroundLoad, LoadGenerator, LoadStats
 from console.fleet.history import log, rollbacks
 from console.guard.events import Event, read_events
 from console.guard.run import Target, run_guard
-from console.local.argo import appstate as st
 from console.local.argo.api import create_api
 from console.local.argo.controller import Controller
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.kubeconfig import new_token
 from console.local.argo.publish import publish_runtime
 from console.local.argo.reposerver import RepoServer
@@ -156,6 +156,11 @@ def _only_backend_dev(work: Path, tag: str) -> None:
             app.unlink()
     overlay = work / OVERLAY
     overlay.write_text(overlay.read_text().replace('newTag: "unreleased"', f'newTag: "{tag}"'))
+    # A short look at each release's requests, so the analysis is seen within a step.
+    app = work / "argocd" / "apps" / f"{APP}.yaml"
+    text = app.read_text()
+    assert 'gitops.platform/analysis-seconds: "20"' in text
+    app.write_text(text.replace('analysis-seconds: "20"', 'analysis-seconds: "3"'))
 
 
 @dataclass
@@ -206,7 +211,7 @@ class _Background:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         stop, parts = self._stop, self.parts
         api_url = parts.api_url
-        source = st.InMemorySource()
+        source = InMemorySource()
         runtime = ProcessRuntime(parts.base / "runtime", parts.store)
         repos = RepoServer(parts.base / "cache")
         repos.register(REPO_URL, parts.host.path(DEPLOY))
@@ -449,6 +454,39 @@ def test_a_crash_looping_release_is_rolled_back_once_and_no_request_fails(
     assert recovered.fields["commit"] == rollback
     assert "revision" not in recovered.fields
     assert not told(p, since, "RollbackFailed")
+
+
+# ---- a release that serves well: its requests read from its own pods --------------------------
+
+
+def with_env(text: str) -> str:
+    """A harmless release: one more variable in the Deployment (a new template, a rollout)."""
+    marker = "                  - name: ENVIRONMENT\n                    value: dev\n"
+    assert marker in text
+    extra = "                  - name: RELEASE_NOTE\n                    value: analysed\n"
+    return text.replace(marker, marker + extra, 1)
+
+
+def test_a_release_that_serves_well_is_analysed_from_its_own_pods_and_stays(
+    platform: Platform,
+) -> None:
+    """Healthy after its rollout, the release's requests are read from its new pods' /metrics
+    (the tree names them, Argo CD's live-resource API gives their address, as on a cluster):
+    the load's requests are counted, none failed, the analysis passes, nothing is rolled back."""
+    p = platform
+    since = len(p.events())
+    with Load(p.service_url) as load:
+        p.wait(lambda: load.bg.answered, "the first answer through the Service")
+        release = p.push_overlay(with_env, "feat(dev): tell the backend its release note")
+        p.wait(lambda: bool(told(p, since, "AnalysisPassed")), "the analysis passing")
+        stats = load.result()
+    [passed] = told(p, since, "AnalysisPassed")
+    assert passed.fields["revision"] == release
+    assert passed.fields["requests"] >= 20, passed.message
+    assert passed.fields["error_ratio"] == 0.0
+    assert stats.failed == 0, stats
+    assert not p.rollbacks_of(release)
+    assert p.on(release)
 
 
 # ---- a commit that does not render -------------------------------------------------------------

@@ -8,45 +8,70 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from console.cli import main
-from console.contract import DEADLINE, ENABLED, GRACE
+from console.contract import (
+    ANALYSIS_MIN_REQUESTS,
+    ANALYSIS_SECONDS,
+    DEADLINE,
+    ENABLED,
+    GRACE,
+    MAX_ERROR_RATIO,
+)
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.history import log, rollbacks
 from console.guard import events as ev
-from console.guard.controller import Guard
+from console.guard.analysis import Sample
+from console.guard.controller import Guard, SampleProvider
 from console.guard.events import EventLog, read_events
 from console.guard.rollback import RollbackWriter
-from console.local.argo import appstate as st
 from console.local.argo.api import create_api
+from console.local.argo.appstate import ApplicationRecord, from_json, to_json
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.kubeconfig import new_token
+from console.local.argo.requests import RefreshRequest
 from console.serving import bind_socket, serve, socket_url
 from tests.guard.conftest import BACKEND, Deploy
 
 APP = "backend-dev"
 REPO_URL = "https://github.com/acme/platform-deploy.git"
 WAIT_S = 60.0
+INF = float("inf")
 
 
 def application(
-    revision: str, health: str, history: list[str], *, grace: str = "0", phase: str = "Succeeded"
-) -> st.ApplicationRecord:
+    revision: str,
+    health: str,
+    history: list[str],
+    *,
+    grace: str = "0",
+    phase: str = "Succeeded",
+    annotations: dict[str, str] | None = None,
+    started: str = "2026-11-26T08:00:00Z",
+) -> ApplicationRecord:
     source = {"repoURL": REPO_URL, "path": BACKEND, "targetRevision": "main"}
-    return st.from_json(
+    return from_json(
         {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Application",
             "metadata": {
                 "name": APP,
                 "namespace": "argocd",
-                "annotations": {ENABLED: "true", GRACE: grace, DEADLINE: "600"},
+                "annotations": {
+                    ENABLED: "true",
+                    GRACE: grace,
+                    DEADLINE: "600",
+                    **(annotations or {}),
+                },
             },
             "spec": {
                 "project": "default",
@@ -63,7 +88,7 @@ def application(
                 "operationState": {
                     "operation": {"sync": {"revision": revision}},
                     "phase": phase,
-                    "startedAt": "2026-11-26T08:00:00Z",
+                    "startedAt": started,
                     "syncResult": {"revision": revision},
                 },
             },
@@ -74,7 +99,7 @@ def application(
 @dataclass
 class Rig:
     deploy: Deploy
-    store: st.InMemorySource
+    store: InMemorySource
     guard: Guard
     events: EventLog
     restart_api: Callable[[], Any]
@@ -101,13 +126,14 @@ class Rig:
 @contextlib.asynccontextmanager
 async def rig(
     deploy: Deploy,
-    first: st.ApplicationRecord,
+    first: ApplicationRecord,
     *,
     remote: str | None = None,
     clock: Callable[[], float] | None = None,
     events_path: Path | None = None,
+    samples: SampleProvider | None = None,
 ) -> AsyncIterator[Rig]:
-    store = st.InMemorySource([first])
+    store = InMemorySource([first])
     token = new_token()
     api = create_api(store, token, "v3.1.0+test", keepalive_seconds=0.2)
     sock = bind_socket("127.0.0.1", 0)
@@ -132,7 +158,15 @@ async def rig(
     events = EventLog(events_path)
     writer = RollbackWriter(remote or deploy.url, deploy.tmp / "guard")
     extra = {"clock": clock} if clock else {}
-    guard = Guard(source, writer, events=events, retry_base_s=0.05, retry_cap_s=0.2, **extra)
+    guard = Guard(
+        source,
+        writer,
+        events=events,
+        retry_base_s=0.05,
+        retry_cap_s=0.2,
+        providers={"pods": samples} if samples is not None else None,
+        **extra,  # type: ignore[arg-type]
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(guard.run(stop))
     r = Rig(deploy, store, guard, events, restart_api, stop_api)
@@ -154,9 +188,7 @@ def test_a_degraded_app_is_rolled_back_once_and_argo_cd_asked_to_refresh(deploy:
             await r.until(lambda: len(r.rollbacks(deploy.bad)) == 1, "the rollback commit")
             await r.until(lambda: ev.ROLLBACK in r.types(), "the Rollback event")
             requests = r.store.take_requests()
-            assert any(isinstance(q, st.RefreshRequest) and q.app == APP for q in requests), (
-                requests
-            )
+            assert any(isinstance(q, RefreshRequest) and q.app == APP for q in requests), requests
             # The record still says Degraded on the bad revision (nothing synced here): the
             # guard must not act again.
             r.store.put(application(deploy.bad, "Progressing", [deploy.good, deploy.bad]))
@@ -398,10 +430,10 @@ def _held(target: str, running: str, *, sync: str, conditions: list[dict[str, st
     """The app as Argo CD shows it when automated sync holds `running` while Git's target is
     `target`: no new operation, history unchanged."""
     record = application(running, "Healthy", [running])
-    doc = st.to_json(record)
+    doc = to_json(record)
     doc["status"]["sync"] = {"status": sync, "revision": target}
     doc["status"]["conditions"] = conditions
-    return st.from_json(doc)
+    return from_json(doc)
 
 
 @pytest.mark.slow
@@ -427,5 +459,63 @@ def test_a_wipe_out_rolled_back_is_recovered_without_a_sync(deploy: Deploy) -> N
             [recovered] = [e for e in r.events.recent() if e.type == ev.RECOVERED]
             assert recovered.fields["commit"] == rollback
         assert len(r.rollbacks(deploy.bad)) == 1
+
+    asyncio.run(scenario())
+
+
+class Traffic:
+    """A release's pods as the analysis reads them: `rate` requests between two reads, a share
+    of them 5xx. Stands in for the pods provider (console.guard.pods, tested against real pods)
+    so the driver's rules are pinned here on their own."""
+
+    def __init__(self, rate: int, error_share: float) -> None:
+        self.rate, self.share, self.total = rate, error_share, 0
+
+    async def samples(self, app: str, at: float) -> tuple[list[Sample], list[str]]:
+        self.total += self.rate
+        n = float(self.total)
+        return [Sample(at, "pod-a", n, round(n * self.share), ((0.05, n), (INF, n)))], []
+
+
+ANALYSIS = {ANALYSIS_SECONDS: "1", MAX_ERROR_RATIO: "0.05", ANALYSIS_MIN_REQUESTS: "20"}
+
+
+def released_now(deploy: Deploy) -> ApplicationRecord:
+    """backend-dev Healthy and Synced on the bad revision, its sync started a moment ago."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    history = [deploy.good, deploy.bad]
+    return application(deploy.bad, "Healthy", history, annotations=ANALYSIS, started=now)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("traffic", "told", "rolled_back"),
+    [
+        pytest.param(Traffic(40, 0.3), ev.ANALYSIS_FAILED, True, id="failing-users"),
+        pytest.param(Traffic(40, 0.0), ev.ANALYSIS_PASSED, False, id="serving-well"),
+        pytest.param(Traffic(2, 0.9), ev.ANALYSIS_INCONCLUSIVE, False, id="too-little-traffic"),
+    ],
+)
+def test_a_healthy_release_is_judged_by_its_requests(
+    deploy: Deploy, traffic: Traffic, told: str, rolled_back: bool
+) -> None:
+    """Healthy and Synced after its sync: the guard watches the release's requests for the
+    window. Failing its users, it is rolled back by one commit whose reason names the measured
+    ratio, the threshold, the window and the request count; serving well, or on too little
+    traffic to judge, it stays."""
+
+    async def scenario() -> None:
+        async with rig(deploy, released_now(deploy), samples=traffic) as r:
+            await r.until(lambda: told in r.types(), told)
+            if rolled_back:
+                await r.until(lambda: len(r.rollbacks(deploy.bad)) == 1, "the rollback commit")
+        assert r.types().count(ev.ANALYSIS) == 1
+        commits = r.rollbacks(deploy.bad)
+        assert len(commits) == (1 if rolled_back else 0)
+        if rolled_back:
+            [rb] = [rb for rb in rollbacks(log(deploy.bare, "main")) if rb.of == deploy.bad]
+            assert re.fullmatch(r"error ratio 0\.30 > 0\.05 over \d\.\d s, \d+ requests", rb.reason)
+            kind = r.guard.metrics.rollbacks.labels(app=APP, reason="analysis")
+            assert kind._value.get() == 1
 
     asyncio.run(scenario())

@@ -4,7 +4,7 @@ grace). Pure functions: no clock, no I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
@@ -12,16 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from console.contract import DEADLINE, ENABLED, GRACE
-from console.fleet.model import (
-    App,
-    Condition,
-    Health,
-    HistoryEntry,
-    Operation,
-    OperationPhase,
-    Resource,
-    Sync,
-)
+from console.fleet.model import Health, OperationPhase, Sync
 from console.fleet.tree import PodProblem, failing_pods
 from console.guard.facts import GitFacts
 from console.guard.policy import (
@@ -35,6 +26,7 @@ from console.guard.policy import (
     observe,
     observe_pods,
 )
+from tests.fleet.build import App, Condition, HistoryEntry, Operation, Resource, replace
 
 G, B, R, X = "g" * 40, "b" * 40, "r" * 40, "x" * 40  # good, bad, a rollback commit, another
 T0 = 1_800_000_000.0

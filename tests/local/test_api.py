@@ -33,33 +33,29 @@ from kubernetes import config as kube_config
 from kubernetes import watch as kube_watch
 from kubernetes.client.exceptions import ApiException
 
-from console.local.argo.api import RunStore, create_api, parse_selector
-from console.local.argo.appstate import (
+from console.application import (
     HISTORY_LIMIT,
     ApplicationCondition,
-    ApplicationRecord,
     ApplicationStatus,
     ApplicationSummary,
     ComparedTo,
     HealthState,
-    InMemorySource,
-    InvalidArgumentError,
     Operation,
     OperationInitiator,
     OperationState,
-    RefreshRequest,
     ResourceResult,
     ResourceStatus,
     SyncOperation,
     SyncOperationResult,
-    SyncRequest,
     SyncStatus,
-    WebhookDelivery,
     add_history,
-    from_json,
-    to_json,
 )
+from console.local.argo.api import RunStore, create_api, parse_selector
+from console.local.argo.appstate import ApplicationRecord, from_json, to_json
+from console.local.argo.errors import InvalidArgumentError
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.kubeconfig import new_token, write_kubeconfig, write_token_file
+from console.local.argo.requests import RefreshRequest, SyncRequest, WebhookDelivery
 from console.local.state import State
 from console.serving import PortInUseError, bind_socket, serve, socket_url
 
@@ -171,6 +167,20 @@ def manifests() -> list[dict[str, Any]]:
     return [yaml.safe_load(path.read_text()) for path in sorted(APPS.glob("*.yaml"))]
 
 
+def _resource(
+    group: str, kind: str, ns: str, name: str, health: HealthState | None
+) -> ResourceStatus:
+    return ResourceStatus(
+        group=group,
+        version="v1",
+        kind=kind,
+        namespace=ns,
+        name=name,
+        status="Synced",
+        health_state=health,
+    )
+
+
 def status_for(manifest: dict[str, Any]) -> ApplicationStatus:
     name = manifest["metadata"]["name"]
     labels = manifest["metadata"].get("labels", {})
@@ -181,9 +191,9 @@ def status_for(manifest: dict[str, Any]) -> ApplicationStatus:
     revision = _sha(name, "head")
     image = f"{service}:sha-{revision[:7]}"
     resources = (
-        ResourceStatus("", "v1", "ConfigMap", ns, f"{service}-config", "Synced"),
-        ResourceStatus("", "v1", "Service", ns, service, "Synced", HealthState("Healthy")),
-        ResourceStatus("apps", "v1", "Deployment", ns, service, "Synced", HealthState("Healthy")),
+        _resource("", "ConfigMap", ns, f"{service}-config", None),
+        _resource("", "Service", ns, service, HealthState(status="Healthy")),
+        _resource("apps", "Deployment", ns, service, HealthState(status="Healthy")),
     )
     history: tuple[Any, ...] = ()
     for i in range(3):
@@ -202,11 +212,11 @@ def status_for(manifest: dict[str, Any]) -> ApplicationStatus:
     )
     results = tuple(
         ResourceResult(
-            r.group,
-            r.version,
-            r.kind,
-            r.namespace,
-            r.name,
+            group=r.group,
+            version=r.version,
+            kind=r.kind,
+            namespace=r.namespace,
+            name=r.name,
             status="Synced",
             message=f"{r.kind.lower()}/{r.name} configured",
             hook_phase="Running",
@@ -221,11 +231,15 @@ def status_for(manifest: dict[str, Any]) -> ApplicationStatus:
         started_at=NOW - timedelta(minutes=10, seconds=20),
         finished_at=NOW - timedelta(minutes=10),
         message="successfully synced (all tasks run)",
-        sync_result=SyncOperationResult(revision, results, source),
+        sync_result=SyncOperationResult(revision=revision, resources=results, source=source),
     )
     status = ApplicationStatus(
-        sync=SyncStatus("Synced", revision, ComparedTo(source, dest)),
-        health=HealthState("Healthy", last_transition_time=NOW - timedelta(minutes=9)),
+        sync=SyncStatus(
+            status="Synced",
+            revision=revision,
+            compared_to=ComparedTo(source=source, destination=dest),
+        ),
+        health=HealthState(status="Healthy", last_transition_time=NOW - timedelta(minutes=9)),
         history=history,
         operation_state=op_state,
         resources=resources,
@@ -237,28 +251,31 @@ def status_for(manifest: dict[str, Any]) -> ApplicationStatus:
     )
     if name == "frontend-prod":  # a rollout past its progress deadline, retries exhausted
         bad = f'Deployment "{service}" exceeded its progress deadline'
-        degraded = replace(resources[2], health=HealthState("Degraded", bad))
-        status = replace(
-            status,
-            sync=replace(status.sync, status="OutOfSync"),
-            health=HealthState("Degraded", bad, NOW - timedelta(minutes=1)),
-            resources=(*resources[:2], replace(degraded, status="OutOfSync")),
-            operation_state=replace(
-                op_state, phase="Failed", message=bad, retry_count=2, sync_result=None
+        degraded = resources[2].evolve(health_state=HealthState(status="Degraded", message=bad))
+        a_minute_ago = NOW - timedelta(minutes=1)
+        status = status.evolve(
+            sync=status.sync.evolve(status="OutOfSync"),
+            health=HealthState(status="Degraded", message=bad, last_transition_time=a_minute_ago),
+            resources=(*resources[:2], degraded.evolve(status="OutOfSync")),
+            operation_state=op_state.evolve(
+                phase="Failed", message=bad, retry_count=2, sync_result=None
             ),
-            conditions=(ApplicationCondition("SyncError", bad, NOW - timedelta(minutes=1)),),
-        )
-    elif name == "gitops-guard":  # a sync running while the last commit does not render
-        status = replace(
-            status,
-            sync=replace(status.sync, status="Unknown"),
-            health=HealthState("Progressing", "Waiting for rollout to finish"),
-            operation_state=replace(op_state, phase="Running", finished_at=None, message=""),
             conditions=(
                 ApplicationCondition(
-                    "ComparisonError",
-                    "Failed to load target state: kustomize build platform/guard failed",
-                    NOW,
+                    type="SyncError", message=bad, last_transition_time=a_minute_ago
+                ),
+            ),
+        )
+    elif name == "gitops-guard":  # a sync running while the last commit does not render
+        status = status.evolve(
+            sync=status.sync.evolve(status="Unknown"),
+            health=HealthState(status="Progressing", message="Waiting for rollout to finish"),
+            operation_state=op_state.evolve(phase="Running", finished_at=None, message=""),
+            conditions=(
+                ApplicationCondition(
+                    type="ComparisonError",
+                    message="Failed to load target state: kustomize build platform/guard failed",
+                    last_transition_time=NOW,
                 ),
             ),
         )
@@ -336,7 +353,9 @@ def _serve(tmp_path: Path, ci_runs: RunStore | None = None) -> Iterator[Platform
 def _degrade(record: ApplicationRecord) -> ApplicationRecord:
     return replace(
         record,
-        status=replace(record.status, health=HealthState("Degraded", "pods not ready")),
+        status=record.status.evolve(
+            health=HealthState(status="Degraded", message="pods not ready")
+        ),
     )
 
 

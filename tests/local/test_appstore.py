@@ -9,17 +9,22 @@ from typing import Any
 
 import pytest
 
-from console.local.argo import appstate as st
+from console.application import (
+    Operation,
+    OperationInitiator,
+    OperationState,
+    SyncOperation,
+    add_history,
+)
 from console.local.argo.appstore import (
     CorruptStateError,
     MemoryAppStore,
     SavedApp,
-    SavedOperation,
     SqliteAppStore,
     from_doc,
     to_doc,
 )
-from console.local.argo.sync import ObjectKey, Phase
+from console.local.argo.sync import ObjectKey, Phase, SyncAttempt
 from console.local.state import MIGRATIONS, SCHEMA_VERSION, State, StateError
 
 T0 = datetime(2026, 11, 26, 8, 0, 0, tzinfo=UTC)
@@ -39,22 +44,22 @@ def saved() -> SavedApp:
             "metadata": {"name": "frontend-dev"},
             "spec": {"source": {"path": "x"}},
         },
-        history=st.add_history(
+        history=add_history(
             (),
             revision="a" * 40,
             deployed_at=T0,
             deploy_started_at=T0,
             source={"repoURL": "https://git.example/deploy.git", "path": "x"},
-            initiated_by=st.OperationInitiator(automated=True),
+            initiated_by=OperationInitiator(automated=True),
         ),
-        operation_state=st.OperationState(
-            operation=st.Operation(sync=st.SyncOperation(revision="a" * 40)),
+        operation_state=OperationState(
+            operation=Operation(sync=SyncOperation(revision="a" * 40)),
             phase="Succeeded",
             started_at=T0,
             finished_at=T0,
             message="successfully synced (all tasks run)",
         ),
-        last_op=SavedOperation("a" * 40, Phase.SUCCEEDED, "ok", retry_count=1),
+        last_op=SyncAttempt("a" * 40, Phase.SUCCEEDED, 0.0, message="ok", retry_count=1),
         applied=(DEPLOYMENT,),
         applied_children={ObjectKey("argoproj.io", "Application", "argocd", "frontend-dev"): "f"},
     )

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from ruamel.yaml import YAML
 
-from console.local.argo import appstate as st
 from console.local.argo.controller import Controller
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.reposerver import RepoServer
 from console.local.ci.images import ImageStore
 from console.local.kube.processes import ProcessRuntime
@@ -68,7 +68,7 @@ def root_app(world: World) -> dict:
     return next(d for d in docs if d and d.get("kind") == "Application")
 
 
-def app_is(source: st.InMemorySource, name: str, sync: str, health: str) -> Callable[[], bool]:
+def app_is(source: InMemorySource, name: str, sync: str, health: str) -> Callable[[], bool]:
     def check() -> bool:
         record = source.get(name)
         return (
@@ -94,7 +94,7 @@ def test_deploy_then_a_bad_promotion_halts_and_a_broken_commit_is_a_comparison_e
 ) -> None:
     repos = RepoServer(tmp_path / "cache")
     repos.register(URL, world.bare)
-    source = st.InMemorySource()
+    source = InMemorySource()
 
     async def scenario() -> None:
         runtime = ProcessRuntime(tmp_path / "run", world.images)
@@ -114,7 +114,7 @@ def test_deploy_then_a_bad_promotion_halts_and_a_broken_commit_is_a_comparison_e
     asyncio.run(scenario())
 
 
-async def deploy(world: World, source: st.InMemorySource, runtime: ProcessRuntime) -> None:
+async def deploy(world: World, source: InMemorySource, runtime: ProcessRuntime) -> None:
     await until(app_is(source, "backend-dev", "Synced", "Healthy"), "backend-dev Healthy")
     await until(app_is(source, "frontend-dev", "Synced", "Healthy"), "frontend-dev Healthy")
     root = source.get("root")
@@ -130,8 +130,8 @@ async def deploy(world: World, source: st.InMemorySource, runtime: ProcessRuntim
     assert [h.revision for h in record.status.history] == [record.status.sync.revision]
     assert record.status.summary.images == (f"{REGISTRY}/backend:{world.good}",)
     kinds = {r.kind: r for r in record.status.resources}
-    assert kinds["Deployment"].health is not None
-    assert kinds["Deployment"].health.status == "Healthy"
+    assert kinds["Deployment"].health_state is not None
+    assert kinds["Deployment"].health_state.status == "Healthy"
     assert kinds["ServiceAccount"].health is None, "no health check for this kind"
     # The frontend reaches the backend through the proxies, as a user would.
     url = runtime.service_urls()[("dev", "frontend")]
@@ -145,7 +145,7 @@ async def deploy(world: World, source: st.InMemorySource, runtime: ProcessRuntim
 
 
 async def bad_promotion_halts(
-    world: World, controller: Controller, source: st.InMemorySource, runtime: ProcessRuntime
+    world: World, controller: Controller, source: InMemorySource, runtime: ProcessRuntime
 ) -> None:
     work = world.work
     missing = "f" * 40
@@ -169,7 +169,7 @@ async def bad_promotion_halts(
 
 
 async def broken_commit(
-    world: World, controller: Controller, source: st.InMemorySource, runtime: ProcessRuntime
+    world: World, controller: Controller, source: InMemorySource, runtime: ProcessRuntime
 ) -> None:
     work = world.work
     (work / "overlays" / "dev" / "frontend" / "kustomization.yaml").write_text(
@@ -196,7 +196,7 @@ async def broken_commit(
 
 
 async def wipe_out_refused(
-    world: World, controller: Controller, source: st.InMemorySource, runtime: ProcessRuntime
+    world: World, controller: Controller, source: InMemorySource, runtime: ProcessRuntime
 ) -> None:
     """The frontend overlay's kustomization renamed away: the path is a directory source that
     renders nothing. Automated sync (allowEmpty false) refuses to prune everything, says why,
@@ -234,7 +234,7 @@ def test_a_held_app_is_not_synced_on_its_own(world: World, tmp_path: Path) -> No
     module's other test pushes bad commits to `world.bare`."""
     repos = RepoServer(tmp_path / "cache")
     repos.register(URL, world.pristine)
-    source = st.InMemorySource()
+    source = InMemorySource()
 
     async def scenario() -> None:
         runtime = ProcessRuntime(tmp_path / "run", world.images)

@@ -19,9 +19,9 @@ from typing import Any, BinaryIO
 import pytest
 
 from console.git import git
-from console.local.argo import appstate as st
 from console.local.argo.appstore import SqliteAppStore
 from console.local.argo.controller import Controller
+from console.local.argo.inmemory import InMemorySource
 from console.local.argo.reposerver import RepoServer
 from console.local.kube.processes import ProcessRuntime
 from console.local.state import State, StateError
@@ -163,7 +163,7 @@ def test_the_controller_outlives_a_full_disk_and_persists_once_there_is_room(
     work = _deploy_repo(tmp_path, "hello")
     repos = RepoServer(tmp_path / "cache")
     repos.register(URL, tmp_path / "deploy.git")
-    source = st.InMemorySource()
+    source = InMemorySource()
     state = State(small_disk / "state.db")
     caplog.set_level(logging.ERROR, logger="console.local.argo.controller")
 

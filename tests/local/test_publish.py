@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
+from console.application import API_VERSION, KIND, ApplicationStatus, HealthState, ResourceStatus
 from console.fleet.tree import failing_pods
-from console.local.argo import appstate as st
+from console.local.argo.appstate import ApplicationRecord
+from console.local.argo.inmemory import InMemorySource
+from console.local.argo.podlogs import LogEntry
 from console.local.argo.publish import (
     MAX_LINE_BYTES,
     MAX_READ_BYTES,
@@ -107,10 +110,10 @@ def snapshot(
     )
 
 
-def record(*resources: st.ResourceStatus, name: str = APP) -> st.ApplicationRecord:
+def record(*resources: ResourceStatus, name: str = APP) -> ApplicationRecord:
     manifest = {
-        "apiVersion": st.API_VERSION,
-        "kind": st.KIND,
+        "apiVersion": API_VERSION,
+        "kind": KIND,
         "metadata": {"name": name, "namespace": "argocd"},
         "spec": {
             "project": "default",
@@ -118,15 +121,25 @@ def record(*resources: st.ResourceStatus, name: str = APP) -> st.ApplicationReco
             "destination": {"server": "https://kubernetes.default.svc", "namespace": "dev"},
         },
     }
-    return st.ApplicationRecord(manifest, st.ApplicationStatus(resources=resources))
+    return ApplicationRecord(manifest, ApplicationStatus(resources=resources))
+
+
+def _resource(group: str, kind: str, name: str, health: HealthState | None) -> ResourceStatus:
+    return ResourceStatus(
+        group=group,
+        version="v1",
+        kind=kind,
+        namespace="dev",
+        name=name,
+        status="Synced",
+        health_state=health,
+    )
 
 
 MANAGED = (
-    st.ResourceStatus("", "v1", "ConfigMap", "dev", "backend-config", "Synced"),
-    st.ResourceStatus("", "v1", "Service", "dev", "backend", "Synced", st.HealthState("Healthy")),
-    st.ResourceStatus(
-        "apps", "v1", "Deployment", "dev", "backend", "Synced", st.HealthState("Healthy")
-    ),
+    _resource("", "ConfigMap", "backend-config", None),
+    _resource("", "Service", "backend", HealthState(status="Healthy")),
+    _resource("apps", "Deployment", "backend", HealthState(status="Healthy")),
 )
 
 
@@ -389,7 +402,7 @@ class FakeRuntime:
         return list(self.apps.get(app, []))
 
 
-def lines_of(source: st.InMemorySource, pod_name: str | None = None) -> list[str]:
+def lines_of(source: InMemorySource, pod_name: str | None = None) -> list[str]:
     async def collect() -> list[str]:
         return [e.content async for e in source.pod_logs(APP, pod_name, None, None)]
 
@@ -400,7 +413,7 @@ def test_the_tail_publishes_whole_lines_and_follows_the_file(tmp_path: Path) -> 
     log = tmp_path / "backend.log"
     log.write_bytes(b"")
     first = pod(NEW, "aaaaa", ready=True, log=log)
-    runtime, source = FakeRuntime(), st.InMemorySource([record(*MANAGED)], clock=lambda: NOW)
+    runtime, source = FakeRuntime(), InMemorySource([record(*MANAGED)], clock=lambda: NOW)
     runtime.apps[APP] = [snapshot([first])]
     clock = iter(datetime(2026, 8, 1, 12, 0, s, tzinfo=UTC) for s in range(60))
     publisher = RuntimePublisher(runtime, source, clock=lambda: next(clock))
@@ -444,7 +457,7 @@ def test_the_tail_publishes_whole_lines_and_follows_the_file(tmp_path: Path) -> 
     assert [e.timestamp.second for e in entries] == [1, 1, 2, 2, 3, 4, 4]
 
 
-async def _entries(source: st.InMemorySource, pod_name: str) -> list[st.LogEntry]:
+async def _entries(source: InMemorySource, pod_name: str) -> list[LogEntry]:
     return [e async for e in source.pod_logs(APP, pod_name, None, None)]
 
 
@@ -452,7 +465,7 @@ def test_the_tail_skips_what_it_cannot_keep_and_restarts_on_truncation(tmp_path:
     log = tmp_path / "backend.log"
     filler = b"old line that nobody will read\n" * (MAX_READ_BYTES // 31 + 100)
     log.write_bytes(filler + b"recent\n")
-    runtime, source = FakeRuntime(), st.InMemorySource([record(*MANAGED)])
+    runtime, source = FakeRuntime(), InMemorySource([record(*MANAGED)])
     first = pod(NEW, "aaaaa", ready=True, log=log)
     runtime.apps[APP] = [snapshot([first])]
     publisher = RuntimePublisher(runtime, source)
@@ -471,7 +484,7 @@ def test_the_tail_skips_what_it_cannot_keep_and_restarts_on_truncation(tmp_path:
 
 
 def test_the_publisher_follows_the_source_and_stops_cleanly(tmp_path: Path) -> None:
-    runtime, source = FakeRuntime(), st.InMemorySource()
+    runtime, source = FakeRuntime(), InMemorySource()
     log = tmp_path / "backend.log"
     log.write_bytes(b"ready\n")
 
@@ -583,7 +596,7 @@ class Changes:
                 await asyncio.wait_for(self._changed.wait(), left)
 
 
-async def first_line(entries: AsyncIterator[st.LogEntry], wanted: str, timeout: float) -> str:
+async def first_line(entries: AsyncIterator[LogEntry], wanted: str, timeout: float) -> str:
     """The pod of the first line containing `wanted` (a followed stream; bounded)."""
 
     async def find() -> str:
@@ -597,10 +610,10 @@ async def first_line(entries: AsyncIterator[st.LogEntry], wanted: str, timeout: 
 
 def test_a_real_runtime_publishes_pod_logs_and_tree(tiny: Tiny, tmp_path: Path) -> None:
     resources = tuple(
-        st.ResourceStatus("apps", "v1", "Deployment", "dev", n, "Synced", st.HealthState("Healthy"))
+        _resource("apps", "Deployment", n, HealthState(status="Healthy"))
         for n in ("crasher", "hello")
     )
-    source = st.InMemorySource([record(*resources)])
+    source = InMemorySource([record(*resources)])
 
     async def scenario() -> None:
         runtime = ProcessRuntime(tmp_path / "runtime", tiny.store)

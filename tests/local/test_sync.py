@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from console.local.argo.sync import (
-    Operation,
     Phase,
+    SyncAttempt,
     SyncCode,
     SyncPolicy,
     auto_sync,
@@ -84,8 +84,8 @@ def test_status_and_server_fields_do_not_count_as_drift() -> None:
     assert fingerprint(live_view) == fingerprint(DEPLOY)
 
 
-def op(revision: str, phase: Phase, at: float = 100.0, retries: int = 0) -> Operation:
-    return Operation(
+def op(revision: str, phase: Phase, at: float = 100.0, retries: int = 0) -> SyncAttempt:
+    return SyncAttempt(
         revision, phase, at, None if phase is Phase.RUNNING else at, retry_count=retries
     )
 
@@ -126,7 +126,7 @@ def op(revision: str, phase: Phase, at: float = 100.0, retries: int = 0) -> Oper
 def test_auto_sync_rules(  # noqa: PLR0917 - one parameter per column of the table
     policy: SyncPolicy,
     status: SyncCode,
-    last: Operation | None,
+    last: SyncAttempt | None,
     now: float,
     sync: bool,
     reason: str,
@@ -137,7 +137,7 @@ def test_auto_sync_rules(  # noqa: PLR0917 - one parameter per column of the tab
 
 
 @pytest.mark.parametrize("last", [None, op(A, Phase.SUCCEEDED), op(B, Phase.SUCCEEDED)])
-def test_auto_sync_never_wipes_out_every_resource_unless_allowed(last: Operation | None) -> None:
+def test_auto_sync_never_wipes_out_every_resource_unless_allowed(last: SyncAttempt | None) -> None:
     """Argo CD's `allowEmpty: false` (the default): a target that would prune everything is not
     synced automatically; the app says why in a SyncError condition. A manual sync still may."""
     decision = auto_sync(POLICY, SyncCode.OUT_OF_SYNC, B, last, 0, wipes_out=True)

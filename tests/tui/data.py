@@ -9,18 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from console.contract import ENV_LABEL, SERVICE_LABEL
 from console.fleet.history import Commit
-from console.fleet.model import (
-    App,
-    Health,
-    HistoryEntry,
-    Operation,
-    OperationPhase,
-    Resource,
-    Source,
-    Sync,
-)
+from console.fleet.model import Health, OperationPhase, Sync
 from console.guard.events import Event as GuardEvent
 from console.tui.store import RepoFacts
+from tests.fleet.build import App, HistoryEntry, Operation, Resource, Source
 
 NOW = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 DEPLOY = "/srv/git/deploy.git"

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from console.fleet.model import App, Operation, OperationPhase
+from console.fleet.model import OperationPhase
 from console.fleet.source import Event, Snapshot, SourceError
 from console.guard.events import Event as GuardEvent
 from console.tui.actions import Operator
@@ -19,6 +18,7 @@ from console.tui.adapter import RepoReader, Timing
 from console.tui.app import ConsoleApp
 from console.tui.store import RepoFacts
 from console.tui.targets import ConsoleTarget, Kind
+from tests.fleet.build import App, Operation, replace
 from tests.tui import data
 
 DEADLINE_S = 10.0

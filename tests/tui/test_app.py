@@ -5,7 +5,6 @@ confirm-then-run flow."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from console.tui.widgets.fleet import FleetScreen
 from console.tui.widgets.help import HelpScreen
 from console.tui.widgets.matrix import FleetMatrix
 from console.tui.widgets.rollbacks import RollbacksScreen
+from tests.fleet.build import replace
 from tests.tui import data, fakes
 from tests.tui.fakes import FakeSource, console_app, loaded, target, until
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from console.tui.fleetview import (
 )
 from console.tui.store import Store
 from console.tui.widgets.matrix import FleetMatrix
+from tests.fleet.build import replace
 from tests.tui.fakes import FakeSource, console_app, target, until
 
 ARGO = Path(__file__).resolve().parents[3] / "shared" / "reference" / "argo-cd"

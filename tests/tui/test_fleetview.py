@@ -3,7 +3,6 @@ cells' text. Table tests on the fixed fleet, property tests on generated ones.""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 from console.contract import ENV_LABEL, SERVICE_LABEL
 from console.fleet.history import Commit
-from console.fleet.model import App, Health, Sync
+from console.fleet.model import Health, Sync
 from console.fleet.source import Down
 from console.tui.fleetview import (
     AppFacts,
@@ -26,6 +25,7 @@ from console.tui.fleetview import (
     same_version,
 )
 from console.tui.store import RepoFacts, Store
+from tests.fleet.build import App, replace
 from tests.tui import data
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.source import SourceError
-from console.local.argo.appstate import InMemorySource, SyncRequest
+from console.local.argo.inmemory import InMemorySource
+from console.local.argo.requests import SyncRequest
 from console.tui.targets import ConsoleTarget
 from console.tui.widgets.banner import StaleBanner
 from console.tui.widgets.confirm import ConfirmScreen

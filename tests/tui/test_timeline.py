@@ -3,8 +3,6 @@ recovery took, from the guard's events or from Argo CD's history."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from console.fleet.history import Commit
@@ -12,6 +10,7 @@ from console.fleet.model import Health
 from console.fleet.source import Down
 from console.tui.store import Store
 from console.tui.timeline import duration, timeline, who
+from tests.fleet.build import replace
 from tests.tui import data
 
 

@@ -20,31 +20,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from console.local.argo import appstate as st
-from console.local.argo.sync import ObjectKey, Phase
+from console.application import OperationState, RevisionHistory
+from console.local.argo.sync import ObjectKey, Phase, SyncAttempt
 from console.local.state import State
 
 FORMAT = 1  # bump when the document's shape changes incompatibly
 
 
 @dataclass(frozen=True)
-class SavedOperation:
-    """`sync.Operation` without its monotonic times."""
-
-    revision: str
-    phase: Phase
-    message: str = ""
-    automated: bool = True
-    username: str = ""
-    retry_count: int = 0
-
-
-@dataclass(frozen=True)
 class SavedApp:
     manifest: Mapping[str, Any]
-    history: tuple[st.RevisionHistory, ...] = ()
-    operation_state: st.OperationState | None = None
-    last_op: SavedOperation | None = None
+    history: tuple[RevisionHistory, ...] = ()
+    operation_state: OperationState | None = None
+    # Its monotonic times are not kept (0.0 and None when loaded): the restore sets them.
+    last_op: SyncAttempt | None = None
     applied: tuple[Mapping[str, Any], ...] = ()  # the objects the runtime was given
     applied_children: Mapping[ObjectKey, str] = field(default_factory=dict)  # the root's
 
@@ -104,14 +93,22 @@ def from_doc(name: str, doc: Mapping[str, Any]) -> SavedApp:
         manifest = doc["manifest"]
         if not isinstance(manifest, dict):
             raise ValueError("manifest is not an object")
+        history = tuple(RevisionHistory.from_json(h) for h in doc.get("history") or [])
+        operation_state = OperationState.from_json(state) if state is not None else None
+        # The model reads any Argo CD's answer leniently; what we saved ourselves is complete.
+        if any(h.deployed_at is None for h in history):
+            raise ValueError("history[].deployedAt is missing")
+        if operation_state is not None and operation_state.started_at is None:
+            raise ValueError("operationState.startedAt is missing")
         return SavedApp(
             manifest=manifest,
-            history=tuple(st.RevisionHistory.from_json(h) for h in doc.get("history") or []),
-            operation_state=st.OperationState.from_json(state) if state is not None else None,
+            history=history,
+            operation_state=operation_state,
             last_op=(
-                SavedOperation(
+                SyncAttempt(
                     revision=str(op["revision"]),
                     phase=Phase(op["phase"]),
+                    started_at=0.0,
                     message=str(op.get("message") or ""),
                     automated=bool(op.get("automated", True)),
                     username=str(op.get("username") or ""),

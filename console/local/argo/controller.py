@@ -19,14 +19,33 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from console.local.argo import appstate as st
-from console.local.argo.appstore import AppStore, SavedApp, SavedOperation
-from console.local.argo.health import Health, HealthStatus, app_health, live_health, resource_health
-from console.local.argo.reposerver import Manifests, RepoServer, RepoServerError
-from console.local.argo.sync import (
+from console.application import (
+    ApplicationCondition,
+    ApplicationStatus,
+    ApplicationSummary,
+    ComparedTo,
     Operation,
+    OperationInitiator,
+    OperationPhase,
+    OperationState,
+    ResourceResult,
+    ResourceStatus,
+    RevisionHistory,
+    SyncOperation,
+    SyncOperationResult,
+    SyncStatus,
+    add_history,
+)
+from console.local.argo.appstate import ApplicationRecord
+from console.local.argo.appstore import AppStore, SavedApp
+from console.local.argo.health import Health, HealthStatus, app_health, live_health, resource_health
+from console.local.argo.inmemory import InMemorySource
+from console.local.argo.reposerver import Manifests, RepoServer, RepoServerError
+from console.local.argo.requests import RefreshRequest, SyncRequest, WebhookDelivery
+from console.local.argo.sync import (
     Phase,
     ResourceDiff,
+    SyncAttempt,
     SyncCode,
     SyncPolicy,
     auto_sync,
@@ -44,6 +63,10 @@ SAVE_RETRY_S = 5.0  # how often an app the store refused is saved again
 SYNCED_MESSAGE = "successfully synced (all tasks run)"
 
 
+def _condition(kind: str, message: str, at: datetime) -> ApplicationCondition:
+    return ApplicationCondition(type=kind, message=message, last_transition_time=at)
+
+
 def _version_of(obj: Mapping[str, Any]) -> str:
     return str(obj.get("apiVersion", "")).rpartition("/")[2]
 
@@ -53,9 +76,9 @@ class _App:
     """What the controller knows of one app between reconciles (the rest is in the record)."""
 
     manifest: Mapping[str, Any]
-    last_op: Operation | None = None
-    history: tuple[st.RevisionHistory, ...] = ()
-    operation_state: st.OperationState | None = None
+    last_op: SyncAttempt | None = None
+    history: tuple[RevisionHistory, ...] = ()
+    operation_state: OperationState | None = None
     wake_at: float | None = None
     applied_children: dict[ObjectKey, str] = field(default_factory=dict)  # root only
     applied: tuple[Mapping[str, Any], ...] = ()  # what the runtime was last given
@@ -80,7 +103,7 @@ class Controller:
         self,
         repos: RepoServer,
         runtime: Runtime,
-        source: st.InMemorySource,
+        source: InMemorySource,
         root: Mapping[str, Any],
         *,
         poll_s: float = DEFAULT_POLL_S,
@@ -107,7 +130,7 @@ class Controller:
         # for before it answers (Argo CD's waits for its informer cache), so no client reads a
         # partial list of a restarted platform and takes the rest for deleted.
         self.synced = asyncio.Event()
-        self._pending_sync: dict[str, st.SyncRequest] = {}
+        self._pending_sync: dict[str, SyncRequest] = {}
         self.store = store
         self._unsaved: set[str] = set()  # apps whose last save failed
         self._save_failing = False
@@ -136,16 +159,7 @@ class Controller:
             app.applied = doc.applied
             op = doc.last_op
             if op is not None and op.phase is not Phase.RUNNING:
-                app.last_op = Operation(
-                    op.revision,
-                    op.phase,
-                    now,
-                    now,
-                    op.message,
-                    automated=op.automated,
-                    username=op.username,
-                    retry_count=op.retry_count,
-                )
+                app.last_op = replace(op, started_at=now, finished_at=now)
             elif op is not None:
                 # Interrupted: compare afresh and sync again (Argo CD resumes the operation).
                 app.operation_state = None
@@ -186,25 +200,13 @@ class Controller:
     def _write(self, name: str, app: _App) -> None:
         if self.store is None:
             return
-        op = app.last_op
         self.store.save(
             name,
             SavedApp(
                 manifest=app.manifest,
                 history=app.history,
                 operation_state=app.operation_state,
-                last_op=(
-                    SavedOperation(
-                        op.revision,
-                        op.phase,
-                        op.message,
-                        op.automated,
-                        op.username,
-                        op.retry_count,
-                    )
-                    if op is not None
-                    else None
-                ),
+                last_op=app.last_op,
                 applied=app.applied,
                 applied_children=dict(app.applied_children),
             ),
@@ -263,15 +265,15 @@ class Controller:
 
     async def _consume_requests(self) -> None:
         async for request in self.source.requests():
-            if isinstance(request, st.SyncRequest):
+            if isinstance(request, SyncRequest):
                 self._pending_sync[request.app] = request
                 self._mark(request.app)
-            elif isinstance(request, st.RefreshRequest):
+            elif isinstance(request, RefreshRequest):
                 self._mark(request.app)
             else:
                 self._on_webhook(request)
 
-    def _on_webhook(self, delivery: st.WebhookDelivery) -> None:
+    def _on_webhook(self, delivery: WebhookDelivery) -> None:
         try:
             event = parse_push(dict(delivery.headers), delivery.body)
         except WebhookError as exc:
@@ -362,25 +364,25 @@ class Controller:
         target: str,
         rendered: Manifests,
         policy: SyncPolicy,
-        request: st.SyncRequest | None,
+        request: SyncRequest | None,
         retry: int,
     ) -> None:
         started_mono, started = self._mono(), self._wall()
         initiator = (
-            st.OperationInitiator(username=request.initiated_by)
+            OperationInitiator(username=request.initiated_by)
             if request is not None
-            else st.OperationInitiator(automated=True)
+            else OperationInitiator(automated=True)
         )
         prune = policy.prune or (request is not None and request.prune)
-        operation = st.Operation(
-            sync=st.SyncOperation(revision=target, prune=prune),
+        operation = Operation(
+            sync=SyncOperation(revision=target, prune=prune),
             initiated_by=initiator,
             retry=(app.spec.get("syncPolicy") or {}).get("retry") or {},
         )
-        app.operation_state = st.OperationState(
-            operation=operation, phase="Running", started_at=started, retry_count=retry
+        app.operation_state = OperationState(
+            operation=operation, phase=OperationPhase.RUNNING, started_at=started, retry_count=retry
         )
-        app.last_op = Operation(target, Phase.RUNNING, started_mono, retry_count=retry)
+        app.last_op = SyncAttempt(target, Phase.RUNNING, started_mono, retry_count=retry)
         self._publish(name, app, target, rendered, "")
         self._save(name, app)
         if request is not None and request.dry_run:
@@ -401,16 +403,15 @@ class Controller:
             )
         )
         finished = self._wall()
-        app.operation_state = replace(
-            app.operation_state,
-            phase="Succeeded" if ok else "Failed",
+        app.operation_state = app.operation_state.evolve(
+            phase=OperationPhase.SUCCEEDED if ok else OperationPhase.FAILED,
             message=message,
             finished_at=finished,
-            sync_result=st.SyncOperationResult(
+            sync_result=SyncOperationResult(
                 revision=target,
                 source=dict(app.source),
                 resources=tuple(
-                    st.ResourceResult(
+                    ResourceResult(
                         group=r.key.group,
                         version=r.version,
                         kind=r.key.kind,
@@ -424,7 +425,7 @@ class Controller:
                 ),
             ),
         )
-        app.last_op = Operation(
+        app.last_op = SyncAttempt(
             target,
             Phase.SUCCEEDED if ok else Phase.FAILED,
             started_mono,
@@ -435,7 +436,7 @@ class Controller:
             retry_count=retry,
         )
         if ok and not (request is not None and request.dry_run):
-            app.history = st.add_history(
+            app.history = add_history(
                 app.history,
                 revision=target,
                 deployed_at=finished,
@@ -445,16 +446,14 @@ class Controller:
             )
         self._save(name, app)
 
-    def _fail_operation(
-        self, app: _App, target: str, request: st.SyncRequest, message: str
-    ) -> None:
+    def _fail_operation(self, app: _App, target: str, request: SyncRequest, message: str) -> None:
         now = self._wall()
-        app.operation_state = st.OperationState(
-            operation=st.Operation(
-                sync=st.SyncOperation(revision=target),
-                initiated_by=st.OperationInitiator(username=request.initiated_by),
+        app.operation_state = OperationState(
+            operation=Operation(
+                sync=SyncOperation(revision=target),
+                initiated_by=OperationInitiator(username=request.initiated_by),
             ),
-            phase="Error",
+            phase=OperationPhase.ERROR,
             started_at=now,
             finished_at=now,
             message=message,
@@ -504,8 +503,8 @@ class Controller:
 
     def _resources(
         self, name: str, app: _App, rendered: Manifests | None
-    ) -> tuple[SyncCode, list[st.ResourceStatus], Health, list[str], list[st.ApplicationCondition]]:
-        conditions: list[st.ApplicationCondition] = []
+    ) -> tuple[SyncCode, list[ResourceStatus], Health, list[str], list[ApplicationCondition]]:
+        conditions: list[ApplicationCondition] = []
         live_by_key = self._live(name, app)
         objects = list(rendered.objects) if rendered is not None else []
         code, diffs = (
@@ -525,22 +524,23 @@ class Controller:
                 health = resource_health(diff.key.kind, None)
             if diff.key.kind not in SUPPORTED_KINDS and name != self.root_name:
                 conditions.append(
-                    st.ApplicationCondition(
-                        "UnknownError",
-                        f"{diff.key}: kind {diff.key.kind} is not run by the embedded platform",
-                        self._wall(),
+                    ApplicationCondition(
+                        type="UnknownError",
+                        message=f"{diff.key}: kind {diff.key.kind} is not run by the embedded "
+                        "platform",
+                        last_transition_time=self._wall(),
                     )
                 )
             healths.append(health)
             statuses.append(
-                st.ResourceStatus(
+                ResourceStatus(
                     group=diff.key.group,
                     version=versions.get(diff.key) or (live.version if live else ""),
                     kind=diff.key.kind,
                     namespace=diff.key.namespace,
                     name=diff.key.name,
-                    status=diff.status.value,
-                    health=st.HealthState(health.status, health.message) if health else None,
+                    status=diff.status,
+                    health_state=health.state() if health else None,
                     requires_pruning=diff.requires_pruning,
                 )
             )
@@ -554,29 +554,27 @@ class Controller:
         code, resources, health, imgs, conditions = self._resources(name, app, rendered)
         if error:
             code = SyncCode.UNKNOWN
-            conditions.append(st.ApplicationCondition("ComparisonError", error, now))
+            conditions.append(_condition("ComparisonError", error, now))
         if app.operation_state is not None and app.operation_state.phase in ("Failed", "Error"):
-            conditions.append(
-                st.ApplicationCondition("SyncError", app.operation_state.message, now)
-            )
+            conditions.append(_condition("SyncError", app.operation_state.message, now))
         if app.sync_error:
-            conditions.append(st.ApplicationCondition("SyncError", app.sync_error, now))
+            conditions.append(_condition("SyncError", app.sync_error, now))
         if name == self.root_name:
             health = Health(HealthStatus.HEALTHY)
-        status = st.ApplicationStatus(
-            sync=st.SyncStatus(
-                status=code.value,
+        status = ApplicationStatus(
+            sync=SyncStatus(
+                status=code,
                 revision=target,
-                compared_to=st.ComparedTo(
+                compared_to=ComparedTo(
                     source=dict(app.source),
                     destination=dict(app.spec.get("destination") or {}),
                 ),
             ),
-            health=st.HealthState(health.status, health.message),
+            health=health.state(),
             history=app.history,
             operation_state=app.operation_state,
             resources=tuple(resources),
-            summary=st.ApplicationSummary(images=tuple(imgs)),
+            summary=ApplicationSummary(images=tuple(imgs)),
             conditions=tuple(conditions),
             reconciled_at=now,
             observed_at=now,
@@ -585,10 +583,10 @@ class Controller:
         running = app.operation_state is not None and app.operation_state.running
         current = self.source.get(name)
         if current is None:
-            self.source.put(st.ApplicationRecord(app.manifest, status))
+            self.source.put(ApplicationRecord(app.manifest, status))
             return
 
-        def change(record: st.ApplicationRecord) -> st.ApplicationRecord:
+        def change(record: ApplicationRecord) -> ApplicationRecord:
             operation = record.operation if running or name in self._pending_sync else None
             return replace(record, manifest=app.manifest, status=status, operation=operation)
 

@@ -11,23 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from console.application import Health as _ModelHealth
+from console.application import HealthState
 from console.local.kube.deploymentspec import DeploymentSpec
 from console.local.kube.kubelet import crash_backoff_s
 from console.local.kube.rollout import DeploymentStatus, PodPhase, PodView
 from console.local.kube.runtime import LiveResource
 
-
-class HealthStatus(StrEnum):
-    HEALTHY = "Healthy"
-    PROGRESSING = "Progressing"
-    DEGRADED = "Degraded"
-    SUSPENDED = "Suspended"
-    MISSING = "Missing"
-    UNKNOWN = "Unknown"
-
+# The Application model's enum, under gitops-engine's name for it (this module's `Health` is an
+# assessment: a status and its message).
+HealthStatus = _ModelHealth
 
 # Argo CD's order, best to worst (gitops-engine's healthOrder).
 ORDER = (
@@ -65,6 +60,10 @@ NO_HEALTH_KINDS = frozenset(
 class Health:
     status: HealthStatus
     message: str = ""
+
+    def state(self) -> HealthState:
+        """As an Application's status writes it."""
+        return HealthState(status=self.status.value, message=self.message)
 
 
 def is_worse(current: HealthStatus, new: HealthStatus) -> bool:

@@ -38,8 +38,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from console.local.argo import appstate as st
+from console.application import Json
+from console.local.argo.appstate import ApplicationRecord, resource_tree
+from console.local.argo.errors import ApplicationNotFoundError
 from console.local.argo.health import Health, HealthStatus, deployment_health
+from console.local.argo.inmemory import InMemorySource
 from console.local.kube.deployment_controller import DeploymentSnapshot
 from console.local.kube.podstatus import PodInfo, PodState
 
@@ -89,16 +92,16 @@ def pod_health(pod: PodInfo) -> Health:
     return Health(HealthStatus.PROGRESSING, pod.message)
 
 
-def _health(health: Health) -> st.Json:
-    return st.HealthState(str(health.status), health.message).to_json()
+def _health(health: Health) -> Json:
+    return health.state().to_json()
 
 
-def _ref(group: str, kind: str, namespace: str, name: str) -> st.Json:
-    out: st.Json = {"group": group} if group else {}
+def _ref(group: str, kind: str, namespace: str, name: str) -> Json:
+    out: Json = {"group": group} if group else {}
     return out | {"kind": kind, "namespace": namespace, "name": name}
 
 
-def _pod_node(snapshot: DeploymentSnapshot, pod: PodInfo) -> st.Json:
+def _pod_node(snapshot: DeploymentSnapshot, pod: PodInfo) -> Json:
     info = [
         {"name": "Status Reason", "value": _REASONS[pod.phase]},
         {"name": "Node", "value": NODE_NAME},
@@ -120,9 +123,50 @@ def _pod_node(snapshot: DeploymentSnapshot, pod: PodInfo) -> st.Json:
     }
 
 
+def pod_manifest(snapshot: DeploymentSnapshot, pod: PodInfo) -> Json:
+    """The live v1 Pod as a cluster would have it. The embedded node gives each pod a port of its
+    own on 127.0.0.1 instead of an address of its own: `status.podIP` is 127.0.0.1 and the
+    container's port is the one the pod listens on, so a client reaching podIP:containerPort (the
+    guard's analysis, scraping /metrics) reaches this pod and no other."""
+    replica_set = f"{snapshot.name}-{pod.template_hash}"
+    running = pod.phase in (PodState.RUNNING, PodState.TERMINATING)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod.name,
+            "namespace": pod.namespace,
+            "labels": {"pod-template-hash": pod.template_hash},
+            "creationTimestamp": snapshot.timestamp(pod.created_at),
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set}
+            ],
+        },
+        "spec": {
+            "nodeName": NODE_NAME,
+            "containers": [
+                {"name": snapshot.name, "image": pod.image, "ports": [{"containerPort": pod.port}]}
+            ],
+        },
+        "status": {
+            "phase": "Running" if running else "Pending",
+            "hostIP": "127.0.0.1",
+            "podIP": "127.0.0.1",
+            "containerStatuses": [
+                {
+                    "name": snapshot.name,
+                    "image": pod.image,
+                    "ready": pod.ready,
+                    "restartCount": pod.restarts,
+                }
+            ],
+        },
+    }
+
+
 def _replica_set_node(
     snapshot: DeploymentSnapshot, template_hash: str, pods: Sequence[PodInfo], revision: int
-) -> st.Json:
+) -> Json:
     # gitops-engine's ReplicaSet health: Progressing while fewer replicas are available than it
     # wants. What it wants is approximated by its pods that are not terminating (the planner
     # creates and deletes pods at once, as it scales the ReplicaSet).
@@ -136,7 +180,7 @@ def _replica_set_node(
         )
     else:
         health = Health(HealthStatus.HEALTHY)
-    node: st.Json = {
+    node: Json = {
         "group": "apps",
         "version": "v1",
         "kind": "ReplicaSet",
@@ -153,15 +197,15 @@ def _replica_set_node(
     return node
 
 
-def _full_name(node: st.Json) -> str:
+def _full_name(node: Json) -> str:
     # Argo CD's ResourceNode.FullName: ApplicationTree.Normalize sorts the nodes by it.
     return "/".join(str(node.get(key, "")) for key in ("group", "kind", "namespace", "name"))
 
 
-def tree_for(record: st.ApplicationRecord, snapshots: Sequence[DeploymentSnapshot]) -> st.Json:
+def tree_for(record: ApplicationRecord, snapshots: Sequence[DeploymentSnapshot]) -> Json:
     """The application's `v1alpha1ApplicationTree` JSON: its managed resources, with the live
     health of each Deployment that runs, and below each Deployment its ReplicaSets and Pods."""
-    nodes: list[st.Json] = list(st.resource_tree(record).get("nodes", []))
+    nodes: list[Json] = list(resource_tree(record).get("nodes", []))
     deployments = {
         (n.get("namespace", ""), n.get("name", "")): n
         for n in nodes
@@ -276,7 +320,7 @@ class RuntimePublisher:
     def __init__(
         self,
         runtime: RuntimeView,
-        source: st.InMemorySource,
+        source: InMemorySource,
         *,
         interval_s: float = TAIL_INTERVAL_S,
         clock: Callable[[], datetime] = _utcnow,
@@ -329,8 +373,14 @@ class RuntimePublisher:
             current: dict[Path, _Tail] = {}
             for record in records:
                 snapshots = self.runtime.snapshots(record.name)
-                with contextlib.suppress(st.ApplicationNotFoundError):  # deleted meanwhile
+                live = {
+                    ("Pod", pod.namespace, pod.name): pod_manifest(snapshot, pod)
+                    for snapshot in snapshots
+                    for pod in snapshot.pods
+                }
+                with contextlib.suppress(ApplicationNotFoundError):  # deleted meanwhile
                     self.source.set_resource_tree(record.name, tree_for(record, snapshots))
+                    self.source.set_live_objects(record.name, live)
                 for pod in (p for s in snapshots for p in s.pods):
                     tail = self._tails.get(pod.log)
                     if tail is None:
@@ -389,7 +439,7 @@ class RuntimePublisher:
 
 def publish_runtime(
     runtime: RuntimeView,
-    source: st.InMemorySource,
+    source: InMemorySource,
     *,
     interval_s: float = TAIL_INTERVAL_S,
 ) -> RuntimePublisher:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from console.application import Sync
+
 # Objects are compared by the identity and digest Kubernetes gives them. ObjectKey is re-exported
 # (the alias marks it so) for the Application model, which keys its resources by it.
 from console.local.kube.objects import ObjectKey as ObjectKey  # noqa: PLC0414
@@ -21,13 +23,12 @@ from console.local.kube.objects import fingerprint, key_of
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
-class SyncCode(StrEnum):
-    SYNCED = "Synced"
-    OUT_OF_SYNC = "OutOfSync"
-    UNKNOWN = "Unknown"
+SyncCode = Sync  # the model's enum, under the name the decision table reads best with
 
 
 class Phase(StrEnum):
+    """The phases a sync attempt of this controller ends in (a subset of OperationPhase)."""
+
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
@@ -108,8 +109,10 @@ class SyncPolicy:
 
 
 @dataclass(frozen=True)
-class Operation:
-    """The last sync operation of an app, as `status.operationState` records it."""
+class SyncAttempt:
+    """The app's last sync as automated sync judges it: `status.operationState`'s facts, with
+    monotonic times (the wall-clock ones can jump) and without a dry run or a refused request,
+    which are no attempt."""
 
     revision: str
     phase: Phase
@@ -134,7 +137,7 @@ def auto_sync(  # noqa: PLR0911, PLR0917 - one return per rule of the decision t
     policy: SyncPolicy,
     status: SyncCode,
     target: str,
-    last: Operation | None,
+    last: SyncAttempt | None,
     now: float,
     wipes_out: bool = False,
 ) -> Decision:

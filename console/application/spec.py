@@ -1,0 +1,102 @@
+"""`metadata` and `spec`, as the read side reads them (only what it reads; the rest of a spec is
+ignored, and the embedded platform keeps its manifests verbatim)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from console.application.base import (
+    CONFIG,
+    ArgoModel,
+    Bool,
+    Int,
+    Str,
+    StrMap,
+    Time,
+    part,
+)
+
+# --- metadata and spec (read side: only what is read; the rest is ignored) --------------------
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
+@part
+class ObjectMeta(ArgoModel):
+    name: Str = ""
+    namespace: Str = ""
+    uid: Str = ""
+    resource_version: Str = ""
+    generation: Int = 0
+    creation_timestamp: Time = None
+    labels: StrMap = Field(default_factory=dict)
+    annotations: StrMap = Field(default_factory=dict)
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
+@part
+class ApplicationSource(ArgoModel):
+    """One of the Application's sources (`spec.source`, or each of `spec.sources`)."""
+
+    repo_url: Str = Field(
+        default="",
+        serialization_alias="repoURL",
+        validation_alias=AliasChoices("repoURL", "repo_url"),
+    )
+    path: Str = ""
+    target_revision: Str = ""
+    chart: Str = ""
+    ref: Str = ""
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
+@part
+class _HydratorSource(ArgoModel):
+    repo_url: Str = Field(
+        default="",
+        serialization_alias="repoURL",
+        validation_alias=AliasChoices("repoURL", "repo_url"),
+    )
+    path: Str = ""
+    target_branch: Str = ""
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
+@part
+class SourceHydrator(ArgoModel):
+    dry_source: _HydratorSource = Field(default_factory=_HydratorSource)
+    sync_source: _HydratorSource = Field(default_factory=_HydratorSource)
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
+@part
+class Destination(ArgoModel):
+    server: Str = ""
+    name: Str = ""
+    namespace: Str = ""
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
+@part
+class Automated(ArgoModel):
+    enabled: Bool = True  # `automated: {}` enables it; `enabled: false` (Argo CD >= 3.0) not
+    prune: Bool = False
+    self_heal: Bool = False
+    allow_empty: Bool = False
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
+@part
+class SyncPolicy(ArgoModel):
+    automated: Automated | None = None
+
+
+@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
+@part
+class ApplicationSpec(ArgoModel):
+    project: Str = ""
+    source: ApplicationSource | None = None
+    sources: tuple[ApplicationSource, ...] = ()
+    source_hydrator: SourceHydrator | None = None
+    destination: Destination = Field(default_factory=Destination)
+    sync_policy: SyncPolicy = Field(default_factory=SyncPolicy)
