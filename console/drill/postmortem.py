@@ -19,12 +19,15 @@ SIGNALS = {
     "degraded": "Degraded on the new revision",
     "pods-failing": "new pods failing (image pull, crash loop) for the grace period",
     "sync-failed": "sync failed",
+    "analysis": "Healthy, but the analysis of its requests failed it (error ratio or p95 over "
+    "the Application's threshold)",
 }
 HEADLINES = {
     "progress-deadline": "new pods never became ready; rolled back by a commit",
     "degraded": "the new version turned Degraded; rolled back by a commit",
     "pods-failing": "new pods could not run; rolled back by a commit",
     "sync-failed": "the sync failed; rolled back by a commit",
+    "analysis": "Healthy, but failing its users; rolled back by a commit",
 }
 
 
@@ -104,6 +107,11 @@ def _summary(facts: Facts, result: DrillResult) -> list[str]:
         )
         if facts.deploy_head_before and facts.deploy_head_before == facts.deploy_head_after:
             parts.append(f"Nothing was deployed: main stayed at {short(facts.deploy_head_before)}.")
+    if facts.bad_healthy_at is not None and facts.scenario != "healthy":
+        parts.append(
+            "Its pods passed readiness and it turned Healthy: only the analysis of its requests "
+            f"could tell ({_reason(facts) or 'no verdict recorded'})."
+        )
     if facts.pods_failing_at is not None:
         parts.append(
             f"Its pods could not run ({facts.pods_failing}), so the rollout never replaced the "
@@ -209,6 +217,11 @@ def _root_cause(facts: Facts) -> list[str]:
 def _detection(facts: Facts, result: DrillResult) -> list[str]:
     policy = facts.policy
     kind = _kind(facts)
+    analysis = (
+        f", analysis window {policy.analysis_s} s"
+        if kind == "analysis" and policy.analysis_s
+        else ""
+    )
     if facts.refused_commit is not None:
         if not facts.refusal:
             return ["- Signal: none: the deploy repo's gate accepted the push"]
@@ -223,7 +236,7 @@ def _detection(facts: Facts, result: DrillResult) -> list[str]:
     return [
         f"- Signal: {SIGNALS.get(kind, kind or 'no rollback was decided')}",
         f'- Policy: `gitops.platform/auto-rollback: "{policy.enabled}"`, rollback grace '
-        f"{policy.grace_s or '?'} s, progress deadline {policy.deadline_s or '?'} s "
+        f"{policy.grace_s or '?'} s, progress deadline {policy.deadline_s or '?'} s{analysis} "
         f"(annotations of the Application {facts.app})",
         f"- TTD: {_secs(result.durations.detect_s)} (sync start → rollback pushed)",
     ]

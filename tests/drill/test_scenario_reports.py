@@ -82,3 +82,27 @@ def test_a_restore_by_the_drill_is_not_a_rollback_by_the_guard() -> None:
     outcome = result(f)
     assert not outcome.recovered
     assert "The drill restored the known-good content itself" in render(f, outcome)
+
+
+def test_an_analysis_rollback_says_the_release_was_healthy_but_failing_its_users() -> None:
+    from dataclasses import replace  # noqa: PLC0415
+
+    from console.drill.facts import Policy  # noqa: PLC0415
+    from tests.drill.support import rollback_event  # noqa: PLC0415
+
+    ev = rollback_event()
+    reason = "error ratio 0.10 > 0.05 over 2.0 s, 50 requests"
+    ev = replace(ev, fields={**ev.fields, "kind": "analysis", "reason": reason})
+    f = facts(
+        scenario="error-rate",
+        guard_events=(ev,),
+        pods_not_ready_at=None,
+        bad_healthy_at=at(31),
+        policy=Policy("true", "2", "12", analysis_s="20"),
+        rollback=Commit("c" * 40, "revert", at(38), (("Rollback-Reason", reason),)),
+    )
+    text = render(f, result(f))
+    assert "Healthy, but failing its users; rolled back by a commit" in text.splitlines()[0]
+    assert f"only the analysis of its requests could tell ({reason})" in text
+    assert "progress deadline 12 s, analysis window 20 s" in text
+    assert "- Signal: Healthy, but the analysis of its requests failed it" in text

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from console.drill import scenarios
 from console.drill.facts import Commit, Policy
 from console.drill.result import result
 from console.drill.scenarios import (
@@ -52,7 +53,11 @@ def test_an_unknown_scenario_names_the_known_ones() -> None:
         get("nope")
 
 
-def test_the_game_day_leaves_out_what_needs_analysis_and_says_why() -> None:
+def test_the_game_day_leaves_out_what_needs_analysis_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the guard does not analyse a Healthy release's requests (ANALYSIS_IN_GUARD off)."""
+    monkeypatch.setattr(scenarios, "ANALYSIS_IN_GUARD", False)
     run, skipped = game_day()
     assert [s.name for s in run] == list(ORDER[:5])
     assert [(s.name, "analysis" in why) for s, why in skipped] == [
@@ -62,6 +67,8 @@ def test_the_game_day_leaves_out_what_needs_analysis_and_says_why() -> None:
     run, skipped = game_day(with_analysis=True)
     assert [s.name for s in run] == list(ORDER[:7]), "healthy is the benchmarks' control"
     assert skipped == []
+    monkeypatch.setattr(scenarios, "ANALYSIS_IN_GUARD", True)
+    assert game_day() == (run, [])
 
 
 def _kind(kind: str, reason: str = "why") -> Any:
