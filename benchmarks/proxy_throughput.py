@@ -11,9 +11,11 @@ Scenarios (each also measured straight against the pod, `direct`, to show the pr
 - `chunked`: GET of a 1 MiB chunked body (16 KiB chunks), one connection: MiB/s.
 - `upload`: POST of a 1 MiB sized body, one connection: MiB/s.
 
-`--root` is the checkout whose `console` package is imported for the proxy (default: this one),
-so two versions can be compared on the same machine, round after round; each figure is the
-median of `--rounds` rounds.
+`--root` is the checkout whose `console` package is imported for the proxy (default: this one);
+given twice or more, each gets a proxy of its own and the rounds alternate between them, so two
+versions are compared under the same load. Each figure is the median of `--rounds` rounds; `cpu`
+is the proxy process's own CPU time (user+system) per request or per MiB, which other load on
+the machine disturbs far less than throughput and latency.
 """
 
 from __future__ import annotations
@@ -107,7 +109,16 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return length
 
 
-async def small(port: int, requests: int, concurrency: int) -> str:
+def cpu_s(pid: int | None) -> float:
+    """User+system CPU seconds of process `pid` so far (0 for None): the proxy's own cost, which
+    other load on the machine disturbs far less than wall-clock figures."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def small(port: int, pid: int | None, requests: int, concurrency: int) -> str:
     latencies: list[float] = []
     todo = iter(range(requests))
 
@@ -122,17 +133,21 @@ async def small(port: int, requests: int, concurrency: int) -> str:
         finally:
             writer.close()
 
+    cpu = cpu_s(pid)
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
+    cpu = cpu_s(pid) - cpu
     cuts = statistics.quantiles(latencies, n=100)
-    return f"{requests / elapsed:.0f} req/s p50={cuts[49] * 1e3:.2f}ms p99={cuts[98] * 1e3:.2f}ms"
+    text = f"{requests / elapsed:.0f} req/s p50={cuts[49] * 1e3:.2f}ms p99={cuts[98] * 1e3:.2f}ms"
+    return text + (f" cpu={cpu / requests * 1e6:.0f}us/req" if pid else "")
 
 
-async def bulk(port: int, what: str, count: int) -> str:
+async def bulk(port: int, pid: int | None, what: str, count: int) -> str:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     body = b"z" * MIB
     total = 0
+    cpu = cpu_s(pid)
     started = time.perf_counter()
     try:
         for _ in range(count):
@@ -146,7 +161,10 @@ async def bulk(port: int, what: str, count: int) -> str:
                 total += await read_response(reader)
     finally:
         writer.close()
-    return f"{total / MIB / (time.perf_counter() - started):.0f} MiB/s"
+    elapsed = time.perf_counter() - started
+    cpu = cpu_s(pid) - cpu
+    text = f"{total / MIB / elapsed:.0f} MiB/s"
+    return text + (f" cpu={cpu / (total / MIB) * 1e3:.1f}ms/MiB" if pid else "")
 
 
 def figure(text: str) -> float:
@@ -155,35 +173,42 @@ def figure(text: str) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=ROOT)
+    parser.add_argument("--root", type=Path, action="append", help="repeatable; default: here")
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--bulk", type=int, default=60, help="1 MiB bodies per bulk scenario")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    pod, pod_port = await spawn(POD_PROGRAM, root=args.root)
-    proxy, proxy_port = await spawn(PROXY_PROGRAM, str(pod_port), root=args.root)
+    roots: list[Path] = args.root or [ROOT]
+    pod, pod_port = await spawn(POD_PROGRAM, root=roots[0])
+    processes = [pod]
+    targets: list[tuple[str, int, int | None]] = [("direct", pod_port, None)]
     results: dict[str, list[str]] = {}
     try:
-        for _ in range(args.rounds):
-            for via, port in (("direct", pod_port), ("proxy", proxy_port)):
+        for root in roots:
+            proxy, proxy_port = await spawn(PROXY_PROGRAM, str(pod_port), root=root)
+            processes.append(proxy)
+            label = "proxy" if len(roots) == 1 else f"proxy:{root.name}"
+            targets.append((label, proxy_port, proxy.pid))
+        for _ in range(args.rounds):  # rounds interleave the targets, so drifts in load even out
+            for via, port, pid in targets:
                 results.setdefault(f"small/{via}", []).append(
-                    await small(port, args.requests, args.concurrency)
+                    await small(port, pid, args.requests, args.concurrency)
                 )
                 for what in ("large", "chunked", "upload"):
                     results.setdefault(f"{what}/{via}", []).append(
-                        await bulk(port, what, args.bulk)
+                        await bulk(port, pid, what, args.bulk)
                     )
     finally:
-        for process in (proxy, pod):
+        for process in processes:
             process.kill()
             await process.wait()
     summary: list[str] = []
     for name, rounds in results.items():
         median = sorted(rounds, key=figure)[len(rounds) // 2]
-        print(f"{name:16} {median}   (rounds: {' | '.join(rounds)})")
-        if name.endswith("/proxy"):
-            key = name.split("/")[0]
+        print(f"{name:24} {median}   (rounds: {' | '.join(rounds)})")
+        if "/proxy" in name:
+            key = name.replace("/proxy", "").replace(":", "@")
             parts = median.split()
             summary.append(f"{key}={parts[0]}{parts[1].replace('/', '_per_')}")
             summary += [f"{key}_{part}" for part in parts[2:]]

@@ -1,0 +1,486 @@
+"""The Service proxy's HTTP/1.1 wire codec: the client's connection and the pod's, each framed by
+h11 (requests, responses, sized and chunked bodies, keep-alive, pipelining), and the heads a
+reverse proxy rewrites. Which pod, failover and draining are `proxy.py`'s.
+
+What this layer adds to h11, and why:
+
+- **One h11 connection per exchange** on the client's side, handed the bytes read past the last
+  request: blank lines before a request line are skipped there (RFC 9112 2.2), which h11 refuses.
+- **Refused requests.** h11 answers malformed heads (`400`), heads over `HEAD_LIMIT` (`431`) and
+  transfer-codings other than `chunked` (`501`); on top of it: over `MAX_FIELDS` fields (`431`),
+  `Content-Length` with `Transfer-Encoding` (`400`: h11 would let chunked win, a smuggling
+  vector through a proxy), `CONNECT` (`501`), HTTP versions other than 1.0 and 1.1 (`505`).
+  Obsolete line folding is unfolded by h11 (RFC 9112 5.2 lets a proxy replace it by spaces).
+- **Bodies are streamed** as h11 frames them, never buffered; trailers are dropped. Responses
+  without a length are re-chunked for HTTP/1.1 clients and read to the close by HTTP/1.0 ones
+  (h11 picks the framing from the client's version).
+- **Timeouts are the caller's**: a client's head and body get one, a pod's head too, a pod's
+  body none (a stream may stay silent for as long as it likes). `next_or_client_gone` notices a
+  client that left while a streamed body is silent.
+- **Forwarding headers.** `X-Forwarded-For` gets the client address appended, `X-Forwarded-Proto`
+  and `X-Forwarded-Host` are set when absent, `Via: 1.x gitops-proxy` is appended both ways; the
+  hop-by-hop headers (and those named in `Connection`) are not forwarded, so neither is
+  `Upgrade` (WebSocket is not proxied). `Host` is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import h11
+
+VIA_PSEUDONYM = b"gitops-proxy"
+HEAD_LIMIT = 64 * 1024  # request/response line and header block, bytes
+MAX_FIELDS = 100  # header fields in one head
+READ_SIZE = 64 * 1024
+_MAX_BLANK_LINES = 4  # before a request line
+_CLIENT_CHECK_S = 0.25  # while a body is silent, how often to look whether its client left
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+Headers = list[tuple[bytes, bytes]]  # names as the peer spelled them
+BodyKind = Literal["none", "length", "chunked", "close"]
+
+
+class HeadError(Exception):
+    """A head or body framing that is not valid HTTP/1.1; `status` is the answer to a client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ClientGone(Exception):
+    """The client closed or reset its connection, or stopped sending; nothing more to answer."""
+
+
+class NoResponse(Exception):
+    """The pod closed or reset the connection before sending a byte of its response."""
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    target: bytes
+    minor: int  # HTTP/1.<minor>
+    headers: Headers
+    body: BodyKind  # "none", "length" or "chunked"
+    length: int  # of a "length" body
+    keep_alive: bool
+    connection_tokens: frozenset[bytes]
+
+    @property
+    def has_body(self) -> bool:
+        return self.body != "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    reason: bytes
+    headers: Headers
+    body: BodyKind
+    length: int  # of a "length" body
+    connection_tokens: frozenset[bytes]
+
+
+class ClientSide:
+    """The client's connection, h11 as the server: requests in, responses out."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._h11 = _server()
+        self._buffered = b""  # read past the last request: the start of the next one
+
+    def next_cycle(self) -> bool:
+        """After an exchange: True when the connection may carry another request (both
+        messages complete, neither side asked to close), with a fresh parser for it."""
+        conn = self._h11
+        if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+            return False
+        self._buffered = conn.trailing_data[0]
+        self._h11 = _server()
+        return True
+
+    async def next_request(
+        self, *, timeout_s: float, draining: asyncio.Event | None
+    ) -> Request | None:
+        """The next request's head (its body is `body()`); None when the client closed, stayed
+        idle for `timeout_s`, or `draining` was set before a byte came. A head cut short or
+        slower than `timeout_s` is `ClientGone`, an invalid one `HeadError`."""
+        data, self._buffered = self._buffered, b""
+        blanks = 0
+        while True:
+            if not data:
+                data = await self._first_read(timeout_s, draining if not blanks else None)
+                if not data:
+                    return None
+            stripped = data.lstrip(b"\r\n")
+            blanks += data.count(b"\n", 0, len(data) - len(stripped))
+            if blanks > _MAX_BLANK_LINES:
+                raise HeadError(400, "empty request")
+            if stripped:
+                break
+            data = b""
+        conn = self._h11
+        conn.receive_data(stripped)
+        try:
+            async with asyncio.timeout(timeout_s):
+                event = await self._event()
+                request = _request(event)
+                if not request.has_body:
+                    await self._event()  # its EndOfMessage: the exchange may complete
+        except TimeoutError as exc:
+            raise ClientGone from exc
+        return request
+
+    async def _first_read(self, timeout_s: float, draining: asyncio.Event | None) -> bytes:
+        read = asyncio.ensure_future(self.reader.read(READ_SIZE))
+        waiters: set[asyncio.Future[Any]] = {read}
+        if draining is not None:
+            waiters.add(asyncio.ensure_future(draining.wait()))
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.cancel()
+        if read not in done:
+            return b""
+        try:
+            return read.result()
+        except OSError:
+            return b""
+
+    async def _event(self) -> h11.Event:
+        conn = self._h11
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise HeadError(exc.error_status_hint, str(exc)) from exc
+            if isinstance(event, h11.Event):
+                return event  # else NEED_DATA: PAUSED never comes, nothing is read past an end
+            try:
+                data = await self.reader.read(READ_SIZE)
+            except OSError as exc:
+                raise ClientGone from exc
+            if not data:
+                raise ClientGone
+            conn.receive_data(data)
+
+    async def body(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
+        """The request body as it arrives, chunked framing decoded, trailers dropped. A client
+        that stops sending for `timeout_s` or leaves is `ClientGone`, bad framing `HeadError`."""
+        while True:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    event = await self._event()
+            except TimeoutError as exc:
+                raise ClientGone from exc
+            if isinstance(event, h11.Data):
+                yield event.data
+            else:
+                return
+
+    async def send_continue(self) -> None:
+        """`100 Continue`, if the client still waits for it (HTTP/1.1, `Expect: 100-continue`,
+        not a byte of body sent yet)."""
+        if self._h11.they_are_waiting_for_100_continue:
+            interim = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            await self._write(self._h11.send(interim) or b"")
+
+    async def reply(self, status: int, headers: Headers, body: bytes) -> bool:
+        """A whole response from the proxy itself; False if the client is gone."""
+        conn = self._h11
+        reason = HTTPStatus(status).phrase.encode()
+        data = conn.send(h11.Response(status_code=status, headers=headers, reason=reason))
+        data = (data or b"") + (conn.send(h11.Data(data=body)) or b"")
+        try:
+            await self._write(data + (conn.send(h11.EndOfMessage()) or b""))
+        except ClientGone:
+            return False
+        return True
+
+    async def send_head(self, status: int, reason: bytes, headers: Headers) -> None:
+        data = self._h11.send(h11.Response(status_code=status, headers=headers, reason=reason))
+        await self._write(data or b"")
+
+    async def send_data(self, data: bytes) -> None:
+        await self._write(self._h11.send(h11.Data(data=data)) or b"")
+
+    async def send_end(self) -> None:
+        await self._write(self._h11.send(h11.EndOfMessage()) or b"")
+
+    def gone(self) -> bool:
+        """The client closed its side with nothing more to read, or its transport is closing."""
+        if self.writer.transport.is_closing():
+            return True
+        return self.reader.at_eof() and not self._h11.trailing_data[0]
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+        except OSError as exc:
+            raise ClientGone from exc
+
+
+class UpstreamSide:
+    """The connection to a pod, h11 as the client: one request out, its response in."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=HEAD_LIMIT)
+        self._received = False
+        self._method = "GET"
+
+    async def send_head(self, method: str, target: bytes, headers: Headers) -> None:
+        self._method = method
+        request = h11.Request(method=method, target=target, headers=headers)
+        await self._write(self._h11.send(request) or b"")
+
+    async def send_data(self, data: bytes) -> None:
+        await self._write(self._h11.send(h11.Data(data=data)) or b"")
+
+    async def send_end(self) -> None:
+        await self._write(self._h11.send(h11.EndOfMessage()) or b"")
+
+    async def _write(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def read_response(self) -> Response:
+        """The final response head (1xx interim responses are read and dropped). `NoResponse`
+        when the pod closed or reset before a byte, `HeadError(502)` for an invalid head."""
+        while True:
+            event = await self._event()
+            if isinstance(event, h11.Response):
+                return _response(event, self._method)
+            if not isinstance(event, h11.InformationalResponse):
+                raise HeadError(502, f"unexpected {type(event).__name__}")
+
+    async def body(self) -> AsyncGenerator[bytes, None]:
+        """The response body as it arrives (chunked framing decoded, trailers dropped); a body
+        cut short or badly framed is `HeadError(502)`."""
+        while True:
+            event = await self._event()
+            if isinstance(event, h11.Data):
+                yield event.data
+            else:
+                return
+
+    async def _event(self) -> h11.Event:
+        conn = self._h11
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise HeadError(502, str(exc)) from exc
+            if isinstance(event, h11.Event):
+                return event  # else NEED_DATA: PAUSED never comes, nothing is read past an end
+            try:
+                data = await self.reader.read(READ_SIZE)
+            except ConnectionError as exc:
+                if not self._received:
+                    raise NoResponse from exc
+                raise
+            if not data and not self._received:
+                raise NoResponse
+            self._received = True
+            conn.receive_data(data)  # b"": the pod closed, which ends a body framed by it
+
+
+async def next_or_client_gone(chunks: AsyncGenerator[bytes, None], client: ClientSide) -> bytes:
+    """The body's next chunk; `ClientGone` when, while the upstream is silent, the client
+    closes its side (checked every `_CLIENT_CHECK_S`, only during silences)."""
+    pending = asyncio.ensure_future(anext(chunks))
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending}, timeout=_CLIENT_CHECK_S)
+            if done:
+                return pending.result()
+            if client.gone():
+                raise ClientGone
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+
+
+def _server() -> h11.Connection:
+    return h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
+
+
+def _request(event: h11.Event) -> Request:
+    """The request in h11's `event`, checked for what h11 lets through but a proxy must not."""
+    if not isinstance(event, h11.Request):
+        raise HeadError(400, "malformed request")
+    if event.http_version not in (b"1.0", b"1.1"):
+        raise HeadError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
+    method = event.method.decode("ascii")
+    headers = event.headers.raw_items()
+    if len(headers) > MAX_FIELDS or _head_size(headers, event.target) > HEAD_LIMIT:
+        raise HeadError(431, "header too large")
+    if method == "CONNECT":
+        raise HeadError(501, "CONNECT is not supported")
+    target = event.target
+    if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":  # absolute form
+        parts = urlsplit(target)
+        if not parts.netloc:
+            raise HeadError(400, "malformed request target")
+        target = (parts.path or b"/") + (b"?" + parts.query if parts.query else b"")
+        headers = [(k, v) for k, v in headers if k.lower() != b"host"] + [(b"Host", parts.netloc)]
+    elif not (target.startswith(b"/") or (target == b"*" and method == "OPTIONS")):
+        raise HeadError(400, "malformed request target")
+    body, length = _framing(event.headers, 400)
+    connection = _tokens(event.headers, b"connection")
+    return Request(
+        method=method,
+        target=target,
+        minor=1 if event.http_version == b"1.1" else 0,
+        headers=headers,
+        body="none" if body == "close" or (body == "length" and not length) else body,
+        length=length,
+        keep_alive=event.http_version == b"1.1" and b"close" not in connection,
+        connection_tokens=connection,
+    )
+
+
+def _response(event: h11.Response, method: str) -> Response:
+    headers = event.headers.raw_items()
+    if len(headers) > MAX_FIELDS or _head_size(headers, event.reason) > HEAD_LIMIT:
+        raise HeadError(502, "header too large")
+    status = event.status_code
+    reason = bytes(event.reason).strip()
+    if not reason:
+        try:
+            reason = HTTPStatus(status).phrase.encode()
+        except ValueError:
+            reason = b"Unknown"
+    body, length = _framing(event.headers, 502)
+    return Response(
+        status=status,
+        reason=reason,
+        headers=headers,
+        body="none" if method == "HEAD" or status in (204, 304) else body,
+        length=length,
+        connection_tokens=_tokens(event.headers, b"connection"),
+    )
+
+
+def _head_size(headers: Headers, start: bytes) -> int:
+    # h11 bounds only a head still incomplete in its buffer (`max_incomplete_event_size`): one
+    # that arrived whole in a read is measured here, CRLFs and ": " counted.
+    return len(start) + 16 + sum(len(name) + len(value) + 4 for name, value in headers)
+
+
+def _framing(headers: Iterable[tuple[bytes, bytes]], status: int) -> tuple[BodyKind, int]:
+    """The body framing the headers declare (h11 has validated each header on its own):
+    "close" when there is neither Content-Length nor Transfer-Encoding."""
+    chunked = length = None
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            chunked = value
+        elif name == b"content-length":
+            length = int(value)
+    if chunked is not None:
+        if length is not None:
+            raise HeadError(status, "both Transfer-Encoding and Content-Length")
+        return "chunked", 0
+    if length is not None:
+        return "length", length
+    return "close", 0
+
+
+def _tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> frozenset[bytes]:
+    return frozenset(
+        token.strip().lower()
+        for key, value in headers
+        if key == name
+        for token in value.split(b",")
+        if token.strip()
+    )
+
+
+def upstream_headers(request: Request, endpoint: tuple[str, int], client: str) -> Headers:
+    """The request's headers as sent to a pod: forwarding headers added, hop-by-hop ones out,
+    the body's framing and `Connection: close` (a fresh connection per request) in."""
+    skip = _HOP_BY_HOP | request.connection_tokens | {b"content-length", b"expect"}
+    headers: Headers = []
+    forwarded_for: list[bytes] = []
+    vias: list[bytes] = []
+    host: bytes | None = None
+    for name, value in request.headers:
+        lower = name.lower()
+        if lower in skip:
+            continue
+        if lower == b"x-forwarded-for":
+            forwarded_for.append(value)
+        elif lower == b"via":
+            vias.append(value)
+        else:
+            if lower == b"host":
+                host = value
+            headers.append((name, value))
+    present = {name.lower() for name, _ in headers}
+    if host is None:
+        headers.append((b"Host", f"{endpoint[0]}:{endpoint[1]}".encode()))
+    elif b"x-forwarded-host" not in present:
+        headers.append((b"X-Forwarded-Host", host))
+    if b"x-forwarded-proto" not in present:
+        headers.append((b"X-Forwarded-Proto", b"http"))
+    headers.append((b"X-Forwarded-For", b", ".join([*forwarded_for, client.encode()])))
+    headers.append((b"Via", b", ".join([*vias, b"1.%d %s" % (request.minor, VIA_PSEUDONYM)])))
+    if request.body == "length":
+        headers.append((b"Content-Length", b"%d" % request.length))
+    elif request.body == "chunked":
+        headers.append((b"Transfer-Encoding", b"chunked"))
+    headers.append((b"Connection", b"close"))
+    return headers
+
+
+def client_headers(response: Response, *, close: bool) -> Headers:
+    """The response's headers as sent to the client: hop-by-hop ones out, `Via` appended. A
+    body without a length gets none, so that h11 chunks it (HTTP/1.1) or closes after it."""
+    skip = _HOP_BY_HOP | response.connection_tokens
+    headers: Headers = []
+    vias: list[bytes] = []
+    for name, value in response.headers:
+        lower = name.lower()
+        if lower in skip or (lower == b"content-length" and response.body != "none"):
+            continue
+        if lower == b"via":
+            vias.append(value)
+            continue
+        headers.append((name, value))
+    vias.append(b"1.1 " + VIA_PSEUDONYM)
+    headers.append((b"Via", b", ".join(vias)))
+    if response.body == "length":
+        headers.append((b"Content-Length", b"%d" % response.length))
+    if close:
+        headers.append((b"Connection", b"close"))
+    return headers
