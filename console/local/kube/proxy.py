@@ -62,7 +62,6 @@ from console.local.kube.proxywire import (
     Request,
     Response,
     UpstreamSide,
-    client_headers,
     next_or_client_gone,
     upstream_headers,
 )
@@ -433,9 +432,9 @@ class ServiceProxy:
         request = flow.request
         try:
             headers = upstream_headers(request, endpoint, flow.address)
-            await upstream.send_head(request.method, request.target, headers)
-            if not request.has_body:
-                await upstream.send_end()
+            await upstream.send_head(
+                request.method, request.target, headers, has_body=request.has_body
+            )
         except OSError as exc:
             self.stats.upstream_errors += 1
             if flow.replayable:
@@ -464,10 +463,8 @@ class ServiceProxy:
         client = flow.client
         close = not flow.request.keep_alive or self._draining.is_set()  # always for HTTP/1.0
         self.stats.count(response.status)
-        headers = client_headers(response, close=close)
-        await client.send_head(response.status, response.reason, headers)
+        await client.send_head(response, close=close, minor=flow.request.minor)
         if response.body == "none":
-            await client.send_end()
             return not close
         # No timeout once the response has started: a stream may stay silent for as long as it
         # likes (a ClusterIP never cuts an established connection); draining bounds it on stop.
