@@ -180,6 +180,9 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--bulk", type=int, default=60, help="1 MiB bodies per bulk scenario")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--only", default="small,serial,large,chunked,upload", help="scenarios, comma-separated"
+    )
     args = parser.parse_args()
     roots: list[Path] = args.root or [ROOT]
     pod, pod_port = await spawn(POD_PROGRAM, root=roots[0])
@@ -194,16 +197,14 @@ async def main() -> None:
             targets.append((label, proxy_port, proxy.pid))
         for _ in range(args.rounds):  # rounds interleave the targets, so drifts in load even out
             for via, port, pid in targets:
-                results.setdefault(f"small/{via}", []).append(
-                    await small(port, pid, args.requests, args.concurrency)
-                )
-                results.setdefault(f"serial/{via}", []).append(
-                    await small(port, pid, args.requests // 4, 1)
-                )
-                for what in ("large", "chunked", "upload"):
-                    results.setdefault(f"{what}/{via}", []).append(
-                        await bulk(port, pid, what, args.bulk)
-                    )
+                for what in args.only.split(","):
+                    if what == "small":
+                        figures = await small(port, pid, args.requests, args.concurrency)
+                    elif what == "serial":
+                        figures = await small(port, pid, args.requests // 4, 1)
+                    else:
+                        figures = await bulk(port, pid, what, args.bulk)
+                    results.setdefault(f"{what}/{via}", []).append(figures)
     finally:
         for process in processes:
             process.kill()

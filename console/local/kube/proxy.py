@@ -1,7 +1,7 @@
 """The embedded platform's Service proxy: one stable port per Kubernetes Service, forwarding each
 HTTP/1.1 request to one of the Service's ready pods, round robin, on the platform's event loop.
 This module is the routing policy (which pod, failover, draining, the proxy's own answers); the
-HTTP/1.1 framing and the heads it rewrites are `proxywire.py`'s.
+wire is `proxywire.py` (the client's side: h11) and `proxyupstream.py` (the pod's side).
 
 The supervisor owns one `ServiceProxy` per Service: `await start()` binds the port (0 picks a free
 one, read it back from `.port`; a port in use raises `ProxyError`), `set_endpoints(...)` replaces
@@ -52,6 +52,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Any
 
+from console.local.kube.proxyupstream import UpstreamSide, upstream_headers
 from console.local.kube.proxywire import (
     HEAD_LIMIT,
     ClientGone,
@@ -61,9 +62,7 @@ from console.local.kube.proxywire import (
     NoResponse,
     Request,
     Response,
-    UpstreamSide,
     next_or_client_gone,
-    upstream_headers,
 )
 
 Endpoint = tuple[str, int]
@@ -432,9 +431,7 @@ class ServiceProxy:
         request = flow.request
         try:
             headers = upstream_headers(request, endpoint, flow.address)
-            await upstream.send_head(
-                request.method, request.target, headers, has_body=request.has_body
-            )
+            await upstream.send_head(request, headers)
         except OSError as exc:
             self.stats.upstream_errors += 1
             if flow.replayable:

@@ -1,32 +1,29 @@
-"""The Service proxy's HTTP/1.1 wire codec: h11 parses every byte a peer sends (a client's
-requests and their bodies, a pod's responses and theirs: heads, sized, chunked and
-close-delimited bodies, pipelining) and frames the request sent to the pod; the proxy writes
-its responses to clients itself. Also the heads a reverse proxy rewrites. Which pod, failover
-and draining are `proxy.py`'s.
+"""The Service proxy's HTTP/1.1 wire codec, the client's side: h11 parses every byte a client
+sends (request heads, sized and chunked bodies, pipelined requests), and the proxy writes its
+responses itself. Also the types both sides share and the response head a reverse proxy
+rewrites. The pod's side of the wire is `proxyupstream.py`; which pod, failover and draining
+are `proxy.py`'s.
 
 What this layer adds to h11, and why:
 
-- **One h11 connection per exchange** on the client's side, handed the bytes read past the last
-  request: blank lines before a request line are skipped there (RFC 9112 2.2), which h11 refuses.
+- **One h11 connection per exchange**, handed the bytes read past the last request: blank lines
+  before a request line are skipped there (RFC 9112 2.2), which h11 refuses.
 - **Refused requests.** h11 answers malformed heads (`400`), heads still incomplete past
   `HEAD_LIMIT` (`431`) and transfer-codings other than `chunked` (`501`); on top of it: heads
   over `HEAD_LIMIT` that arrived whole or over `MAX_FIELDS` fields (`431`), `Content-Length`
   with `Transfer-Encoding` (`400`: h11 lets chunked win, a request-smuggling vector through a
   proxy), `CONNECT` (`501`), HTTP versions other than 1.0 and 1.1 (`505`). Obsolete line folding
   is unfolded by h11 (RFC 9112 5.2 lets a proxy replace it by spaces).
-- **Responses to clients are written here, not through h11.** Their fields come from heads h11
-  parsed (or from the proxy), so writing them needs no second validation, and h11's per-event
+- **Responses are written here, not through h11.** Their fields come from a pod's parsed head
+  (or from the proxy), so writing them needs no second validation, and h11's per-event
   machinery on the way out cost a quarter more CPU per small request
   (`benchmarks/proxy_throughput.py`). A body without a length is chunked for HTTP/1.1 clients;
   HTTP/1.0 ones cannot read chunks and read it to the close. Keep-alive is the proxy's call.
-- **Bodies are streamed** as they arrive, never buffered; trailers are dropped.
-- **Timeouts are the caller's**: a client's head and body get one, a pod's head too, a pod's
-  body none (a stream may stay silent for as long as it likes). `next_or_client_gone` notices a
-  client that left while a streamed body is silent.
-- **Forwarding headers.** `X-Forwarded-For` gets the client address appended, `X-Forwarded-Proto`
-  and `X-Forwarded-Host` are set when absent, `Via: 1.x gitops-proxy` is appended both ways; the
-  hop-by-hop headers (and those named in `Connection`) are not forwarded, so neither is
-  `Upgrade` (WebSocket is not proxied). `Host` is kept.
+- **Bodies are streamed** as they arrive, never buffered; trailers are dropped. A client's head
+  and body reads are bounded by the caller's timeout; `next_or_client_gone` notices a client
+  that left while a streamed response body is silent.
+- **Forwarding headers.** `Via: 1.1 gitops-proxy` is appended to responses; the hop-by-hop
+  headers (and those named in `Connection`) are not forwarded (requests: `proxyupstream`).
 """
 
 from __future__ import annotations
@@ -47,7 +44,7 @@ MAX_FIELDS = 100  # header fields in one head
 READ_SIZE = 64 * 1024
 _MAX_BLANK_LINES = 4  # before a request line
 _CLIENT_CHECK_S = 0.25  # while a body is silent, how often to look whether its client left
-_HOP_BY_HOP = frozenset(
+HOP_BY_HOP = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -266,79 +263,6 @@ class ClientSide:
             raise ClientGone from exc
 
 
-class UpstreamSide:
-    """The connection to a pod, h11 as the client: one request out, its response in."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=HEAD_LIMIT)
-        self._received = False
-        self._method = "GET"
-
-    async def send_head(
-        self, method: str, target: bytes, headers: Headers, *, has_body: bool
-    ) -> None:
-        """The request's head; without a body, the whole request in one write."""
-        self._method = method
-        conn = self._h11
-        data = conn.send(h11.Request(method=method, target=target, headers=headers)) or b""
-        if not has_body:
-            data += conn.send(h11.EndOfMessage()) or b""
-        await self._write([data])
-
-    async def send_data(self, data: bytes) -> None:
-        # Passed through in pieces: a chunk's data is not copied into one buffer with its size.
-        await self._write(self._h11.send_with_data_passthrough(h11.Data(data=data)) or [])
-
-    async def send_end(self) -> None:
-        await self._write([self._h11.send(h11.EndOfMessage()) or b""])
-
-    async def _write(self, pieces: list[bytes]) -> None:
-        self.writer.writelines(pieces)
-        await self.writer.drain()
-
-    async def read_response(self) -> Response:
-        """The final response head (1xx interim responses are read and dropped). `NoResponse`
-        when the pod closed or reset before a byte, `HeadError(502)` for an invalid head."""
-        while True:
-            event = await self._event()
-            if isinstance(event, h11.Response):
-                return _response(event, self._method)
-            if not isinstance(event, h11.InformationalResponse):
-                raise HeadError(502, f"unexpected {type(event).__name__}")
-
-    async def body(self) -> AsyncGenerator[bytes, None]:
-        """The response body as it arrives (chunked framing decoded, trailers dropped); a body
-        cut short or badly framed is `HeadError(502)`."""
-        while True:
-            event = await self._event()
-            if isinstance(event, h11.Data):
-                yield event.data
-            else:
-                return
-
-    async def _event(self) -> h11.Event:
-        conn = self._h11
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise HeadError(502, str(exc)) from exc
-            if isinstance(event, h11.Event):
-                return event  # else NEED_DATA: PAUSED never comes, nothing is read past an end
-            try:
-                data = await self.reader.read(READ_SIZE)
-            except ConnectionError as exc:
-                if not self._received:
-                    raise NoResponse from exc
-                raise
-            if not data and not self._received:
-                raise NoResponse
-            self._received = True
-            conn.receive_data(data)  # b"": the pod closed, which ends a body framed by it
-
-
 async def next_or_client_gone(chunks: AsyncGenerator[bytes, None], client: ClientSide) -> bytes:
     """The body's next chunk; `ClientGone` when, while the upstream is silent, the client
     closes its side (checked every `_CLIENT_CHECK_S`, only during silences)."""
@@ -403,28 +327,6 @@ def _request(event: h11.Event) -> Request:
     )
 
 
-def _response(event: h11.Response, method: str) -> Response:
-    headers = event.headers.raw_items()
-    if len(headers) > MAX_FIELDS or _head_size(headers, event.reason) > HEAD_LIMIT:
-        raise HeadError(502, "header too large")
-    status = event.status_code
-    reason = bytes(event.reason).strip()
-    if not reason:
-        try:
-            reason = HTTPStatus(status).phrase.encode()
-        except ValueError:
-            reason = b"Unknown"
-    body, length = _framing(event.headers, 502)
-    return Response(
-        status=status,
-        reason=reason,
-        headers=headers,
-        body="none" if method == "HEAD" or status in (204, 304) else body,
-        length=length,
-        connection_tokens=_tokens(event.headers, b"connection"),
-    )
-
-
 def _head_size(headers: Headers, start: bytes) -> int:
     # h11 bounds only a head still incomplete in its buffer (`max_incomplete_event_size`): one
     # that arrived whole in a read is measured here, CRLFs and ": " counted.
@@ -459,47 +361,10 @@ def _tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> frozenset[by
     )
 
 
-def upstream_headers(request: Request, endpoint: tuple[str, int], client: str) -> Headers:
-    """The request's headers as sent to a pod: forwarding headers added, hop-by-hop ones out,
-    the body's framing and `Connection: close` (a fresh connection per request) in."""
-    skip = _HOP_BY_HOP | request.connection_tokens | {b"content-length", b"expect"}
-    headers: Headers = []
-    forwarded_for: list[bytes] = []
-    vias: list[bytes] = []
-    host: bytes | None = None
-    for name, value in request.headers:
-        lower = name.lower()
-        if lower in skip:
-            continue
-        if lower == b"x-forwarded-for":
-            forwarded_for.append(value)
-        elif lower == b"via":
-            vias.append(value)
-        else:
-            if lower == b"host":
-                host = value
-            headers.append((name, value))
-    present = {name.lower() for name, _ in headers}
-    if host is None:
-        headers.append((b"Host", f"{endpoint[0]}:{endpoint[1]}".encode()))
-    elif b"x-forwarded-host" not in present:
-        headers.append((b"X-Forwarded-Host", host))
-    if b"x-forwarded-proto" not in present:
-        headers.append((b"X-Forwarded-Proto", b"http"))
-    headers.append((b"X-Forwarded-For", b", ".join([*forwarded_for, client.encode()])))
-    headers.append((b"Via", b", ".join([*vias, b"1.%d %s" % (request.minor, VIA_PSEUDONYM)])))
-    if request.body == "length":
-        headers.append((b"Content-Length", b"%d" % request.length))
-    elif request.body == "chunked":
-        headers.append((b"Transfer-Encoding", b"chunked"))
-    headers.append((b"Connection", b"close"))
-    return headers
-
-
 def client_headers(response: Response, *, close: bool, chunked: bool) -> Headers:
     """The response's headers as sent to the client: hop-by-hop ones out, `Via` appended, the
     framing the proxy sends the body with."""
-    skip = _HOP_BY_HOP | response.connection_tokens
+    skip = HOP_BY_HOP | response.connection_tokens
     headers: Headers = []
     vias: list[bytes] = []
     for name, value in response.headers:
