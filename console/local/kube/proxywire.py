@@ -42,8 +42,6 @@ VIA_PSEUDONYM = b"gitops-proxy"
 HEAD_LIMIT = 64 * 1024  # request/response line and header block, bytes
 MAX_FIELDS = 100  # header fields in one head
 READ_SIZE = 64 * 1024
-_MAX_BLANK_LINES = 4  # before a request line
-_CLIENT_CHECK_S = 0.25  # while a body is silent, how often to look whether its client left
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -57,6 +55,9 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
+
+_MAX_BLANK_LINES = 4  # before a request line
+_CLIENT_CHECK_S = 0.25  # while a body is silent, how often to look whether its client left
 
 Headers = list[tuple[bytes, bytes]]  # names as the peer spelled them
 BodyKind = Literal["none", "length", "chunked", "close"]
@@ -313,14 +314,14 @@ def _request(event: h11.Event) -> Request:
         headers = [(k, v) for k, v in headers if k.lower() != b"host"] + [(b"Host", parts.netloc)]
     elif not (target.startswith(b"/") or (target == b"*" and method == "OPTIONS")):
         raise HeadError(400, "malformed request target")
-    body, length = _framing(event.headers, 400)
+    body, length = _framing(event.headers)
     connection = _tokens(event.headers, b"connection")
     return Request(
         method=method,
         target=target,
         minor=1 if event.http_version == b"1.1" else 0,
         headers=headers,
-        body="none" if body == "close" or (body == "length" and not length) else body,
+        body=body,
         length=length,
         keep_alive=event.http_version == b"1.1" and b"close" not in connection,
         connection_tokens=connection,
@@ -333,9 +334,8 @@ def _head_size(headers: Headers, start: bytes) -> int:
     return len(start) + 16 + sum(len(name) + len(value) + 4 for name, value in headers)
 
 
-def _framing(headers: Iterable[tuple[bytes, bytes]], status: int) -> tuple[BodyKind, int]:
-    """The body framing the headers declare (h11 has validated each header on its own):
-    "close" when there is neither Content-Length nor Transfer-Encoding."""
+def _framing(headers: Iterable[tuple[bytes, bytes]]) -> tuple[BodyKind, int]:
+    """The request body's framing (h11 has validated each header on its own, not the pair)."""
     chunked = length = None
     for name, value in headers:
         if name == b"transfer-encoding":
@@ -344,11 +344,9 @@ def _framing(headers: Iterable[tuple[bytes, bytes]], status: int) -> tuple[BodyK
             length = int(value)
     if chunked is not None:
         if length is not None:
-            raise HeadError(status, "both Transfer-Encoding and Content-Length")
+            raise HeadError(400, "both Transfer-Encoding and Content-Length")
         return "chunked", 0
-    if length is not None:
-        return "length", length
-    return "close", 0
+    return ("length", length) if length else ("none", 0)
 
 
 def _tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> frozenset[bytes]:
