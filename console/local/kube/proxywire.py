@@ -233,10 +233,8 @@ class ClientSide:
                 return
 
     async def _sized_body(self, timeout_s: float) -> AsyncGenerator[bytes, None]:
-        # A sized body is counted here, not fed through h11, which copies each byte three
-        # times and makes an event of every read: uploads ran at half the speed
-        # (benchmarks/proxy_throughput.py). h11 has validated the Content-Length; what it read
-        # past the head is the body's start, and what lies past the body the next request's.
+        # Counted, not fed through h11 (see the module docstring). What h11 read past the head
+        # is the body's start; what lies past the body, the next request's.
         remaining = self._sized
         past = self._h11.trailing_data[0]
         self._past = past[remaining:]
