@@ -49,9 +49,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from types import TracebackType
 from typing import Any
 
+from console.lifecycle import Started
 from console.local.kube.proxyupstream import UpstreamSide, upstream_headers
 from console.local.kube.proxywire import (
     HEAD_LIMIT,
@@ -133,7 +133,7 @@ class _Flow:
         return self.request.method in _IDEMPOTENT and not self.request.has_body
 
 
-class ServiceProxy:
+class ServiceProxy(Started):
     """An HTTP/1.1 reverse proxy for one Service; see the module docstring."""
 
     def __init__(
@@ -241,18 +241,6 @@ class ServiceProxy:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1.0):
                 await server.wait_closed()
-
-    async def __aenter__(self) -> ServiceProxy:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- client connections ------------------------------------------------------------------
 
