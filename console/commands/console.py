@@ -90,49 +90,36 @@ class OptionAction(argparse.Action):
         namespace.specs, namespace.problems = specs, problems
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--workspace",
-        metavar="DIR",
-        action=TargetAction,
-        help="the embedded platform on DIR (repeatable)",
-    )
-    p.add_argument(
-        "--argocd",
-        metavar="URL",
-        action=TargetAction,
-        help="an Argo CD API server (repeatable; with its --token-file)",
-    )
-    p.add_argument(
-        "--context", metavar="NAME", action=TargetAction, help="a kubeconfig context (repeatable)"
-    )
-    p.add_argument(
-        "--token-file",
-        metavar="F",
-        action=OptionAction,
-        help="the Argo CD API token of the --argocd before it",
-    )
-    p.add_argument(
-        "--ca", metavar="FILE", action=OptionAction, help="a CA bundle for the --argocd before it"
-    )
-    p.add_argument(
-        "--insecure",
-        nargs=0,
-        action=OptionAction,
-        help="do not verify the certificate of the --argocd before it",
-    )
-    p.add_argument(
+# The flags of `gitops console`: each target (repeatable) and the options of the target before
+# them, as (flag, metavar, action, help); metavar None: a switch.
+_FLAGS: tuple[tuple[str, str | None, type[argparse.Action], str], ...] = (
+    ("--workspace", "DIR", TargetAction, "the embedded platform on DIR (repeatable)"),
+    ("--argocd", "URL", TargetAction, "an Argo CD API server (repeatable; with its --token-file)"),
+    ("--context", "NAME", TargetAction, "a kubeconfig context (repeatable)"),
+    ("--token-file", "F", OptionAction, "the Argo CD API token of the --argocd before it"),
+    ("--ca", "FILE", OptionAction, "a CA bundle for the --argocd before it"),
+    ("--insecure", None, OptionAction, "do not verify the certificate of the --argocd before it"),
+    (
         "--kubeconfig",
-        metavar="F",
-        action=OptionAction,
-        help="the kubeconfig of the --context before it (default: $KUBECONFIG)",
-    )
-    p.add_argument(
+        "F",
+        OptionAction,
+        "the kubeconfig of the --context before it (default: $KUBECONFIG)",
+    ),
+    (
         "--deploy-repo",
-        metavar="PATH_OR_URL",
-        action=OptionAction,
-        help="the deploy repo of the target before it (default: the workspace's)",
-    )
+        "PATH_OR_URL",
+        OptionAction,
+        "the deploy repo of the target before it (default: the workspace's)",
+    ),
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    for flag, metavar, action, help_text in _FLAGS:
+        if metavar is None:
+            p.add_argument(flag, nargs=0, action=action, help=help_text)
+        else:
+            p.add_argument(flag, metavar=metavar, action=action, help=help_text)
 
 
 def _path(value: Any) -> Path | None:

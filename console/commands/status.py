@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from console.fleet.deployrepo import DeployRepoError
 from console.fleet.display import render_table
 from console.fleet.gather import gather_status
 from console.fleet.source import SourceError
-from console.fleet.status import rows_json
+from console.fleet.status import StatusRow, rows_json
 from console.fleet.targets import Target, TargetError, from_argocd, from_context, from_workspace
+from console.guard.events import analysis_of, read_events
 from console.local.last_workspace import recall
 
 
@@ -60,9 +62,22 @@ def target(args: argparse.Namespace) -> Target:
     return from_workspace(workspace.absolute(), deploy_repo=args.deploy_repo)
 
 
+def with_analyses(rows: list[StatusRow], events_file: Path | None) -> list[StatusRow]:
+    """Each row with the guard's analysis of its revision, from the guard's events file."""
+    if events_file is None or not events_file.is_file():
+        return rows
+    events = read_events(events_file)
+    out = []
+    for row in rows:
+        found = analysis_of(events, row.name, row.revision) if row.revision else None
+        out.append(replace(row, analysis=found[0]) if found else row)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        rows = asyncio.run(gather_status(target(args)))
+        chosen = target(args)
+        rows = with_analyses(asyncio.run(gather_status(chosen)), chosen.guard_events)
     except (TargetError, SourceError, DeployRepoError) as exc:
         raise UsageError(str(exc)) from None
     if args.json:

@@ -23,6 +23,7 @@ import httpx
 from console.contract import PROMOTED_SERVICE, ROLLBACK_OF, SOURCE_COMMIT
 from console.drill.facts import CIRun, Commit, utc
 from console.fleet.argocd import ArgoCDSource
+from console.fleet.follow import Pacing
 from console.fleet.history import Commit as GitCommit
 from console.fleet.history import log
 from console.fleet.mirror import FleetMirror
@@ -185,7 +186,7 @@ class PlatformView:
     """Applications as the stream tells them (current within milliseconds), plus reads."""
 
     def __init__(self, argocd_url: str, token: str) -> None:
-        self.source = ArgoCDSource(argocd_url, token, poll_s=2.0, stream_retry_s=5.0)
+        self.source = ArgoCDSource(argocd_url, token, pacing=Pacing(poll_s=2.0, stream_retry_s=5.0))
         self._http = httpx.AsyncClient(
             base_url=argocd_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},

@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
-import random
 import socket
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -77,11 +76,7 @@ class ArgoCDSource:
         name: str | None = None,
         verify: bool | str = True,
         timeout: float = 10.0,
-        poll_s: float = 30.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
-        stream_failures: int = 3,
-        stream_retry_s: float = 300.0,
+        pacing: Pacing | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -90,13 +85,7 @@ class ArgoCDSource:
             raise ValueError("the Argo CD token is empty or spans lines")  # never quoted
         self.url = display_url(url)
         self.name = name or parts.netloc.rpartition("@")[2]
-        self.pacing = Pacing(
-            poll_s=poll_s,
-            stream_failures=stream_failures,
-            stream_retry_s=stream_retry_s,
-            sleep=sleep,
-            rng=rng,
-        )
+        self.pacing = pacing or Pacing()  # reconnects and polling; tests inject sleep and rng
         self._timeout = timeout
         transport = httpx.AsyncHTTPTransport(
             verify=_ssl_context(verify), socket_options=_keepalive_options()

@@ -98,9 +98,18 @@ def cells(row: StatusRow, now: datetime) -> tuple[str, ...]:
 
 
 def render_table(rows: Sequence[StatusRow], now: datetime) -> str:
-    """The rows as aligned columns under a header, two spaces apart; ends without a newline."""
-    table = [COLUMNS, *(cells(row, now) for row in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    """The rows as aligned columns under a header, two spaces apart; ends without a newline.
+    An ANALYSIS column only when the guard's analyses are known for some row."""
+    analysed = any(row.analysis for row in rows)
+    header = (*COLUMNS, "ANALYSIS") if analysed else COLUMNS
+    table = [
+        header,
+        *(
+            (*cells(row, now), row.analysis or NONE) if analysed else cells(row, now)
+            for row in rows
+        ),
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in table

@@ -21,10 +21,9 @@ import contextlib
 import json
 import logging
 import os
-import random
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,11 +112,7 @@ class KubeSource:
         name: str | None = None,
         *,
         timeout: float = 10.0,
-        poll_s: float = 30.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
-        stream_failures: int = 3,
-        stream_retry_s: float = 300.0,
+        pacing: Pacing | None = None,
     ) -> None:
         self._api_client, context_namespace = _load(kubeconfig, context)
         self._api = kube_client.CustomObjectsApi(self._api_client)
@@ -125,13 +120,7 @@ class KubeSource:
         self.default_namespace = namespace or context_namespace or DEFAULT_NAMESPACE
         self.url = display_url(str(self._api_client.configuration.host))
         self.name = name or context or (urlsplit(self.url).netloc or "kubernetes")
-        self.pacing = Pacing(
-            poll_s=poll_s,
-            stream_failures=stream_failures,
-            stream_retry_s=stream_retry_s,
-            sleep=sleep,
-            rng=rng,
-        )
+        self.pacing = pacing or Pacing()  # reconnects and polling; tests inject sleep and rng
         self._timeout = timeout
 
     def __repr__(self) -> str:

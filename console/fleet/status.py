@@ -45,6 +45,9 @@ class StatusRow:
     deployed_at: datetime | None  # of the newest history entry
     auto_sync: bool
     rollbacks: int | None  # rollback commits naming this app; None when no deploy repo was read
+    # The guard's analysis of the revision's requests (running, passed, failed, inconclusive);
+    # None when the guard's events are not known or none ran for it.
+    analysis: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,7 @@ class StatusRow:
             "deployed_at": rfc3339(self.deployed_at) if self.deployed_at else None,
             "auto_sync": self.auto_sync,
             "rollbacks": self.rollbacks,
+            "analysis": self.analysis,
         }
 
 

@@ -31,6 +31,7 @@ class Target:
     open: Callable[[], AppSource]  # raises SourceError (a CA bundle that does not load, ...)
     services: Mapping[str, str] = field(default_factory=dict)  # "<service>-<env>" -> base URL
     deploy_repo: str | None = None  # a path or URL; None: rollbacks are not counted
+    guard_events: Path | None = None  # the guard's JSON Lines events, when known
 
 
 def _check_url(url: str, what: str) -> None:
@@ -66,6 +67,7 @@ def from_workspace(root: Path, *, deploy_repo: str | None = None) -> Target:
         open=lambda: ArgoCDSource(url, token, name=root.name or str(root)),
         services=services,
         deploy_repo=deploy,
+        guard_events=Path(info.guard_events) if info.guard_events else None,
     )
 
 

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,3 +145,21 @@ def read_events(path: Path) -> list[Event]:
         except (ValueError, KeyError, TypeError):
             continue
     return out
+
+
+ANALYSIS_STATES = {
+    ANALYSIS: "running",
+    ANALYSIS_PASSED: "passed",
+    ANALYSIS_FAILED: "failed",
+    ANALYSIS_INCONCLUSIVE: "inconclusive",
+}
+
+
+def analysis_of(events: Sequence[Event], app: str, revision: str) -> tuple[str, str] | None:
+    """The analysis of `app` on `revision` as the newest of its events says it: (state, what
+    was said), the state one of running, passed, failed, inconclusive; None when none ran."""
+    for event in reversed(events):
+        state = ANALYSIS_STATES.get(event.type)
+        if state and event.app == app and event.fields.get("revision") == revision:
+            return state, event.message
+    return None

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from console.fleet.argocd import ArgoCDSource
+from console.fleet.follow import Pacing
 from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
 from console.local.argo.inmemory import InMemorySource
@@ -63,9 +64,8 @@ def _nth_snapshot(n: int) -> Callable[[Event], bool]:
 
 def _source(url: str, sleep: FakeSleep | None = None, **kwargs: Any) -> ArgoCDSource:
     # rng fixed at 0.5: the jitter factor is 1, so backoff delays are exact.
-    return ArgoCDSource(
-        url, TOKEN, name="local", sleep=sleep or FakeSleep(), rng=lambda: 0.5, **kwargs
-    )
+    pacing = Pacing(sleep=sleep or FakeSleep(), rng=lambda: 0.5, **kwargs)
+    return ArgoCDSource(url, TOKEN, name="local", pacing=pacing)
 
 
 def test_list_and_get(server: Server, fleet: InMemorySource) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from console.fleet.follow import Pacing
 from console.fleet.kube import KubeSource
 from console.fleet.model import Health
 from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
@@ -139,7 +140,7 @@ def test_errors_are_one_clear_line(server: Server, tmp_path: Path) -> None:
 
 def test_events_snapshot_changed_deleted(fleet: InMemorySource, kubeconfig: Path) -> None:
     async def scenario() -> None:
-        source = KubeSource(kubeconfig, CONTEXT, sleep=FakeSleep())
+        source = KubeSource(kubeconfig, CONTEXT, pacing=Pacing(sleep=FakeSleep()))
         stop = asyncio.Event()
         pump = Pump(source.events(stop))
         try:
@@ -173,7 +174,7 @@ def test_down_then_snapshot_after_a_restart(
     sleep = FakeSleep()
 
     async def scenario() -> None:
-        source = KubeSource(kubeconfig, CONTEXT, sleep=sleep)
+        source = KubeSource(kubeconfig, CONTEXT, pacing=Pacing(sleep=sleep))
         stop = asyncio.Event()
         pump = Pump(source.events(stop))
         try:
@@ -234,7 +235,7 @@ def test_expired_resource_version_relists(fleet: InMemorySource, tmp_path: Path)
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server.url, TOKEN, context=CONTEXT)
 
     async def scenario() -> None:
-        source = KubeSource(kubeconfig, CONTEXT, sleep=FakeSleep())
+        source = KubeSource(kubeconfig, CONTEXT, pacing=Pacing(sleep=FakeSleep()))
         stop = asyncio.Event()
         pump = Pump(source.events(stop))
         try:

@@ -70,6 +70,7 @@ def test_json_form() -> None:
             "deployed_at",
             "auto_sync",
             "rollbacks",
+            "analysis",
         ]
     ] * 7
     by_name = {row["name"]: row for row in doc["apps"]}
@@ -88,6 +89,7 @@ def test_json_form() -> None:
         "deployed_at": "2026-08-01T11:58:00Z",  # history id 8, listed first
         "auto_sync": True,
         "rollbacks": 0,
+        "analysis": None,
     }
     assert by_name["root"] == {
         "name": "root",
@@ -103,6 +105,7 @@ def test_json_form() -> None:
         "deployed_at": None,
         "auto_sync": False,
         "rollbacks": 0,
+        "analysis": None,
     }
     assert {name: row["rollbacks"] for name, row in by_name.items()} == {
         "backend-dev": 0,

@@ -47,6 +47,7 @@ def _row(name: str, **fields: Any) -> dict[str, Any]:
         "service": service,
         "env": env,
         **fields,
+        "analysis": None,  # no guard's events in this workspace
     }
 
 
@@ -136,6 +137,7 @@ EXPECTED: dict[str, Any] = {
             "deployed_at": None,
             "auto_sync": False,
             "rollbacks": 0,
+            "analysis": None,
         },
     ]
 }

@@ -5,11 +5,14 @@ window that spans a pod's restart)."""
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as s
 
+from console.commands.status import with_analyses
 from console.contract import (
     ANALYSIS_MIN_REQUESTS,
     ANALYSIS_PROVIDER,
@@ -17,6 +20,10 @@ from console.contract import (
     MAX_ERROR_RATIO,
     MAX_P95_LATENCY_MS,
 )
+from console.fleet.display import render_table
+from console.fleet.model import Health, Sync
+from console.fleet.status import StatusRow
+from console.guard import events as ev
 from console.guard.analysis import (
     AnalysisPolicy,
     Outcome,
@@ -25,6 +32,7 @@ from console.guard.analysis import (
     verdict,
     window,
 )
+from console.guard.events import EventLog, analysis_of, read_events
 
 INF = float("inf")
 POLICY = AnalysisPolicy(seconds=20, max_error_ratio=0.05, max_p95_ms=500, min_requests=50)
@@ -223,3 +231,56 @@ def test_pods_are_summed_and_none_fails_a_release_that_answers_well(
     got = verdict(POLICY, samples, 0.0, 100.0)
     assert got.requests == pods * sum(steps[1:])
     assert got.outcome is not Outcome.FAILED
+
+
+def test_the_state_of_a_revisions_analysis_is_its_newest_event(tmp_path: Path) -> None:
+    """What `gitops status` and the console show, from the guard's events file: the newest
+    analysis event of that app on that revision."""
+    log = EventLog(tmp_path / "events.jsonl")
+    log.emit(ev.ANALYSIS, "web-dev", "watching", revision="r1")
+    log.emit(ev.ANALYSIS_PASSED, "api-dev", "api passed", revision="r1")
+    log.emit(ev.ANALYSIS_FAILED, "web-dev", "error ratio 0.30 > 0.05", revision="r1")
+    log.emit(ev.ANALYSIS, "web-dev", "watching r2", revision="r2")
+    events = read_events(tmp_path / "events.jsonl")
+    assert analysis_of(events, "web-dev", "r1") == ("failed", "error ratio 0.30 > 0.05")
+    assert analysis_of(events, "web-dev", "r2") == ("running", "watching r2")
+    assert analysis_of(events, "api-dev", "r2") is None
+
+    rows = [
+        StatusRow(
+            "web-dev",
+            "argocd",
+            "",
+            "web",
+            "dev",
+            Sync.SYNCED,
+            Health.HEALTHY,
+            "r1",
+            (),
+            None,
+            None,
+            True,
+            0,
+        ),
+        StatusRow(
+            "api-dev",
+            "argocd",
+            "",
+            "api",
+            "dev",
+            Sync.SYNCED,
+            Health.HEALTHY,
+            "r9",
+            (),
+            None,
+            None,
+            True,
+            0,
+        ),
+    ]
+    shown = with_analyses(rows, tmp_path / "events.jsonl")
+    assert [r.analysis for r in shown] == ["failed", None]
+    table = render_table(shown, datetime.now(UTC)).splitlines()
+    assert table[0].split()[-1] == "ANALYSIS"
+    assert table[1].split()[-1] == "failed"
+    assert "ANALYSIS" not in render_table(rows, datetime.now(UTC)), "no column when none ran"

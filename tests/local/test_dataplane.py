@@ -224,8 +224,11 @@ def test_a_runtime_keeps_inherited_routes_until_it_settles(tmp_path: Path, upstr
             assert runtime.service_ports() == {KEY: port}
             async with httpx.AsyncClient(trust_env=False) as client:
                 assert (await client.get(url, timeout=5)).text == "hello"
-                runtime.reap_unclaimed()
-                await plane.apply({})  # a barrier: the publish before it was handled
+            runtime.reap_unclaimed()
+            await plane.apply({})  # a barrier: the publish before it was handled
+            # A new connection (the first client's keep-alive one may still be draining, as a
+            # dropped Service lets requests in flight finish): nothing listens any more.
+            async with httpx.AsyncClient(trust_env=False) as client:
                 with pytest.raises(httpx.ConnectError):
                     await client.get(url, timeout=2)
         finally:

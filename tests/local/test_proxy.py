@@ -631,3 +631,47 @@ def test_a_client_that_leaves_a_silent_stream_frees_its_connection() -> None:
             a.gate.set()
 
     run(scenario())
+
+
+def test_expect_continue_blank_lines_absolute_targets_http10_and_upgrade() -> None:
+    """Framing details a proxy must keep whatever parses its HTTP: `100 Continue` once an
+    upstream connection is open, blank lines before a request line skipped (RFC 9112 2.2), an
+    absolute-form target sent on in origin form with its authority as `Host`, HTTP/1.0 clients
+    answered and closed, and `Upgrade` dropped without losing the keep-alive connection."""
+
+    async def scenario() -> None:
+        (a,) = await backends("a")
+        async with ServiceProxy("web-dev") as proxy:
+            proxy.set_endpoints([a.endpoint])
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            writer.write(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                b"Expect: 100-continue\r\n\r\n"
+            )
+            assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+            writer.write(b"body")
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert await reader.readexactly(4) == b"body"
+            # Upgrade is not proxied: dropped, and the connection stays for the next request.
+            writer.write(
+                b"GET /headers HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                b"Upgrade: websocket\r\n\r\n"
+                b"\r\nGET http://example.test:81/headers HTTP/1.1\r\nHost: x\r\n"
+                b"Connection: close\r\n\r\n"
+            )
+            answers = await reader.read(-1)
+            writer.close()
+            first, second = answers.split(b"HTTP/1.1 200 OK")[1:]
+            seen = json.loads(first.split(b"\r\n\r\n", 1)[1])
+            assert "upgrade" not in seen
+            assert b"Connection: close" not in first
+            seen = json.loads(second.split(b"\r\n\r\n", 1)[1])
+            assert seen["host"] == "example.test:81"
+
+            http10 = await raw(proxy.port, b"\r\nGET / HTTP/1.0\r\n\r\n")
+            assert http10.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert b"Connection: close" in http10
+            assert http10.endswith(b"\r\n\r\na")
+
+    run(scenario())

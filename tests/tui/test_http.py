@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from console.fleet.argocd import ArgoCDSource
+from console.fleet.follow import Pacing
 from console.fleet.source import SourceError
 from console.local.argo.inmemory import InMemorySource
 from console.local.argo.requests import SyncRequest
@@ -40,7 +41,7 @@ def server(fleet: InMemorySource) -> Iterator[Server]:
 
 
 def source(url: str, token: str = TOKEN) -> ArgoCDSource:
-    return ArgoCDSource(url, token, name="local", sleep=FakeSleep(), rng=lambda: 0.5)
+    return ArgoCDSource(url, token, name="local", pacing=Pacing(sleep=FakeSleep(), rng=lambda: 0.5))
 
 
 async def test_console_over_the_argo_cd_api(server: Server, fleet: InMemorySource) -> None:

@@ -35,10 +35,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
 from console.application import Json
+from console.lifecycle import Started
 from console.local.argo.appstate import ApplicationRecord, resource_tree
 from console.local.argo.errors import ApplicationNotFoundError
 from console.local.argo.health import Health, HealthStatus, deployment_health
@@ -311,7 +311,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class RuntimePublisher:
+class RuntimePublisher(Started):
     """Keeps an `InMemorySource`'s resource trees and pod logs in step with a runtime; see the
     module docstring. Runs on the runtime's event loop (it calls `runtime.snapshots`, which is
     not thread-safe). Use `async with`, or `start()` and `stop()`; `refresh()` runs one pass now
@@ -408,18 +408,6 @@ class RuntimePublisher:
                     tail.app, tail.pod, line, container=tail.container, timestamp=now
                 )
             tail.lines = []
-
-    async def __aenter__(self) -> RuntimePublisher:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _run(self) -> None:
         while True:

@@ -17,6 +17,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from console.fleet.display import age, short
 from console.fleet.targets import probe_urls
+from console.guard.events import analysis_of
 from console.tui.appdetail import HistoryLine, auto_sync_label, history_lines
 from console.tui.fleetview import DRIFT, AppFacts, facts_of, health_text, sync_text
 from console.tui.messages import RollbackChosen, ScreenReady
@@ -28,8 +29,14 @@ from console.tui.widgets.matrix import VimTable
 HISTORY_COLUMNS = ("", "ID", "REVISION", "TAG", "DEPLOYED", "BY", "AUTHOR", "COMMIT")
 
 
-def head_text(facts: AppFacts, target: ConsoleTarget, now: datetime) -> Text:
-    """The lines above the tables: what the app is, where it runs, what it runs."""
+def head_text(
+    facts: AppFacts,
+    target: ConsoleTarget,
+    now: datetime,
+    analysis: tuple[str, str] | None = None,
+) -> Text:
+    """The lines above the tables: what the app is, where it runs, what it runs, and the
+    guard's analysis of its revision when one ran."""
     app = facts.app
     where = f"{target.name} · {app.key} · project {app.project or '-'}"
     text = Text.assemble((app.name, "bold"), ("  " + where, "dim"), "\n")
@@ -67,6 +74,13 @@ def head_text(facts: AppFacts, target: ConsoleTarget, now: datetime) -> Text:
     text.append("probe ", style="dim")
     answer = short(facts.live) if facts.live else "no answer"
     text.append(f"{url}/version → {answer}" if url else "no service URL known")
+    if analysis is not None:
+        state, said = analysis
+        style = {"failed": "bold red", "passed": "green", "running": "yellow"}.get(state, "")
+        text.append("\n")
+        text.append("analysis ", style="dim")
+        text.append(state, style=style)
+        text.append(f": {said}")
     return text
 
 
@@ -158,7 +172,8 @@ class DetailScreen(Screen[None]):
             head.update(Text(f"{self.app_id[1]} is gone from {self.app_id[0]}", style="bold"))
             return
         self.title = f"gitops console · {facts.app.name}"
-        head.update(head_text(facts, self.target, now))
+        analysis = analysis_of(store.guard, facts.app.name, facts.app.sync_revision)
+        head.update(head_text(facts, self.target, now, analysis))
         self._show_history(history_lines(facts, store), now)
         self._show_resources(facts)
         self.query_one("#app-events", EventsPane).replace(store.app_events(facts.app), now)

@@ -27,7 +27,13 @@ from console.local.argo.api.common import (
     ticking,
 )
 from console.local.argo.api.selectors import Query, sorted_records
-from console.local.argo.appstate import ApplicationRecord, EventType, dumps, json_text
+from console.local.argo.appstate import (
+    ApplicationRecord,
+    ApplicationSource,
+    EventType,
+    dumps,
+    json_text,
+)
 from console.local.argo.errors import (
     ApplicationNotFoundError,
     FailedPreconditionError,
@@ -46,18 +52,23 @@ def _app_or_404(name: str) -> ApplicationRecord:
     return record
 
 
-@blueprint.get("/api/v1/applications")
-async def list_applications() -> Response:
-    settings = current_settings()
-    source = settings.source
-    query = Query.from_request()
+async def _listed(source: ApplicationSource, query: Query) -> tuple[int, list[ApplicationRecord]]:
+    """The store's version and the records `query` selects, in Argo CD's order; every one of
+    them asked to refresh first when the request says `?refresh=`."""
     hard = refresh_type()
     if hard is not None:
         for record in source.list():
             if query.matches(record):
                 await source.refresh(record.name, hard)
-    version = source.version()
-    items = sorted_records(r for r in source.list() if query.matches(r))
+    return source.version(), sorted_records(r for r in source.list() if query.matches(r))
+
+
+@blueprint.get("/api/v1/applications")
+async def list_applications() -> Response:
+    settings = current_settings()
+    source = settings.source
+    query = Query.from_request()
+    version, items = await _listed(source, query)
     return json_text_response(list_text({"metadata": {"resourceVersion": str(version)}}, items))
 
 
@@ -83,13 +94,7 @@ async def watch_applications() -> Response:
     query = Query.from_request()
     since_arg = int_arg("resourceVersion")
     sse = "text/event-stream" in request.headers.get("Accept", "")
-    hard = refresh_type()
-    if hard is not None:
-        for record in source.list():
-            if query.matches(record):
-                await source.refresh(record.name, hard)
-    version = source.version()
-    snapshot = sorted_records(r for r in source.list() if query.matches(r))
+    version, snapshot = await _listed(source, query)
     # As Argo CD: the current state as ADDED unless resuming from a resourceVersion (a
     # watch of one named application always gets it).
     initial = snapshot if since_arg is None or query.name else []
