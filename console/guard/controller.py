@@ -24,16 +24,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from console.backoff import backoff_delay
-from console.fleet.history import Rollback
 from console.fleet.mirror import FleetMirror
 from console.fleet.model import App, Health, Sync
 from console.fleet.source import AppSource, Changed, Deleted, Down, Snapshot, SourceError
 from console.fleet.tree import failing_pods
 from console.gitpush import PushRejectedError
 from console.guard import events as ev
-from console.guard.analysis import AnalysisPolicy, Outcome, Sample, Verdict, verdict
+from console.guard.analyzer import Analyzer, SampleProvider
 from console.guard.events import EventLog
 from console.guard.facts import GitFacts
+from console.guard.limits import TokenBucket
 from console.guard.metrics import GuardMetrics
 from console.guard.policy import (
     Action,
@@ -42,6 +42,7 @@ from console.guard.policy import (
     Watch,
     after_outage,
     decide,
+    may_still_recover,
     observe,
     observe_analysis,
     observe_pods,
@@ -68,12 +69,6 @@ class Writer(Protocol):
     def contains(self, revision: str, commit: str) -> bool:
         """True when `commit` is `revision` or an ancestor of it on the remote."""
         ...
-
-
-class SampleProvider(Protocol):
-    """Where the analysis reads an app's requests (console.guard.pods.PodsProvider)."""
-
-    async def samples(self, app: str, at: float) -> tuple[list[Sample], list[str]]: ...
 
 
 @dataclass
@@ -110,9 +105,6 @@ class Guard:
         providers: Mapping[str, SampleProvider] | None = None,
     ) -> None:
         self.source = source
-        # By the name an app's analysis-provider annotation gives; none: no analysis.
-        self._providers = dict(providers or {})
-        self._analyses: set[asyncio.Task[None]] = set()
         self.writer = writer
         self.events = events or EventLog()
         self.metrics = metrics or GuardMetrics()
@@ -125,8 +117,9 @@ class Guard:
         self._down_told = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._trees = True  # False once the source says it cannot serve resource trees
-        self._tree_tokens, self._tree_refilled = TREE_RATE, clock()
+        self._tree_reads = TokenBucket(TREE_RATE, clock())
         self.changed = asyncio.Event()  # set after each turn of the loop (tests wait on it)
+        self._analyzer = Analyzer(providers or {}, self.events, self.metrics, clock, self.changed)
         self._poked = asyncio.Event()
         # Apps whose rollback history was read from Git after start, to rebuild the events a
         # guard killed between push and event never wrote (only with an events file).
@@ -191,7 +184,8 @@ class Guard:
                 await self._wake_due()
                 self.changed.set()
         finally:
-            for task in (pumping, stopping, *self._analyses):
+            self._analyzer.cancel()
+            for task in (pumping, stopping):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -269,112 +263,26 @@ class Guard:
     # ---- analysis ------------------------------------------------------------------------
 
     def _maybe_analyze(self, name: str, tracked: _Tracked, now: float) -> None:
-        """Start watching the requests of a revision that just turned Healthy and Synced after
-        its rollout (not a rollback, not one that has served for long before the guard saw
-        it: analysis judges a release, not a fleet at rest)."""
-        app, watch = tracked.app, tracked.watch
-        rev = watch.revision
-        if (
-            not self._providers
-            or not self._fresh
-            or not rev
-            or rev in tracked.analyzed
-            or app.health is not Health.HEALTHY
-            or app.sync is not Sync.SYNCED
-            or rev in watch.acted
-            or tracked.facts.is_bad(rev)
-            or tracked.facts.is_rollback(rev)
-            or watch.started_at is None
-        ):
+        """Start the analysis of a release that just turned Healthy and Synced (the rules are
+        console.guard.analyzer's); a failed one is decided on as any failed rollout."""
+        app, watch, rev = tracked.app, tracked.watch, tracked.watch.revision
+        if not self._fresh or rev in tracked.analyzed or rev in watch.acted:
             return
-        policy = Policy.from_annotations(app.annotations)
-        analysis = AnalysisPolicy.from_annotations(app.annotations)
-        if not policy.enabled or not analysis.enabled:
-            return
-        op = app.operation
-        synced_at = op.started_at if op is not None and op.revision == rev else None
-        if synced_at is None or now - synced_at.timestamp() > policy.deadline_s + analysis.seconds:
-            return  # it served long before this sight: not a release under way
-        tracked.analyzed.add(rev)
-        provider = self._providers.get(analysis.provider)
-        if provider is None:
-            self.events.emit(
-                ev.ANALYSIS_INCONCLUSIVE,
-                name,
-                f"{rev[:7]}: not analysed: no {analysis.provider} provider is configured "
-                "for this guard",
-                revision=rev,
-            )
-            return
-        task = asyncio.get_running_loop().create_task(
-            self._analyze(name, tracked, rev, analysis, provider)
-        )
-        self._analyses.add(task)
-        task.add_done_callback(self._analyses.discard)
+        if tracked.facts.is_bad(rev) or tracked.facts.is_rollback(rev):
+            return  # a rollback is not a release; a rolled-back revision runs no more
+        key = app.key
 
-    async def _analyze(
-        self,
-        name: str,
-        tracked: _Tracked,
-        rev: str,
-        policy: AnalysisPolicy,
-        provider: SampleProvider,
-    ) -> None:
-        started = self._clock()
-        limits = [
-            f"error ratio <= {policy.max_error_ratio:g}"
-            if policy.max_error_ratio is not None
-            else "",
-            f"p95 <= {policy.max_p95_ms:g} ms" if policy.max_p95_ms is not None else "",
-        ]
-        self.events.emit(
-            ev.ANALYSIS,
-            name,
-            f"{rev[:7]} is Healthy: watching its requests for {policy.seconds:g} s "
-            f"({', '.join(x for x in limits if x)}; at least {policy.min_requests} requests)",
-            revision=rev,
-        )
-        samples: list[Sample] = []
-        every = max(0.2, min(2.0, policy.seconds / 10))
-        while True:
-            if self._apps.get(tracked.app.key) is not tracked or tracked.watch.revision != rev:
-                return  # moved on (a newer revision, a rollback): its own analysis, if any
-            try:
-                got, missed = await provider.samples(tracked.app.key, self._clock())
-                samples.extend(got)
-                for problem in missed:
-                    log.debug("analysis of %s: %s", name, problem)
-            except SourceError as exc:
-                log.warning("analysis of %s: cannot read its pods: %s", name, exc)
-            result = verdict(policy, samples, started, self._clock())
-            if result.outcome is not Outcome.RUNNING:
-                break
-            await asyncio.sleep(every)
-        self._tell_analysis(name, rev, result)
-        if result.outcome is Outcome.FAILED:
-            tracked.watch = observe_analysis(tracked.watch, rev, result.reason)
+        def current() -> bool:
+            return self._apps.get(key) is tracked and tracked.watch.revision == rev
+
+        def failed(reason: str) -> None:
+            tracked.watch = observe_analysis(tracked.watch, rev, reason)
             if not tracked.busy:
                 self._consider(name, tracked, self._clock())
             self._poked.set()
 
-    def _tell_analysis(self, name: str, rev: str, result: Verdict) -> None:
-        kind = {
-            Outcome.PASSED: ev.ANALYSIS_PASSED,
-            Outcome.FAILED: ev.ANALYSIS_FAILED,
-            Outcome.INCONCLUSIVE: ev.ANALYSIS_INCONCLUSIVE,
-        }[result.outcome]
-        self.metrics.analyses.labels(app=name, outcome=result.outcome.value.lower()).inc()
-        self.events.emit(
-            kind,
-            name,
-            f"{rev[:7]}: {result.reason}",
-            revision=rev,
-            requests=result.requests,
-            error_ratio=None if result.error_ratio is None else round(result.error_ratio, 4),
-            p95_ms=None if result.p95_ms is None else round(result.p95_ms, 1),
-            window_s=round(result.window_s, 3),
-        )
-        self.changed.set()
+        if self._analyzer.start(app, rev, now, current=current, failed=failed):
+            tracked.analyzed.add(rev)
 
     # ---- deciding ------------------------------------------------------------------------
 
@@ -414,22 +322,13 @@ class Guard:
         due = tracked.tree_at + TREE_EVERY_S
         if now < due or tracked.tree_busy:
             return max(due, now + TREE_EVERY_S) if tracked.tree_busy else due
-        if not self._take_tree_token(now):
+        if not self._tree_reads.take(now):
             return now + TREE_EVERY_S * (0.5 + self._rng())  # spread the waiting apps out
         tracked.tree_at, tracked.tree_busy = now, True
         task = asyncio.get_running_loop().create_task(self._read_tree(name, tracked))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return now + TREE_EVERY_S
-
-    def _take_tree_token(self, now: float) -> bool:
-        elapsed = max(0.0, now - self._tree_refilled)
-        self._tree_tokens = min(TREE_RATE, self._tree_tokens + elapsed * TREE_RATE)
-        self._tree_refilled = now
-        if self._tree_tokens < 1.0:
-            return False
-        self._tree_tokens -= 1.0
-        return True
 
     async def _read_tree(self, name: str, tracked: _Tracked) -> None:
         revision = tracked.watch.revision
@@ -670,14 +569,14 @@ class Guard:
         for rb in reversed(facts.records):  # oldest first, as they happened
             told = self.events.said(ev.ROLLBACK, name, rb.sha)
             if not told:
-                self._tell_rollback_from_git(name, rb)
+                self.events.rollback_from_git(name, rb)
             newest = rb is facts.records[0]
             if (
                 newest
                 and tracked is not None
                 and tracked.recovering is None
                 and not self.events.said(ev.RECOVERED, name, rb.sha)
-                and self._may_still_recover(tracked, rb.sha)
+                and may_still_recover(tracked.app, rb.sha)
             ):
                 # Told or not, its recovery was not: a guard stopped between the two.
                 tracked.recovering, tracked.recovering_from_git = (rb.sha, rb.timestamp), True
@@ -687,25 +586,3 @@ class Guard:
             tracked.watch = replace(tracked.watch, acted=tracked.watch.acted | facts.rolled_back)
         self.events_restored.add(name)
         self.changed.set()
-
-    @staticmethod
-    def _may_still_recover(tracked: _Tracked, sha: str) -> bool:
-        """Whether a rollback's recovery can still be seen: the app is on it, or not yet
-        Healthy and Synced on anything. An app already settled on a later revision recovered
-        while no guard watched, at a time nobody saw: nothing is made up for it."""
-        app = tracked.app
-        settled = app.health is Health.HEALTHY and app.sync is Sync.SYNCED
-        return app.sync_revision in ("", sha) or not settled
-
-    def _tell_rollback_from_git(self, name: str, rb: Rollback) -> None:
-        self.events.emit(
-            ev.ROLLBACK,
-            name,
-            f"rolled back {rb.of[:7]} to {rb.to[:7]}: {rb.reason} (recorded from Git: the "
-            "guard stopped before it said so)",
-            bad=rb.of,
-            good=rb.to,
-            commit=rb.sha,
-            reason=rb.reason,
-            reconstructed=True,
-        )

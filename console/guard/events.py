@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.fleet.history import Rollback
 from console.timestamps import rfc3339_ms
 
 log = logging.getLogger("gitops.guard")
@@ -109,6 +110,21 @@ class EventLog:
         the events file by an earlier one)."""
         with self._lock:
             return (type_, app, commit) in self._commits
+
+    def rollback_from_git(self, app: str, rb: Rollback) -> Event:
+        """The Rollback a guard stopped between its push and its event never told, from the
+        commit's trailers (`reconstructed`)."""
+        return self.emit(
+            ROLLBACK,
+            app,
+            f"rolled back {rb.of[:7]} to {rb.to[:7]}: {rb.reason} (recorded from Git: the "
+            "guard stopped before it said so)",
+            bad=rb.of,
+            good=rb.to,
+            commit=rb.sha,
+            reason=rb.reason,
+            reconstructed=True,
+        )
 
     def emit(self, type_: str, app: str, message: str, /, **fields: Any) -> Event:
         event = Event(self._clock(), type_, app, message, fields)

@@ -205,6 +205,14 @@ def observe_analysis(watch: Watch, revision: str, failed: str) -> Watch:
     return replace(watch, analysis_failed=failed)
 
 
+def may_still_recover(app: App, rollback: str) -> bool:
+    """Whether a rollback's recovery can still be seen: the app is on it, or not yet Healthy
+    and Synced on anything. An app already settled on a later revision recovered while no
+    guard watched, at a time nobody saw: nothing is made up for it."""
+    settled = app.health is Health.HEALTHY and app.sync is Sync.SYNCED
+    return app.sync_revision in ("", rollback) or not settled
+
+
 def known_good(app: App, facts: GitFacts, bad: str) -> str:
     """The newest revision in the app's history before `bad` that Git does not record as rolled
     back; "" when there is none."""

@@ -15,7 +15,8 @@ import httpx
 
 from console import tokenfile
 from console.fleet.argocd import ArgoCDSource
-from console.guard.controller import Guard, SampleProvider
+from console.guard.analyzer import SampleProvider
+from console.guard.controller import Guard
 from console.guard.events import EventLog
 from console.guard.http import create_guard_api
 from console.guard.pods import PodsProvider

@@ -31,7 +31,8 @@ from console.fleet.argocd import ArgoCDSource
 from console.fleet.history import log, rollbacks
 from console.guard import events as ev
 from console.guard.analysis import Sample
-from console.guard.controller import Guard, SampleProvider
+from console.guard.analyzer import SampleProvider
+from console.guard.controller import Guard
 from console.guard.events import EventLog, read_events
 from console.guard.rollback import RollbackWriter
 from console.local.argo.api import create_api
