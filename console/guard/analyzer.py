@@ -57,18 +57,17 @@ class Analyzer:
         """Start analysing `app` on `rev` when it is a release to analyse; whether it was taken
         on (then never again for `rev`). `current()` says whether the app still runs `rev`;
         `failed(reason)` is called when the verdict fails it."""
-        if not self._providers or not rev:
+        analysis = self._release(app, rev, now)
+        if analysis is None:
             return False
-        if app.health is not Health.HEALTHY or app.sync is not Sync.SYNCED:
-            return False
-        policy = Policy.from_annotations(app.annotations)
-        analysis = AnalysisPolicy.from_annotations(app.annotations)
-        if not policy.enabled or not analysis.enabled:
-            return False
-        op = app.operation
-        synced_at = op.started_at if op is not None and op.revision == rev else None
-        if synced_at is None or now - synced_at.timestamp() > policy.deadline_s + analysis.seconds:
-            return False  # it served long before this sight: not a release under way
+        if analysis.problem:  # a value that cannot be read: off, and said once per revision
+            self._events.emit(
+                ev.ANALYSIS_INCONCLUSIVE,
+                app.name,
+                f"{rev[:7]}: not analysed: {analysis.problem}",
+                revision=rev,
+            )
+            return True
         provider = self._providers.get(analysis.provider)
         if provider is None:
             self._events.emit(
@@ -85,6 +84,22 @@ class Analyzer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
+
+    def _release(self, app: App, rev: str, now: float) -> AnalysisPolicy | None:
+        """The analysis policy of `app` when it is a release to analyse on `rev`, else None."""
+        if not self._providers or not rev:
+            return None
+        if app.health is not Health.HEALTHY or app.sync is not Sync.SYNCED:
+            return None
+        policy = Policy.from_annotations(app.annotations)
+        analysis = AnalysisPolicy.from_annotations(app.annotations)
+        if not policy.enabled or not (analysis.enabled or analysis.problem):
+            return None
+        op = app.operation
+        synced_at = op.started_at if op is not None and op.revision == rev else None
+        if synced_at is None or now - synced_at.timestamp() > policy.deadline_s + analysis.seconds:
+            return None  # it served long before this sight: not a release under way
+        return analysis
 
     def cancel(self) -> None:
         """Stop every analysis under way (the guard stops)."""

@@ -520,3 +520,25 @@ def test_a_healthy_release_is_judged_by_its_requests(
             assert kind._value.get() == 1
 
     asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_an_analysis_annotation_that_cannot_be_read_turns_it_off_and_says_why(
+    deploy: Deploy,
+) -> None:
+    """A release whose analysis policy cannot be read is not analysed (never a rollback on a
+    guess) and the guard says why, once."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    history = [deploy.good, deploy.bad]
+    broken = {**ANALYSIS, MAX_ERROR_RATIO: "five percent"}
+    app = application(deploy.bad, "Healthy", history, annotations=broken, started=now)
+
+    async def scenario() -> None:
+        async with rig(deploy, app, samples=Traffic(40, 0.9)) as r:
+            await r.until(lambda: ev.ANALYSIS_INCONCLUSIVE in r.types(), "the reason told")
+        [told] = [e for e in r.events.recent() if e.type == ev.ANALYSIS_INCONCLUSIVE]
+        assert f'{MAX_ERROR_RATIO}: "five percent" is not a number' in told.message
+        assert ev.ANALYSIS not in r.types()
+        assert not r.rollbacks(deploy.bad)
+
+    asyncio.run(scenario())
