@@ -68,6 +68,11 @@ def drill(
     return done.returncode, doc if isinstance(doc, dict) else None, tail, took
 
 
+def _secs(value: object) -> str:
+    """A duration as the run line says it; "-" where the run had none (a release that stayed)."""
+    return f"{value}s" if isinstance(value, int | float) else "-"
+
+
 def figures(values: list[float], name: str) -> list[str]:
     if not values:
         return [f"{name}_median_s=nan", f"{name}_min_s=nan", f"{name}_max_s=nan"]
@@ -110,8 +115,8 @@ def main() -> None:
             failed.append(int(doc.get("failed_requests") or 0))
             print(
                 f"run {n}: exit {code} ({'recovered' if doc.get('recovered') else 'NOT recovered'})"
-                f" detect {doc.get('detect_s')}s recover {doc.get('recover_s')}s "
-                f"mttr {doc.get('mttr_s')}s requests {doc.get('total_requests')} sent "
+                f" detect {_secs(doc.get('detect_s'))} recover {_secs(doc.get('recover_s'))} "
+                f"mttr {_secs(doc.get('mttr_s'))} requests {doc.get('total_requests')} sent "
                 f"{doc.get('failed_requests')} failed; drill took {took:.0f}s",
                 flush=True,
             )
