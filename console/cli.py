@@ -227,6 +227,12 @@ def _add_guard(sub: Any) -> None:
         help="a Prometheus HTTP API for apps whose analysis-provider is prometheus "
         "(default: $GITOPS_GUARD_PROMETHEUS)",
     )
+    p.add_argument(
+        "--prometheus-queries",
+        metavar="FILE",
+        help="YAML: the PromQL of requests, errors, buckets and started, each with {selector} "
+        "for the pods (default: the probe services' metric names)",
+    )
     p.set_defaults(func=_lazy("guard"))
 
 

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
                 workdir=args.workdir,
                 events=args.events_file or os.environ.get(EVENTS_ENV),
                 prometheus=args.prometheus or os.environ.get(PROMETHEUS_ENV),
+                prometheus_queries=args.prometheus_queries,
             )
             listen = parse_listen(args.listen or default_listen(os.environ))
     except GuardConfigError as exc:

@@ -14,10 +14,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from console.fleet.source import SourceError
 from console.fleet.tree import current_pods
@@ -43,6 +46,33 @@ class Queries:
 
     def render(self, template: str, where: str) -> str:
         return template.replace("{selector}", where)
+
+    @classmethod
+    def from_file(cls, path: Path) -> Queries:
+        """The queries a YAML file names (requests, errors, buckets, started), the defaults for
+        the rest: a cluster whose metric or label names differ. Raises QueriesError naming the
+        file and the key."""
+        try:
+            doc = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise QueriesError(f"{path}: {exc.strerror or exc}") from None
+        except YAMLError as exc:
+            raise QueriesError(f"{path}: not YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(doc, dict):
+            raise QueriesError(f"{path}: not a mapping of query names to PromQL")
+        names = [f.name for f in fields(cls)]
+        for key, value in doc.items():
+            if key not in names:
+                raise QueriesError(f"{path}: {key}: not a query name ({', '.join(names)})")
+            if not isinstance(value, str):
+                raise QueriesError(f"{path}: {key}: not a string")
+            if "{selector}" not in value:
+                raise QueriesError(f"{path}: {key}: the query has no {{selector}} for the pods")
+        return replace(cls(), **doc)
+
+
+class QueriesError(ValueError):
+    """A query file that cannot be used; the message names the file and the key."""
 
 
 class PrometheusError(SourceError):

@@ -7,7 +7,7 @@ import asyncio
 import shlex
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,7 +20,7 @@ from console.guard.controller import Guard
 from console.guard.events import EventLog
 from console.guard.http import create_guard_api
 from console.guard.pods import PodsProvider
-from console.guard.prometheus import PrometheusProvider
+from console.guard.prometheus import PrometheusProvider, Queries, QueriesError
 from console.guard.rollback import RollbackWriter
 from console.platforminfo import PlatformInfo, PlatformInfoError
 from console.serving import bind_socket, serve, socket_url
@@ -42,6 +42,7 @@ class Target:
     verify: bool | str = True
     ssh_key: Path | None = None
     prometheus_url: str | None = None  # the analysis' `prometheus` provider reads there
+    prometheus_queries: Queries = field(default_factory=Queries)  # --prometheus-queries FILE
 
 
 def _read_token(path: Path) -> str:
@@ -80,6 +81,7 @@ def from_flags(
     workdir: str | None = None,
     events: str | None = None,
     prometheus: str | None = None,
+    prometheus_queries: str | None = None,
 ) -> Target:
     parts = urlsplit(argocd)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -97,6 +99,10 @@ def from_flags(
         where = urlsplit(prometheus)
         if where.scheme not in ("http", "https") or not where.hostname:
             raise GuardConfigError(f"--prometheus {prometheus}: expected http(s)://HOST[:PORT]")
+    try:
+        queries = Queries.from_file(Path(prometheus_queries)) if prometheus_queries else Queries()
+    except QueriesError as exc:
+        raise GuardConfigError(str(exc)) from None
     return Target(
         argocd_url=argocd.rstrip("/"),
         token=_read_token(Path(token_file)),
@@ -106,6 +112,7 @@ def from_flags(
         verify=False if insecure else (ca or True),
         ssh_key=key,
         prometheus_url=prometheus,
+        prometheus_queries=queries,
     )
 
 
@@ -169,7 +176,9 @@ async def run_guard(
     scraper = httpx.AsyncClient(trust_env=False, follow_redirects=False)
     providers: dict[str, SampleProvider] = {"pods": PodsProvider(source, scraper)}
     if target.prometheus_url:
-        providers["prometheus"] = PrometheusProvider(target.prometheus_url, source, scraper)
+        providers["prometheus"] = PrometheusProvider(
+            target.prometheus_url, source, scraper, target.prometheus_queries
+        )
     guard = Guard(source, writer, events=EventLog(target.events_path), providers=providers)
     sock = bind_socket(*listen)
     url = socket_url(sock)
