@@ -63,6 +63,8 @@ class PodsProvider:
     def __init__(self, source: LiveReader, client: httpx.AsyncClient) -> None:
         self.source = source
         self.client = client
+        # A pod's address is fixed for its life: read once per pod, not on every round.
+        self._urls: dict[tuple[str, str, str], str] = {}
 
     async def samples(self, app: str, at: float) -> tuple[list[Sample], list[str]]:
         """The samples of `app`'s current pods now, and what could not be read (a pod that
@@ -70,20 +72,28 @@ class PodsProvider:
         tree = await self.source.resource_tree(app)
         out: list[Sample] = []
         missed: list[str] = []
-        for namespace, name in current_pods(tree):
-            try:
-                pod = await self.source.live_resource(
-                    app, kind="Pod", namespace=namespace, resource_name=name
-                )
-            except SourceError as exc:
-                missed.append(f"{name}: {exc}")
-                continue
-            url = metrics_url(pod)
+        pods = [(app, namespace, name) for namespace, name in current_pods(tree)]
+        for key in [k for k in self._urls if k[0] == app and k not in pods]:
+            del self._urls[key]  # gone: its name is never reused
+        for key in pods:
+            _, namespace, name = key
+            url = self._urls.get(key)
             if url is None:
-                missed.append(f"{name}: no address yet")
-                continue
+                try:
+                    pod = await self.source.live_resource(
+                        app, kind="Pod", namespace=namespace, resource_name=name
+                    )
+                except SourceError as exc:
+                    missed.append(f"{name}: {exc}")
+                    continue
+                url = metrics_url(pod)
+                if url is None:
+                    missed.append(f"{name}: no address yet")
+                    continue
+                self._urls[key] = url
             try:
                 out.append(await scrape(self.client, url, name, at))
             except ScrapeError as exc:
                 missed.append(str(exc))
+                self._urls.pop(key, None)  # read its address again next round
         return out, missed
