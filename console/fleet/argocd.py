@@ -5,6 +5,7 @@
     GET /api/v1/stream/applications         the watch: NDJSON frames
                                             {"result": {"type", "application"}} or {"error"}
     POST /api/v1/applications/{name}/sync   sync (the console's `s`)
+    GET /api/v1/applications/{name}/logs    pods' log lines, NDJSON (console.fleet.logs)
 Events follow `console.fleet.follow`: list, then the stream from the list's resourceVersion
 (the embedded platform replays what changed since; Argo CD skips its initial ADDED burst and
 streams from now on), reconnects with backoff, polling when the stream keeps failing.
@@ -28,6 +29,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from console.fleet.follow import Pacing, WatchType, follow
+from console.fleet.logs import End, LogLine, LogQuery, parse_frame
 from console.fleet.model import App
 from console.fleet.parse import MalformedError, parse_application, parse_application_list
 from console.fleet.reasons import display_url, os_reason, tls_reason
@@ -189,6 +191,42 @@ class ArgoCDSource:
             return parse_application(response.json(), self.name)
         except (ValueError, MalformedError) as exc:
             raise SourceError.malformed(self.url, str(exc)) from None
+
+    async def logs(self, name: str, query: LogQuery) -> AsyncGenerator[LogLine, None]:
+        """The pods' log lines (console.fleet.logs), oldest first. Connecting has a deadline
+        (the answer's headers within the timeout); a followed stream then has no read timeout
+        (a quiet pod writes nothing; TCP keepalive notices a dead server). Raises SourceError."""
+        namespace, bare = split_key(name, "")
+        read = None if query.follow else self._timeout
+        request = self._client.build_request(
+            "GET",
+            query.path(bare),
+            params=query.params(namespace),
+            timeout=httpx.Timeout(self._timeout, read=read),
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        except TimeoutError:
+            raise SourceError.deadline(WHAT, self.url, self._timeout) from None
+        try:
+            if response.status_code != 200:
+                await response.aread()
+                # A 404 names the pod as often as the app: say the server's own words.
+                app = "" if query.pod and response.status_code == 404 else name
+                raise self._status_error(response, app=app)
+            async for line in response.aiter_lines():
+                item = parse_frame(line, self.url)
+                if isinstance(item, End):
+                    return
+                if item is not None:
+                    yield item
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from None
+        finally:
+            await response.aclose()
 
     def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:
         return follow(self, stop, self.pacing)

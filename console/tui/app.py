@@ -58,6 +58,8 @@ from console.tui.fleetview import (
     facts_of,
     join,
 )
+from console.tui.podfeeds import NotReadable, read_logs, read_tree, reader_of
+from console.tui.podmessages import LogEnded, LogsWanted, OpenLogs, TreeRead, TreeWanted
 from console.tui.store import AppId, Store
 from console.tui.targets import ConsoleTarget
 from console.tui.widgets.confirm import ConfirmScreen
@@ -65,7 +67,9 @@ from console.tui.widgets.detail import DetailScreen
 from console.tui.widgets.events import EventsScreen
 from console.tui.widgets.fleet import FleetScreen
 from console.tui.widgets.help import HelpScreen
+from console.tui.widgets.logs import LogsScreen
 from console.tui.widgets.rollbacks import RollbacksScreen
+from console.tui.widgets.tree import TreeScreen
 
 Clock = Callable[[], datetime]
 ACTION_ERRORS = (
@@ -417,3 +421,82 @@ class ConsoleApp(App[None]):
             self.post_message(msg.ActionDone(draft.kind, app, target, False, str(exc)))
             return
         self.post_message(msg.ActionDone(draft.kind, app, target, True, outcome))
+
+    # --- logs and the resource tree (reads run as workers of the screen that shows them) ----
+
+    def _readable(self, app_id: AppId) -> bool:
+        target = self.targets[app_id[0]]
+        try:
+            reader_of(target, self.adapter.sources.get(target.name))
+        except NotReadable as exc:
+            self.refuse(str(exc))
+            return False
+        return True
+
+    def action_logs(self) -> None:
+        facts = self.selected()
+        if facts is None:
+            self.refuse("no app selected")
+        elif self._readable(facts.id):
+            self.push_screen(LogsScreen(facts.id, tz=self.clock().tzinfo))
+
+    def action_tree(self) -> None:
+        facts = self.selected()
+        if facts is None:
+            self.refuse("no app selected")
+        elif self._readable(facts.id):
+            self.push_screen(TreeScreen(facts.id, clock=self.clock))
+
+    @on(OpenLogs)
+    def _open_logs(self, message: OpenLogs) -> None:
+        if self._readable(message.app_id):
+            screen = LogsScreen(
+                message.app_id,
+                pod=message.pod,
+                namespace=message.pod_namespace,
+                tz=self.clock().tzinfo,
+            )
+            self.push_screen(screen)
+
+    @on(LogsWanted)
+    def _logs_wanted(self, message: LogsWanted) -> None:
+        target = self.targets[message.app_id[0]]
+        screen = message.requester
+        try:
+            reader = reader_of(target, self.adapter.sources.get(target.name))
+        except NotReadable as exc:
+            screen.post_message(LogEnded(message.generation, str(exc)))
+            return
+        screen.run_worker(
+            read_logs(
+                screen,
+                reader,
+                message.app_id[1],
+                message.query,
+                message.generation,
+                pod=message.pod,
+                namespace=message.pod_namespace,
+            ),
+            group="logs",
+            exclusive=True,  # another container, follow off: the old stream ends
+            exit_on_error=False,
+        )
+
+    @on(TreeWanted)
+    def _tree_wanted(self, message: TreeWanted) -> None:
+        target = self.targets[message.app_id[0]]
+        screen = message.requester
+        try:
+            reader = reader_of(target, self.adapter.sources.get(target.name))
+        except NotReadable as exc:
+            screen.post_message(TreeRead([], str(exc)))
+            return
+        facts = facts_of(self.store, message.app_id)
+        health = facts.app.health if facts is not None else None
+        said = facts.app.health_message if facts is not None else ""
+        screen.run_worker(
+            read_tree(screen, reader, message.app_id[1], health, said),
+            group="tree",
+            exclusive=True,
+            exit_on_error=False,
+        )

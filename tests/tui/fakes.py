@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from console.fleet.logs import LogLine, LogQuery
 from console.fleet.model import OperationPhase
 from console.fleet.source import Event, Snapshot, SourceError
 from console.guard.events import Event as GuardEvent
@@ -37,6 +38,10 @@ class FakeSource:
         self.synced: list[str] = []
         self.sync_error: SourceError | None = None
         self.closed = False
+        self.tree: dict[str, Any] = {}  # what resource_tree answers for every app
+        self.live: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, namespace, name)
+        self.log_lines: list[tuple[str, str, LogLine]] = []  # (pod, container, line)
+        self.log_queries: list[LogQuery] = []
 
     async def list(self) -> list[App]:
         return list(self.apps)
@@ -48,7 +53,32 @@ class FakeSource:
         raise SourceError(f'application "{name}" not found', "not_found")
 
     async def resource_tree(self, name: str) -> dict[str, Any]:
-        return {}
+        return self.tree
+
+    async def live_resource(
+        self,
+        name: str,
+        *,
+        kind: str,
+        namespace: str,
+        resource_name: str,
+        version: str = "v1",
+        group: str = "",
+    ) -> dict[str, Any]:
+        found = self.live.get((kind, namespace, resource_name))
+        if found is None:
+            raise SourceError(f'pods "{resource_name}" not found', "http")
+        return found
+
+    async def logs(self, name: str, query: LogQuery) -> AsyncIterator[LogLine]:
+        """The lines of `log_lines` the query selects (as the embedded platform picks them),
+        then, following, nothing more: a quiet pod."""
+        self.log_queries.append(query)
+        for pod, container, line in self.log_lines:
+            if query.pod in (None, pod) and query.container in (None, container):
+                yield line
+        if query.follow:
+            await asyncio.Event().wait()
 
     async def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:
         yield Snapshot(tuple(self.apps), self.at)

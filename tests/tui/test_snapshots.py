@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
+from console.fleet.logs import LogLine
 from console.fleet.source import Down
 from console.tui.app import ConsoleApp
 from console.tui.widgets.banner import StaleBanner
-from tests.tui import data
+from console.tui.widgets.logs import LogsScreen, LogView
+from console.tui.widgets.tree import TreeScreen
+from tests.tui import data, pods
 from tests.tui.fakes import FakeSource, console_app, loaded, target, until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
@@ -49,6 +52,47 @@ async def confirm(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> Non
     await pilot.press(*"checkout errors")
 
 
+async def tree(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    await pilot.press("t")  # backend-dev
+    await until(pilot, lambda: isinstance(app.screen, TreeScreen) and app.screen.reads > 0)
+
+
+async def pod_logs(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    await tree(pilot, app, source)
+    screen = app.screen
+    assert isinstance(screen, TreeScreen)
+    screen.query_one("#tree", DataTable).move_cursor(row=row_of(screen, pods.POD_A))
+    await pilot.press("enter")
+    await until(pilot, lambda: logs_shown(app) == 6)  # pod A's backend container
+
+
+async def app_logs(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    await pilot.press("L")  # every current pod of backend-dev, the backend container
+    await until(pilot, lambda: logs_shown(app) == 10)
+    await pilot.press("slash", *"order")
+    app.screen.query_one("#log-search", Input).cursor_blink = False
+    await until(pilot, lambda: logs_shown(app) == 4)
+
+
+def row_of(screen: TreeScreen, name: str) -> int:
+    return next(i for i, row in enumerate(screen.rows) if row.name == name)
+
+
+def logs_shown(app: ConsoleApp) -> int:
+    screen = app.screen
+    return screen.query_one(LogView).line_count if isinstance(screen, LogsScreen) else -1
+
+
+def with_pods(source: FakeSource) -> FakeSource:
+    source.tree = pods.tree()
+    source.live = pods.live_objects()
+    source.log_lines = [
+        (pod, container, LogLine(pod, content, pods.log_time(second)))
+        for pod, container, content, second in pods.LOGS
+    ]
+    return source
+
+
 async def banner(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
     error = "cannot reach Argo CD at https://127.0.0.1:8080: Connection refused"
     source.push(Down(error, data.at(2), 4))
@@ -65,11 +109,16 @@ async def banner(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None
         pytest.param(help_screen, id="help"),
         pytest.param(confirm, id="confirm"),
         pytest.param(banner, id="banner"),
+        pytest.param(tree, id="tree"),
+        pytest.param(pod_logs, id="logs"),
+        pytest.param(app_logs, id="logs-search"),
     ],
 )
 def test_screens(snap_compare: Any, guard_file: Path, size: tuple[int, int], steps: Steps) -> None:
     # The banner's fleet was read 3 minutes ago, before the outage began.
-    source = FakeSource("demo", data.fleet(), at=data.at(3) if steps is banner else data.NOW)
+    source = with_pods(
+        FakeSource("demo", data.fleet(), at=data.at(3) if steps is banner else data.NOW)
+    )
     app = console_app([target(source, guard_events=guard_file)])
 
     async def run_before(pilot: Pilot[Any]) -> None:

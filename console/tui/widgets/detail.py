@@ -113,6 +113,8 @@ class DetailScreen(Screen[None]):
         Binding("s", "app.sync", "Sync"),
         Binding("r", "rollback", "Roll back to line"),
         Binding("p", "app.promote", "Promote"),
+        Binding("l", "app.logs", "Logs", priority=True),  # over the history table's `l`
+        Binding("t", "app.tree", "Tree"),
     ]
 
     def __init__(self, app_id: AppId, target: ConsoleTarget) -> None:

@@ -39,6 +39,8 @@ class FleetScreen(Screen[None]):
         Binding("p", "app.promote", "Promote"),
         Binding("b", "app.rollbacks", "Rollbacks"),
         Binding("e", "app.events", "Events", show=False),
+        Binding("L", "app.logs", "Logs", show=False),  # `l` moves the cursor right here
+        Binding("t", "app.tree", "Tree", show=False),
     ]
 
     def compose(self) -> ComposeResult:
