@@ -105,7 +105,8 @@ def tree_rows(
     app: str, tree: Mapping[str, Any], health: Health | None = None, message: str = ""
 ) -> list[TreeRow]:
     """The app's row, then its resources depth first, children under their parents. Nodes
-    whose parents the tree does not hold are shown at the top level (nothing is lost)."""
+    whose parents the tree does not hold, or whose parentRefs go round in a cycle, are shown
+    at the top level: nothing is lost."""
     nodes = [n for n in tree.get("nodes") or [] if isinstance(n, Mapping) and n.get("kind")]
     keys = {_key(n) for n in nodes}
     children: dict[_Key, list[Mapping[str, Any]]] = {}
@@ -124,11 +125,14 @@ def tree_rows(
         # The empty ReplicaSets of earlier revisions: history, not what runs.
         sets = [k for k in kids if k.get("kind") == "ReplicaSet"]
         newest = max((_revision(k) for k in sets), default=0)
-        return [
-            k
-            for k in kids
-            if k.get("kind") != "ReplicaSet" or _revision(k) >= newest or children.get(_key(k))
-        ]
+        out = []
+        for kid in kids:
+            old = kid.get("kind") == "ReplicaSet" and _revision(kid) < newest
+            if old and not children.get(_key(kid)):
+                seen.add(_key(kid))  # left out on purpose, not lost
+            else:
+                out.append(kid)
+        return out
 
     def walk(kids: Sequence[Mapping[str, Any]], indent: str) -> None:
         shown = visible(kids)
@@ -142,4 +146,7 @@ def tree_rows(
             walk(children.get(key, []), indent + ("   " if last else "│  "))
 
     walk(top, "")
+    rest = [n for n in nodes if _key(n) not in seen]
+    if rest:  # in a cycle of parentRefs, with no root to hang from: shown at the top level
+        walk(rest, "")
     return rows

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
+from textual.widgets.data_table import ColumnKey
 
 from console.fleet.logs import LogLine
 from console.fleet.source import Down
@@ -55,6 +56,9 @@ async def confirm(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> Non
 async def tree(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
     await pilot.press("t")  # backend-dev
     await until(pilot, lambda: isinstance(app.screen, TreeScreen) and app.screen.reads > 0)
+    # The table measures new rows when idle: until then its columns are as wide as the labels.
+    table = app.screen.query_one("#tree", DataTable)
+    await until(pilot, lambda: table.columns[ColumnKey("RESOURCE")].content_width > len("RESOURCE"))
 
 
 async def pod_logs(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
