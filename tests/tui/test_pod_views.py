@@ -123,8 +123,11 @@ async def test_tree_then_a_pods_logs(server: Server, fleet: InMemorySource) -> N
         await search(pilot, app)
         await container_and_follow_off(pilot, app, fleet)
 
+        assert [w for w in app.workers if w.group == "logs" and w.is_running]
         await pilot.press("escape")
         assert app.screen is tree
+        # Leaving the logs ends their stream: its worker belonged to the screen.
+        await until(pilot, lambda: not [w for w in app.workers if w.group == "logs"])
         await pilot.press("escape")
         assert app.fleet_screen is app.screen
 

@@ -275,7 +275,8 @@ class LogsScreen(Screen[None]):
         self._head()
 
     def _head(self) -> None:
-        self.query_one("#logs-head", Static).update(self.head_text())
+        # Two lines high whatever it says (the CSS): no layout pass per batch of lines.
+        self.query_one("#logs-head", Static).update(self.head_text(), layout=False)
 
     def head_text(self) -> Text:
         """Two lines: what is read (pod, container), then the stream's state and the counts."""
