@@ -476,6 +476,7 @@ class ConsoleApp(App[None]):
                 message.generation,
                 pod=message.pod,
                 namespace=message.pod_namespace,
+                container=message.container,
             ),
             group="logs",
             exclusive=True,  # another container, follow off: the old stream ends

@@ -96,9 +96,10 @@ async def _containers(reader: LogReader, app: str, pods: Sequence[tuple[str, str
 
 
 async def resolve(
-    reader: LogReader, app: str, pod: str | None, namespace: str
+    reader: LogReader, app: str, pod: str | None, namespace: str, prefer: str | None = None
 ) -> tuple[LogQuery, list[str]]:
-    """The query of the logs `l` opens, and the containers to choose from."""
+    """The query of the logs `l` opens, and the containers to choose from (the first is read,
+    or `prefer` when the pods have it)."""
     if pod is not None:
         pods = [(namespace, pod)]
     else:
@@ -108,7 +109,7 @@ async def resolve(
         query = LogQuery(pod=pods[0][1], namespace=pods[0][0])
     containers = await _containers(reader, app, pods)
     if len(containers) > 1:  # one container: the server picks it; several: it would refuse
-        query = replace(query, container=containers[0])
+        query = replace(query, container=prefer if prefer in containers else containers[0])
     return query, containers
 
 
@@ -121,11 +122,12 @@ async def read_logs(
     *,
     pod: str | None = None,
     namespace: str = "",
+    container: str | None = None,
 ) -> None:
     """Resolve (when `query` is None), then stream to `screen` until the stream ends."""
     try:
         if query is None:
-            query, containers = await resolve(reader, app, pod, namespace)
+            query, containers = await resolve(reader, app, pod, namespace, container)
             screen.post_message(LogsResolved(generation, query, containers))
         async for batch in batches(reader.logs(app, query)):
             screen.post_message(LogBatch(generation, batch))

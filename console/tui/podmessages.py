@@ -28,10 +28,12 @@ class LogsWanted(Message):
         *,
         pod: str | None = None,
         namespace: str = "",
+        container: str | None = None,
     ) -> None:
         super().__init__()
         self.requester, self.app_id, self.query = requester, app_id, query
         self.generation, self.pod, self.pod_namespace = generation, pod, namespace
+        self.container = container  # the one to read when the pods have it (the last chosen)
 
 
 class LogsResolved(Message):

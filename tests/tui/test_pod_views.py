@@ -196,6 +196,16 @@ async def test_every_pods_logs_and_the_ring(server: Server, fleet: InMemorySourc
         assert screen.query_sent.pod is None  # two current pods: every pod's stream
         assert {line.split(" │ ")[0][9:] for line in shown(app)} == {pods.POD_A, pods.POD_B}
         assert "pod every current pod" in screen.head_text().plain
+        # Follow off and on reads the pods anew (a rollout replaces them), in the container
+        # chosen last.
+        await pilot.press("c")
+        await until(pilot, lambda: len(shown(app)) == 2)  # pod A's proxy lines
+        await pilot.press("f")
+        await until(pilot, lambda: screen.state == STOPPED)
+        await pilot.press("f")
+        await until(pilot, lambda: screen.state == "following" and len(shown(app)) == 2)
+        assert screen.query_sent is not None
+        assert (screen.query_sent.pod, screen.query_sent.container) == (None, "proxy")
         await pilot.press("escape")
         assert app.screen.__class__.__name__ == "DetailScreen"
 

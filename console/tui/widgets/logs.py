@@ -181,7 +181,13 @@ class LogsScreen(Screen[None]):
         self._show_all()
         self.post_message(
             LogsWanted(
-                self, self.app_id, query, self.generation, pod=self.pod, namespace=self.namespace
+                self,
+                self.app_id,
+                query,
+                self.generation,
+                pod=self.pod,
+                namespace=self.namespace,
+                container=self.query_sent.container if self.query_sent is not None else None,
             )
         )
 
@@ -221,10 +227,14 @@ class LogsScreen(Screen[None]):
 
     def action_follow(self) -> None:
         self.following = not self.following
-        if self.query_sent is None:
+        if self.following and (self.query_sent is None or self.pod is None):
+            # Which pods (a rollout replaces them) and containers are read anew; the
+            # container chosen last is kept when the pods still have it.
+            self._ask(None)
+        elif self.query_sent is not None:
+            self._ask(replace(self.query_sent, follow=self.following))
+        else:
             self._head()
-            return
-        self._ask(replace(self.query_sent, follow=self.following))
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -235,7 +245,7 @@ class LogsScreen(Screen[None]):
 
     def action_container(self) -> None:
         if len(self.containers) < 2 or self.query_sent is None:
-            self.notify("only one container here", severity="warning")
+            self.notify("no other container to read", severity="warning")
             return
         current = self.query_sent.container
         index = self.containers.index(current) if current in self.containers else -1
