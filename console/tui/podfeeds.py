@@ -79,6 +79,8 @@ async def batches(items: AsyncIterator[T], size: int = BATCH) -> AsyncIterator[l
         task.cancel()
         if getter is not None:
             getter.cancel()
+        # The reader closes its stream (the HTTP connection) before this returns.
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _containers(reader: LogReader, app: str, pods: Sequence[tuple[str, str]]) -> list[str]:
