@@ -4,15 +4,9 @@ the sync of the bad revision, what its pods do, the guard's events and rollback 
 recovery, and the report. console.drill.scenario_steps adds what only some scenarios do and runs
 them in order; console.drill.runner is the entry point.
 
-1. Wait until every service Application is Synced and Healthy, and read the known-good version
-   from the Service's /version (the platform itself is console.drill.session's).
-2. Start the load generator through the Service's endpoint; it runs for the whole drill.
-3. Push the bad change to the apps repo as a developer would (console.drill.change).
-4. Watch the platform work: CI's stages, the promotion commit, the sync of the bad revision, the
-   new pods that never become ready while the old ones serve, the guard's events, the rollback
-   commit, Healthy and Synced on the rollback revision, the known-good version serving again.
-   Every wait has a deadline; its failure names what did not happen.
-5. Stop the load; write the post-mortem (console.drill.report).
+The steps, in order, are those that console.drill.runner's docstring tells: the known-good
+version, the load, the change, the watching (every wait has a deadline; its failure names what
+did not happen), and the report.
 """
 
 from __future__ import annotations
