@@ -3,6 +3,8 @@ ignored, and the embedded platform keeps its manifests verbatim)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import AliasChoices, Field
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
@@ -16,6 +18,12 @@ from console.application.base import (
     Time,
     part,
 )
+
+# Argo CD spells it repoURL, where the camelCase rule would make it repoUrl.
+RepoURL = Annotated[
+    Str,
+    Field(serialization_alias="repoURL", validation_alias=AliasChoices("repoURL", "repo_url")),
+]
 
 # --- metadata and spec (read side: only what is read; the rest is ignored) --------------------
 
@@ -38,11 +46,7 @@ class ObjectMeta(ArgoModel):
 class ApplicationSource(ArgoModel):
     """One of the Application's sources (`spec.source`, or each of `spec.sources`)."""
 
-    repo_url: Str = Field(
-        default="",
-        serialization_alias="repoURL",
-        validation_alias=AliasChoices("repoURL", "repo_url"),
-    )
+    repo_url: RepoURL = ""
     path: Str = ""
     target_revision: Str = ""
     chart: Str = ""
@@ -52,11 +56,7 @@ class ApplicationSource(ArgoModel):
 @pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
 @part
 class _HydratorSource(ArgoModel):
-    repo_url: Str = Field(
-        default="",
-        serialization_alias="repoURL",
-        validation_alias=AliasChoices("repoURL", "repo_url"),
-    )
+    repo_url: RepoURL = ""
     path: Str = ""
     target_branch: Str = ""
 

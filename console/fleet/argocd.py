@@ -29,9 +29,15 @@ import httpx
 
 from console.fleet.follow import Pacing, WatchType, follow
 from console.fleet.model import App
-from console.fleet.parse import MalformedError, parse_application, parse_application_list
+from console.fleet.parse import (
+    MalformedError,
+    application_from,
+    application_list_from,
+    parse_application,
+)
 from console.fleet.reasons import display_url, os_reason, tls_reason
 from console.fleet.source import Event, SourceError, check_refresh, split_key
+from console.fleet.tree import ResourceRef
 
 WHAT = "Argo CD"
 LIST_PATH = "/api/v1/applications"
@@ -117,10 +123,7 @@ class ArgoCDSource:
         body = await self._get_json(
             f"{LIST_PATH}/{quote(bare, safe='')}", params, timeout, app=name
         )
-        try:
-            return parse_application(body, self.name)
-        except MalformedError as exc:
-            raise SourceError.malformed(self.url, str(exc)) from None
+        return application_from(body, self.url, self.name)
 
     async def resource_tree(self, name: str) -> dict[str, Any]:
         """The app's `v1alpha1ApplicationTree` (its live objects down to the pods)."""
@@ -133,25 +136,16 @@ class ArgoCDSource:
             raise SourceError.malformed(self.url, "resource-tree: expected an object")
         return body
 
-    async def live_resource(
-        self,
-        name: str,
-        *,
-        kind: str,
-        namespace: str,
-        resource_name: str,
-        version: str = "v1",
-        group: str = "",
-    ) -> dict[str, Any]:
+    async def live_resource(self, name: str, ref: ResourceRef) -> dict[str, Any]:
         """One live object of the app as the cluster has it (`GET .../resource`, whose
         `manifest` is the object's JSON): a Pod's address, say."""
         app_namespace, bare = split_key(name, "")
         params = {
-            "namespace": namespace,
-            "resourceName": resource_name,
-            "version": version,
-            "group": group,
-            "kind": kind,
+            "namespace": ref.namespace,
+            "resourceName": ref.name,
+            "version": ref.version,
+            "group": ref.group,
+            "kind": ref.kind,
         }
         if app_namespace:
             params["appNamespace"] = app_namespace
@@ -200,10 +194,7 @@ class ArgoCDSource:
 
     async def snapshot(self) -> tuple[builtins.list[App], str]:
         body = await self._get_json(LIST_PATH, {}, self._timeout)
-        try:
-            return parse_application_list(body, self.name)
-        except MalformedError as exc:
-            raise SourceError.malformed(self.url, str(exc)) from None
+        return application_list_from(body, self.url, self.name)
 
     async def watch(self, resource_version: str) -> AsyncGenerator[tuple[WatchType, App], None]:
         params = {"resourceVersion": resource_version} if resource_version else {}
@@ -267,12 +258,7 @@ class ArgoCDSource:
         kind, application = result.get("type"), result.get("application")
         if kind not in _WATCH_TYPES:
             return None  # a type this client does not know: nothing to tell
-        if not isinstance(application, Mapping):
-            raise SourceError.malformed(self.url, "result.application: expected an object")
-        try:
-            app = parse_application(application, self.name, path="result.application")
-        except MalformedError as exc:
-            raise SourceError.malformed(self.url, str(exc)) from None
+        app = application_from(application, self.url, self.name, path="result.application")
         watch_type: WatchType = kind
         return watch_type, app
 
