@@ -14,7 +14,7 @@ import builtins
 import threading
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -226,17 +226,8 @@ class InMemorySource:
                 yield event
                 since = event[1].resource_version
 
-    async def sync(
-        self,
-        name: str,
-        revision: str | None,
-        prune: bool,
-        dry_run: bool,
-        initiated_by: str,
-        *,
-        sync_options: Sequence[str] = (),
-    ) -> ApplicationRecord:
-        request = SyncRequest(name, revision, prune, dry_run, initiated_by, tuple(sync_options))
+    async def sync(self, request: SyncRequest) -> ApplicationRecord:
+        name = request.app
         with self._lock:
             old = self._records.get(name)
             if old is None:
@@ -249,12 +240,12 @@ class InMemorySource:
             )
             operation = Operation(
                 sync=SyncOperation(
-                    revision=revision or "",
-                    prune=prune,
-                    dry_run=dry_run,
-                    sync_options=tuple(sync_options),
+                    revision=request.revision or "",
+                    prune=request.prune,
+                    dry_run=request.dry_run,
+                    sync_options=request.sync_options,
                 ),
-                initiated_by=OperationInitiator(username=initiated_by),
+                initiated_by=OperationInitiator(username=request.initiated_by),
                 retry=plain_copy(retry),
             )
             stored = self._store(replace(old, operation=operation), old)

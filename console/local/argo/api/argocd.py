@@ -40,6 +40,7 @@ from console.local.argo.errors import (
     InvalidArgumentError,
     UnavailableError,
 )
+from console.local.argo.requests import SyncRequest
 from console.local.git.webhook import WebhookError, parse_push, verify_signature
 
 blueprint = Blueprint("argocd", __name__)
@@ -158,9 +159,8 @@ async def sync_application(name: str) -> Response:
             f"Cannot sync to {revision}: auto-sync currently set to "
             f"{record.source.get('targetRevision', '')}"
         )
-    synced = await source.sync(
-        name, revision or None, prune, dry_run, settings.username, sync_options=options
-    )
+    wanted = SyncRequest(name, revision or None, prune, dry_run, settings.username, tuple(options))
+    synced = await source.sync(wanted)
     return json_text_response(json_text(synced))
 
 
