@@ -117,7 +117,8 @@ def _path(value: Any) -> Path | None:
 
 
 def build_target(spec: Spec) -> ConsoleTarget:
-    from console.tui import targets as tui_targets  # noqa: PLC0415 - see the module imports
+    from console.fleet import targets as fleet_targets  # noqa: PLC0415 - see the module imports
+    from console.tui import targets as tui_targets  # noqa: PLC0415
 
     opts = spec.options
     deploy = opts.get("deploy_repo")
@@ -129,13 +130,14 @@ def build_target(spec: Spec) -> ConsoleTarget:
             raise UsageError(f"--argocd {spec.value} needs its --token-file")
         if opts.get("ca") and opts.get("insecure"):
             raise UsageError(f"--argocd {spec.value}: --ca and --insecure exclude each other")
-        return tui_targets.argocd(
+        base = fleet_targets.from_argocd(
             spec.value,
             token,
             ca=_path(opts.get("ca")),
             insecure=bool(opts.get("insecure")),
             deploy_repo=deploy,
         )
+        return tui_targets.argocd(base)
     return tui_targets.context(spec.value, _path(opts.get("kubeconfig")), deploy_repo=deploy)
 
 

@@ -339,6 +339,24 @@ class Drill:
             f"operationState); rolling out {SERVICE}:{self.facts.bad_version[:7]}",
         )
 
+    async def _wait_serving(self, revision: str, what: str) -> None:
+        """Until the Service's /version answers `revision` (`what` names it in a timeout);
+        when is a fact: version_restored_at."""
+        view = self._view()
+
+        async def serving() -> datetime | None:
+            answer = await view.version(self.service_url)
+            ok = answer is not None and answer.get("revision") == revision
+            return datetime.now(UTC) if ok else None
+
+        at = await wait_until(
+            serving,
+            f"{self.service_url}/version answering {what}",
+            self.d.version_s,
+            alive=self._alive,
+        )
+        self.facts = replace(self.facts, version_restored_at=at)
+
     async def _observe(self, revision: str) -> None:
         """One look at the app on `revision`: health, its pods (every TREE_EVERY_S), the guard."""
         view, f = self._view(), self.facts
@@ -470,19 +488,7 @@ class Drill:
         self.facts = replace(self.facts, healthy_on_rollback_at=at)
         self.step(Phase.RECOVERY, f"{self.app} Healthy and Synced on the rollback {rb.sha[:7]}")
         good = f.good_version
-
-        async def serving() -> datetime | None:
-            answer = await view.version(self.service_url)
-            ok = answer is not None and answer.get("revision") == good
-            return datetime.now(UTC) if ok else None
-
-        at = await wait_until(
-            serving,
-            f"{self.service_url}/version answering the known-good {good[:7]}",
-            self.d.version_s,
-            alive=self._alive,
-        )
-        self.facts = replace(self.facts, version_restored_at=at)
+        await self._wait_serving(good, f"the known-good {good[:7]}")
         self.step(Phase.RECOVERY, f"/version answers {good[:7]} again: the known-good version")
 
         async def told() -> bool | None:
