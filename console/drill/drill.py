@@ -431,10 +431,7 @@ class Drill:
     async def _until_rollback(self) -> None:
         view, f = self._view(), self.facts
         bad, deploy = f.bad_revision, self._info().remotes["deploy"]
-        try:
-            deadline = float(f.policy.deadline_s) + float(f.policy.grace_s)
-        except ValueError:
-            deadline = 0.0
+        deadline = f.policy.stuck_after_s
         margin = self.d.rollback_s
         if self.scenario.needs_analysis:
             # Healthy first (the deadline at most), then the analysis window, then the push.

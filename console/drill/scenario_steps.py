@@ -186,10 +186,7 @@ class ScenarioDrill(Drill):
         analysis window (and a margin), and /version answers the new build."""
         view, f = self._view(), self.facts
         new, deploy = f.bad_revision, self._info().remotes["deploy"]
-        try:
-            first = float(f.policy.deadline_s) + float(f.policy.grace_s)
-        except ValueError:
-            first = 0.0
+        first = f.policy.stuck_after_s
 
         await self._until_observed(
             new,
