@@ -205,6 +205,10 @@ class ConsoleApp(App[None]):
         self.store.down(message.target, message.down)
         self.dirty()
 
+    def on_target_polling(self, message: msg.TargetPolling) -> None:
+        self.store.polling(message.target, message.polling)
+        self.dirty()
+
     def on_target_failed(self, message: msg.TargetFailed) -> None:
         self.store.failed(message.target, message.message, message.at)
         self.dirty()

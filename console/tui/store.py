@@ -16,7 +16,7 @@ from datetime import datetime
 from console.fleet.history import Commit
 from console.fleet.mirror import Delta, FleetMirror
 from console.fleet.model import App, Health
-from console.fleet.source import Changed, Deleted, Down, Snapshot
+from console.fleet.source import Changed, Deleted, Down, Polling, Snapshot
 from console.guard import events as guard_events
 
 AppId = tuple[str, str]  # (target name, App.key): unique across the fleet
@@ -59,6 +59,7 @@ class TargetState:
     read_at: datetime | None = None
     down: Down | None = None
     failed: str | None = None  # a configuration error that ended its events (token, TLS)
+    polling: Polling | None = None  # read by polling: the server has no usable stream
 
     @property
     def stale(self) -> bool:
@@ -162,6 +163,13 @@ class Store:
             self._tell(down.since, "Down", "", down.error, target)
         state.down = down
         self.context += 1
+
+    def polling(self, target: str, polling: Polling) -> None:
+        """The target's source polls from now on: said once, and the target stays live."""
+        self._read(target, polling.at)
+        self.targets[target].polling = polling
+        every = f"{polling.every_s:g}s"
+        self._tell(polling.at, "Polling", "", f"polling every {every}: {polling.reason}", target)
 
     def failed(self, target: str, message: str, at: datetime) -> None:
         self.targets[target].failed = message

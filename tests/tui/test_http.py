@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -18,10 +19,11 @@ from console.tui.targets import ConsoleTarget
 from console.tui.widgets.banner import StaleBanner
 from console.tui.widgets.confirm import ConfirmScreen
 from console.tui.widgets.matrix import FleetMatrix
-from tests.fleet.support import FakeSleep, Server, manifest, record, with_health
+from tests.fleet.support import Answer, FakeSleep, Server, manifest, record, with_health
 from tests.tui.fakes import console_app, until
 
 pytestmark = pytest.mark.asyncio
+STREAM = "/api/v1/stream/applications"
 TOKEN = "console-test-token-0123456789"  # noqa: S105 - a test token, served only on 127.0.0.1
 
 
@@ -40,8 +42,9 @@ def server(fleet: InMemorySource) -> Iterator[Server]:
     running.stop()
 
 
-def source(url: str, token: str = TOKEN) -> ArgoCDSource:
-    return ArgoCDSource(url, token, name="local", pacing=Pacing(sleep=FakeSleep(), rng=lambda: 0.5))
+def source(url: str, token: str = TOKEN, **pacing: Any) -> ArgoCDSource:
+    paced = Pacing(sleep=FakeSleep(), rng=lambda: 0.5, **pacing)
+    return ArgoCDSource(url, token, name="local", pacing=paced)
 
 
 async def test_console_over_the_argo_cd_api(server: Server, fleet: InMemorySource) -> None:
@@ -71,6 +74,37 @@ async def test_console_over_the_argo_cd_api(server: Server, fleet: InMemorySourc
         assert "stale" in table.get_cell("backend", "prod").plain
         server.start()  # same port: the source reconnects and the banner goes
         await until(pilot, lambda: not banner.display, timeout=20)
+
+
+async def test_a_target_without_a_stream_is_polled_and_stays_live(fleet: InMemorySource) -> None:
+    """A proxied Argo CD that lists but answers the stream with 404: the console says once
+    that it polls, never Down nor Up, shows the target live (no stale banner, no stale cell),
+    and a change arrives by polling. A real HTTP server on 127.0.0.1."""
+
+    def proxy(scope: dict[str, Any]) -> Answer:
+        return (404, b"404 page not found", "text/plain") if scope["path"] == STREAM else None
+
+    server = Server(fleet, TOKEN, proxy).start()
+    target = ConsoleTarget("local", "argocd", lambda: source(server.url, poll_s=0.05))
+    app = console_app([target])
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            table = app.screen.query_one("#matrix", FleetMatrix)
+            await until(pilot, lambda: table.row_count == 1)
+            fleet.update("backend-prod", with_health("Degraded", "pods crash"))
+            await until(pilot, lambda: "Degraded" in table.get_cell("backend", "prod").plain)
+            kinds = [e.kind for e in app.store.events if e.target == "local"]
+            assert kinds.count("Polling") == 1, kinds
+            assert "Down" not in kinds, kinds
+            assert "Up" not in kinds, kinds
+            polling = next(e for e in app.store.events if e.kind == "Polling")
+            assert "HTTP 404" in polling.message
+            assert not polling.warning
+            assert not app.store.targets["local"].stale
+            assert not app.screen.query_one(StaleBanner).display
+            assert "stale" not in table.get_cell("backend", "prod").plain
+    finally:
+        server.stop()
 
 
 async def test_sync_answers(server: Server) -> None:
