@@ -16,6 +16,7 @@ from console.fleet.source import Down
 from console.tui.fleetview import (
     AppFacts,
     Cell,
+    FactsCache,
     build_matrix,
     drifted,
     join,
@@ -124,6 +125,32 @@ def test_several_targets_in_one_env_split_its_column() -> None:
     assert [c.key for c in matrix.columns] == ["dev", "staging", "prod@eu", "prod@us"]
     assert matrix.rows[0].cells["prod@us"].key == "us/backend@prod"
     assert matrix.rows[0].cells["dev"].key == "backend@dev"
+
+
+def test_apps_without_labels_are_placed_as_gitops_status_places_them() -> None:
+    """Bring your own Argo CD (console.fleet.placement): a `<service>-<env>` name or an
+    environment's namespace places an unlabelled app; the platform's apps keep their labels'
+    cells; an environment only a labelled app names (`perf`) is learnt when that app arrives,
+    and the apps it names move into the matrix (the joined facts are not reused)."""
+    byo = [
+        App(name="search-prod", namespace="argocd", dest_namespace="search"),
+        App(name="ledger", namespace="argocd", dest_namespace="staging"),
+        App(name="web-perf", namespace="argocd", dest_namespace="web"),
+        App(name="argocd", namespace="argocd", dest_namespace="argocd"),
+    ]
+    s = store([*data.fleet(), *byo])
+    cache = FactsCache()
+    matrix = build_matrix(cache.join(s))
+    assert [r.key for r in matrix.rows] == ["backend", "frontend", "ledger", "search"]
+    assert matrix.rows[2].cells["staging"].facts.app.name == "ledger"
+    assert matrix.rows[3].cells["prod"].facts.app.name == "search-prod"
+    assert [f.app.name for f in matrix.others] == ["argocd", "gitops-guard", "root", "web-perf"]
+    labels = {SERVICE_LABEL: "load", ENV_LABEL: "perf"}
+    s.changed("demo", App(name="load-perf", namespace="argocd", labels=labels), data.NOW)
+    matrix = build_matrix(cache.join(s))
+    assert [c.key for c in matrix.columns] == ["dev", "staging", "prod", "perf"]
+    assert matrix.rows[-1].key == "web"
+    assert matrix.rows[-1].cells["perf"].facts.app.name == "web-perf"
 
 
 @pytest.mark.parametrize(
