@@ -10,10 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as s
 
+from console.cli import build_parser
+from console.commands.placing import from_args
 from console.fleet.placemap import PlacingError, parse_map, placing
 from console.fleet.placement import ENV_ORDER, OTHER, Place, Placing, place, place_each
 from tests.fleet.build import App
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PLATFORM = {"gitops.platform/service": "backend", "gitops.platform/env": "dev"}
 GUARD = {"gitops.platform/component": "guard"}
 PRD = Placing(envs={"prd": "prod"})
@@ -183,3 +186,15 @@ def test_bad_flags_name_themselves(tmp_path: Path) -> None:
         placing(envs=["a b"])
     with pytest.raises(PlacingError, match=r"^--app-map .*nope.yaml: cannot read it: "):
         placing(app_map=tmp_path / "nope.yaml")
+
+
+def test_repos_yaml_names_environments_too(tmp_path: Path) -> None:
+    """`--config repos.yaml`: its environments are environments (`gitops status` here; the
+    console's flags are the same)."""
+    text = (FIXTURES / "minimal.yaml").read_text().replace("[dev]", "[dev, canary]")
+    (tmp_path / "repos.yaml").write_text(text)
+    args = build_parser().parse_args(["status", "--config", str(tmp_path / "repos.yaml")])
+    rules = from_args(args)
+    assert rules.names == {"dev", "canary"}
+    web = App(name="web-canary", dest_namespace="web")
+    assert place(web, rules, rules.known()) == Place("web", "canary", "name")
