@@ -139,7 +139,8 @@ class AppSource(Protocol):
 
     def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:
         """Snapshot, then changes, with Down and a fresh Snapshot around every outage, until
-        `stop` is set. Down comes once per outage (again only when its reason changes). Raises
+        `stop` is set. Down comes once per outage (again only when its reason changes); Polling
+        once per switch to polling (the server has no usable stream). Raises
         SourceError only when the first read fails with a rejected token or TLS: a
         configuration error, not an outage."""
         ...
