@@ -60,7 +60,7 @@ class TargetState:
     read_at: datetime | None = None
     down: Down | None = None
     failed: str | None = None  # a configuration error that ended its events (token, TLS)
-    polling: Polling | None = None  # read by polling: the server has no usable stream
+    polling: Polling | None = None  # its last switch to polling (no usable stream then)
 
     @property
     def stale(self) -> bool:
