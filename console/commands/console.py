@@ -180,7 +180,8 @@ async def _preflight(found: Sequence[ConsoleTarget]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.commands.placing import from_args  # noqa: PLC0415 - see the module imports
     from console.tui.app import ConsoleApp  # noqa: PLC0415 - Textual loads only for this command
 
-    ConsoleApp(targets(args)).run()
+    ConsoleApp(targets(args), placing=from_args(args)).run()
     return EXIT_OK

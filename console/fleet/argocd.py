@@ -7,7 +7,8 @@
     POST /api/v1/applications/{name}/sync   sync (the console's `s`)
 Events follow `console.fleet.follow`: list, then the stream from the list's resourceVersion
 (the embedded platform replays what changed since; Argo CD skips its initial ADDED burst and
-streams from now on), reconnects with backoff, polling when the stream keeps failing.
+streams from now on), reconnects with backoff, polling when the stream keeps failing, and at
+once when the server has no stream (404, 405, 501: an older Argo CD or a proxy).
 
 The token goes in the Authorization header only: it is never logged, never in a message, never
 in repr(). Streams have no read timeout (a quiet fleet sends nothing); TCP keepalive detects a
@@ -27,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from console.fleet.follow import Pacing, WatchType, follow
+from console.fleet.follow import NO_WATCH_STATUSES, NoWatchError, Pacing, WatchType, follow
 from console.fleet.model import App
 from console.fleet.parse import (
     MalformedError,
@@ -206,7 +207,10 @@ class ArgoCDSource:
             ) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    raise self._status_error(response)
+                    error = self._status_error(response)
+                    if response.status_code in NO_WATCH_STATUSES:
+                        raise NoWatchError(str(error), error.kind)
+                    raise error
                 async for line in response.aiter_lines():
                     if line.strip():
                         event = self._frame(line)

@@ -29,6 +29,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from console.fleet.placement import Placing
 from console.fleet.source import SourceError
 from console.git import GitError
 from console.gitpush import PushRejectedError, RetriesExhaustedError
@@ -136,11 +137,13 @@ class ConsoleApp(App[None]):
         timing: Timing | None = None,
         who: Operator | None = None,
         tick_s: float = 1.0,
+        placing: Placing | None = None,
     ) -> None:
         super().__init__()
         self.targets = {t.name: t for t in targets}
         self.clock = clock
-        self.store = Store(self.targets, {t.name: t.deploy_repo for t in targets if t.deploy_repo})
+        repo_of = {t.name: t.deploy_repo for t in targets if t.deploy_repo}
+        self.store = Store(self.targets, repo_of, placing)
         self._scratch = Path(tempfile.mkdtemp(prefix="gitops-console-"))
         self.adapter = Adapter(
             self,
@@ -203,6 +206,10 @@ class ConsoleApp(App[None]):
 
     def on_target_down(self, message: msg.TargetDown) -> None:
         self.store.down(message.target, message.down)
+        self.dirty()
+
+    def on_target_polling(self, message: msg.TargetPolling) -> None:
+        self.store.polling(message.target, message.polling)
         self.dirty()
 
     def on_target_failed(self, message: msg.TargetFailed) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from textual.message import Message
 
 from console.fleet.model import App
-from console.fleet.source import Down
+from console.fleet.source import Down, Polling
 from console.guard import events as guard_events
 from console.tui.appdetail import HistoryLine
 from console.tui.store import AppId, PinKey, RepoFacts
@@ -42,6 +42,15 @@ class TargetDown(Message):
     def __init__(self, target: str, down: Down) -> None:
         super().__init__()
         self.target, self.down = target, down
+
+
+class TargetPolling(Message):
+    """The target's server offers no usable stream: its source polls the list instead (the
+    data stays fresh; not an outage)."""
+
+    def __init__(self, target: str, polling: Polling) -> None:
+        super().__init__()
+        self.target, self.polling = target, polling
 
 
 class TargetFailed(Message):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from console.fleet.model import OperationPhase
+from console.fleet.placement import Placing
 from console.fleet.source import Event, Snapshot, SourceError
 from console.guard.events import Event as GuardEvent
 from console.tui.actions import Operator
@@ -122,6 +123,7 @@ def console_app(
     reader: Callable[[str], RepoReader] | None = None,
     clock: Callable[[], datetime] = lambda: data.NOW,
     timing: Timing | None = None,
+    placing: Placing | None = None,
 ) -> ConsoleApp:
     fake = repo or FakeRepo()
     return ConsoleApp(
@@ -132,6 +134,7 @@ def console_app(
         timing=timing or Timing(probe_s=3600, repo_s=3600, guard_s=3600),
         who=Operator("ada", "ada@example.com"),
         tick_s=3600,
+        placing=placing,
     )
 
 
