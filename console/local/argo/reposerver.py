@@ -81,6 +81,11 @@ class RepoServer:
             shutil.rmtree(staging, ignore_errors=True)
         return dest
 
+    def render(self, repo_url: str, revision: str, path: str) -> Manifests:
+        """The objects the source path renders to at `revision` (a branch, tag, HEAD or sha):
+        what Argo CD's GetManifests answers. Blocking."""
+        return self.manifests(repo_url, self.resolve(repo_url, revision), path)
+
     def manifests(self, repo_url: str, sha: str, path: str) -> Manifests:
         """The objects the source path renders to at commit `sha`."""
         key = (normalize_url(repo_url), sha, path)
