@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.local.deploy_history import TAG, DeployHistory, deploy_history
+from tests.local.deploy_history import TAG, DeployHistory
 from tests.local.test_api import SCHEMAS, Platform, _check_error, _serve
 
 PATH = "/api/v1/applications/backend-dev/manifests"
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> DeployHistory:
-    return deploy_history(tmp_path_factory.mktemp("deploy-history"))
+@pytest.fixture
+def history(deploy_history: DeployHistory) -> DeployHistory:
+    return deploy_history
 
 
 @pytest.fixture
