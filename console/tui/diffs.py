@@ -76,7 +76,11 @@ def previewed(location: str, path: str, change: Callable[[Path], None]) -> Fetch
     def both() -> tuple[Objects, Objects]:
         with _clone(location, checkout=True) as repo:
             before = _render(repo, path)
-            change(repo)
+            try:
+                change(repo)
+            except (GitError, ValueError) as exc:  # ValueError: an overlay that is not one
+                reason = exc.stderr.strip() if isinstance(exc, GitError) else str(exc)
+                raise DiffError(f"cannot apply the draft to a clone: {reason}") from None
             return before, _render(repo, path)
 
     async def fetch() -> tuple[Objects, Objects]:

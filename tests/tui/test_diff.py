@@ -16,6 +16,7 @@ from console.application import (
     ApplicationStatus,
     HealthState,
     OperationInitiator,
+    RevisionHistory,
     SyncStatus,
     add_history,
 )
@@ -46,7 +47,7 @@ REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/backend"
 
 def deployed(name: str, env: str, *revisions: str) -> ApplicationRecord:
     """An app synced to the last of `revisions`, each deployed in turn."""
-    history: tuple = ()
+    history: tuple[RevisionHistory, ...] = ()
     for i, rev in enumerate(revisions):
         history = add_history(
             history,
@@ -142,8 +143,36 @@ async def test_diff_of_a_deploy_and_of_a_promotion_draft(
         await pilot.press("escape")
         assert isinstance(app.screen, ConfirmScreen)  # back to the decision
         await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+
+        await pilot.press("j", "r")  # roll back to the first revision: the reason has the focus
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#diff")
+        await until(
+            pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.diff is not None
+        )
+        restore = app.screen
+        assert isinstance(restore, DiffScreen)
+        assert (restore.old, restore.new) == ("head", f"restored to {repo.first[:7]}")
+        assert changed_lines(restore) == [
+            f"-        image: {REGISTRY}:{TAG}",
+            f"+        image: {REGISTRY}:unreleased",
+        ]
+        await pilot.press("escape", "escape")
     assert git(["rev-parse", "HEAD"], repo.repo).strip() == head  # nothing written
     assert not git(["status", "--porcelain"], repo.repo).strip()
+
+
+async def test_the_sources_answers(server: Server) -> None:
+    argocd = ArgoCDSource(server.url, TOKEN, name="local")
+    try:
+        with pytest.raises(SourceError, match="unable to resolve 'nope' to a commit SHA"):
+            await argocd.manifests("argocd/backend-dev", "nope")
+        with pytest.raises(SourceError) as missing:
+            await argocd.manifests("argocd/nope", "main")
+        assert missing.value.kind == "not_found"
+    finally:
+        await argocd.aclose()
 
 
 async def test_from_clone_renders_both_revisions_here(repo: DeployHistory) -> None:
