@@ -340,10 +340,8 @@ async def _assemble(ground: _Ground, poll_s: float) -> _Parts:
         routes=dataplane,
         pod_env=_pod_env(config, ws, host),
     )
-    repos = _repo_server(config, ws, host)
-    source.set_renderer(repos.render)  # GetManifests: the console's diffs
     controller = Controller(
-        repos,
+        _repo_server(config, ws, host),
         runtime,
         source,
         _root_application(host, config.repos.deploy.name),
