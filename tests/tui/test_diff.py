@@ -192,7 +192,7 @@ async def test_from_clone_renders_both_revisions_here(repo: DeployHistory) -> No
 async def test_a_rollback_diff_from_the_timeline() -> None:
     source = FakeSource("demo", data.fleet())
     app = console_app([target(source)])
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: loaded(app))
         await pilot.press("b")
         await until(pilot, lambda: app.screen.query_one("#rollbacks").row_count == 2)
@@ -205,6 +205,13 @@ async def test_a_rollback_diff_from_the_timeline() -> None:
         assert source.rendered == [data.C5, data.C6]  # exactly what the revert changed
         assert screen.what.startswith("what rollback 6666666 changed: its parent 5555555")
         assert f"-  RELEASE: {data.TAG_C}" in changed_lines(screen)
+        body = screen.query_one("#diff-body")
+        assert body.scroll_y == 0
+        await pilot.press("n", "n")  # the second object: the Deployment, below the fold
+        assert screen.at == 1
+        await until(pilot, lambda: body.scroll_y > 0)
+        await pilot.press("N")
+        await until(pilot, lambda: body.scroll_y == 0)
 
 
 async def test_a_diff_that_cannot_be_had_says_why() -> None:

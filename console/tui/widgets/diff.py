@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from console.tui.diffview import ManifestDiff, ref
+from console.tui.diffview import ManifestDiff, ObjectDiff, ref
 from console.tui.messages import DiffFetched
 
 MARK = {"changed": "~", "added": "+", "removed": "-"}
@@ -31,26 +31,28 @@ def line_style(line: str) -> str:
     return ""
 
 
-def diff_text(diff: ManifestDiff) -> Text:
-    """The diff, each object under a heading, each line coloured as `git diff` colours it."""
-    if diff.empty:
-        return Text(f"no difference: {diff.same} objects, the same at both", style="dim")
+def object_text(obj: ObjectDiff) -> Text:
+    """One object's diff under a heading, each line coloured as `git diff` colours it."""
     text = Text()
-    for i, obj in enumerate(diff.objects):
-        if i:
-            text.append("\n")
-        text.append(f"{MARK[obj.change]} {ref(obj.key)} ({obj.change})\n", style="bold reverse")
-        for line in obj.lines:
-            text.append(line + "\n", style=line_style(line))
+    text.append(f"{MARK[obj.change]} {ref(obj.key)} ({obj.change})\n", style="bold reverse")
+    for line in obj.lines:
+        text.append(line + "\n", style=line_style(line))
     text.rstrip()
     return text
+
+
+def diff_texts(diff: ManifestDiff) -> list[Text]:
+    """One text per object that differs; one line saying so when none does."""
+    if diff.empty:
+        return [Text(f"no difference: {diff.same} objects, the same at both", style="dim")]
+    return [object_text(obj) for obj in diff.objects]
 
 
 class DiffScreen(Screen[None]):
     DEFAULT_CSS = """
     DiffScreen #diff-head { padding: 0 1; height: auto; }
     DiffScreen #diff-body { height: 1fr; border-top: solid $primary-muted; }
-    DiffScreen #diff-text { padding: 0 1; width: auto; }
+    DiffScreen .diff-object { padding: 0 1; margin-bottom: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -58,6 +60,8 @@ class DiffScreen(Screen[None]):
         Binding("k", "scroll('up')", "Up", show=False),
         Binding("g", "scroll('home')", "Top", show=False),
         Binding("G", "scroll('end')", "Bottom", show=False),
+        Binding("n", "jump(1)", "Next object"),
+        Binding("N", "jump(-1)", "Previous object"),
     ]
 
     def __init__(self, title: str, what: str, old: str, new: str) -> None:
@@ -65,12 +69,12 @@ class DiffScreen(Screen[None]):
         self.heading, self.what, self.old, self.new = title, what, old, new
         self.diff: ManifestDiff | None = None
         self.error = ""
+        self.at = 0  # the object `n` and `N` last jumped to
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(self._head("rendering both revisions…"), id="diff-head")
-        with VerticalScroll(id="diff-body"):
-            yield Static(id="diff-text")
+        yield VerticalScroll(id="diff-body")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -96,14 +100,24 @@ class DiffScreen(Screen[None]):
             "end": body.scroll_end,
         }[where](animate=False)
 
-    def on_diff_fetched(self, message: DiffFetched) -> None:
-        head = self.query_one("#diff-head", Static)
-        body = self.query_one("#diff-text", Static)
-        if message.diff is None:
-            self.error = message.error
-            head.update(self._head(message.error, "bold red"))
-            body.update("")
+    def action_jump(self, step: int) -> None:
+        objects = list(self.query(".diff-object"))
+        if not objects:
             return
-        self.diff = message.diff
+        self.at = (self.at + step) % len(objects)
+        self.query_one("#diff-body", VerticalScroll).scroll_to_widget(
+            objects[self.at], animate=False, top=True
+        )
+
+    async def on_diff_fetched(self, message: DiffFetched) -> None:
+        head = self.query_one("#diff-head", Static)
+        body = self.query_one("#diff-body", VerticalScroll)
+        await body.remove_children()
+        if message.diff is None:
+            head.update(self._head(message.error, "bold red"))
+            self.error = message.error
+            return
+        await body.mount_all(Static(t, classes="diff-object") for t in diff_texts(message.diff))
+        self.at = -1  # the first `n` goes to the first object
         head.update(self._head(message.diff.summary()))
-        body.update(diff_text(message.diff))
+        self.diff = message.diff  # last: what tests wait for
