@@ -468,7 +468,7 @@ class ConsoleApp(App[None]):
         try:
             old, new = await job.fetch()
             diff = await asyncio.to_thread(diff_manifests, old, new, job.old, job.new)
-        except (DiffError, SourceError, OSError) as exc:
+        except (DiffError, SourceError, OSError, ValueError) as exc:
             screen.post_message(msg.DiffFetched(None, str(exc)))
             return
         screen.post_message(msg.DiffFetched(diff))

@@ -60,7 +60,7 @@ def from_clone(location: str, path: str, old: str, new: str) -> Fetch:
     """Both revisions rendered here, from a scratch clone of the deploy repo."""
 
     def both() -> tuple[Objects, Objects]:
-        with _clone(location, checkout=False) as repo:
+        with _Clone(location, checkout=False) as repo:
             return _render_at(repo, old, path, "old"), _render_at(repo, new, path, "new")
 
     async def fetch() -> tuple[Objects, Objects]:
@@ -74,7 +74,7 @@ def previewed(location: str, path: str, change: Callable[[Path], None]) -> Fetch
     change, rendered from a scratch clone nobody pushes."""
 
     def both() -> tuple[Objects, Objects]:
-        with _clone(location, checkout=True) as repo:
+        with _Clone(location, checkout=True) as repo:
             before = _render(repo, path)
             try:
                 change(repo)
@@ -89,7 +89,7 @@ def previewed(location: str, path: str, change: Callable[[Path], None]) -> Fetch
     return fetch
 
 
-class _clone:
+class _Clone:
     """A scratch clone of `location`, removed on exit."""
 
     def __init__(self, location: str, *, checkout: bool) -> None:
