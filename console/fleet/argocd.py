@@ -5,6 +5,7 @@
     GET /api/v1/stream/applications         the watch: NDJSON frames
                                             {"result": {"type", "application"}} or {"error"}
     POST /api/v1/applications/{name}/sync   sync (the console's `s`)
+    GET /api/v1/applications/{name}/manifests  rendered manifests at a revision (the console's `d`)
 Events follow `console.fleet.follow`: list, then the stream from the list's resourceVersion
 (the embedded platform replays what changed since; Argo CD skips its initial ADDED burst and
 streams from now on), reconnects with backoff, polling when the stream keeps failing, and at
@@ -29,6 +30,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from console.fleet.follow import NO_WATCH_STATUSES, NoWatchError, Pacing, WatchType, follow
+from console.fleet.manifests import Rendered, parse_manifests
 from console.fleet.model import App
 from console.fleet.parse import (
     MalformedError,
@@ -161,6 +163,21 @@ class ArgoCDSource:
         if not isinstance(live, dict):
             raise SourceError.malformed(self.url, "resource: expected a manifest of an object")
         return live
+
+    async def manifests(self, name: str, revision: str) -> Rendered:
+        """What the app's source renders to at `revision` (Argo CD's repo server renders it:
+        GetManifests). Raises SourceError."""
+        namespace, bare = split_key(name, "")
+        params = {"revision": revision}
+        if namespace:
+            params["appNamespace"] = namespace
+        body = await self._get_json(
+            f"{LIST_PATH}/{quote(bare, safe='')}/manifests", params, self._timeout, app=name
+        )
+        try:
+            return parse_manifests(body)
+        except MalformedError as exc:
+            raise SourceError.malformed(self.url, f"manifests: {exc}") from None
 
     async def sync(self, name: str, *, prune: bool = False) -> App:
         """Ask Argo CD to sync the app to its target now (`POST .../sync`, the body

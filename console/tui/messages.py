@@ -13,6 +13,7 @@ from console.fleet.model import App
 from console.fleet.source import Down, Polling
 from console.guard import events as guard_events
 from console.tui.appdetail import HistoryLine
+from console.tui.diffview import ManifestDiff, Pair
 from console.tui.store import AppId, PinKey, RepoFacts
 
 
@@ -140,3 +141,20 @@ class FilterChanged(Message):
 
 class ScreenReady(Message):
     """A screen mounted its widgets: render the store into it now."""
+
+
+class DiffWanted(Message):
+    """Show the diff of two revisions of an app (`d` on a history line or a rollback); `pair`
+    is None when there is nothing to compare, `why` says why."""
+
+    def __init__(self, target: str, app: str, pair: Pair | None, why: str = "") -> None:
+        super().__init__()
+        self.target, self.app, self.pair, self.why = target, app, pair, why
+
+
+class DiffFetched(Message):
+    """A diff view's manifests, compared (`diff`), or why they could not be had (`error`)."""
+
+    def __init__(self, diff: ManifestDiff | None, error: str = "") -> None:
+        super().__init__()
+        self.diff, self.error = diff, error

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from console.fleet.manifests import Rendered
 from console.fleet.model import OperationPhase
 from console.fleet.placement import Placing
 from console.fleet.source import Event, Snapshot, SourceError
@@ -36,6 +37,7 @@ class FakeSource:
         self.at = at
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self.synced: list[str] = []
+        self.rendered: list[str] = []  # the revisions asked for by `manifests`
         self.sync_error: SourceError | None = None
         self.closed = False
 
@@ -55,6 +57,13 @@ class FakeSource:
         yield Snapshot(tuple(self.apps), self.at)
         while not stop.is_set():
             yield await self.queue.get()
+
+    async def manifests(self, name: str, revision: str) -> Rendered:
+        """What the app renders to at `revision`: the tag tests/tui/data pins there."""
+        app = await self.get(name)
+        path = app.source.path if app.source is not None else ""
+        self.rendered.append(revision)
+        return Rendered(revision, tuple(data.rendered(path, data.pins().get((revision, path)))))
 
     def push(self, event: Event) -> None:
         self.queue.put_nowait(event)

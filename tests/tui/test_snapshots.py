@@ -15,6 +15,7 @@ from textual.widgets import Input
 from console.fleet.source import Down
 from console.tui.app import ConsoleApp
 from console.tui.widgets.banner import StaleBanner
+from console.tui.widgets.diff import DiffScreen
 from tests.tui import data
 from tests.tui.fakes import FakeSource, console_app, loaded, target, until
 
@@ -49,6 +50,13 @@ async def confirm(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> Non
     await pilot.press(*"checkout errors")
 
 
+async def diff(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    await detail(pilot, app, source)
+    await pilot.press("d")  # on 4444444: the guard's rollback, against its parent 3333333
+    await until(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.diff is not None)
+    assert source.rendered == [data.C3, data.C4]
+
+
 async def banner(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
     error = "cannot reach Argo CD at https://127.0.0.1:8080: Connection refused"
     source.push(Down(error, data.at(2), 4))
@@ -64,6 +72,7 @@ async def banner(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None
         pytest.param(rollbacks, id="rollbacks"),
         pytest.param(help_screen, id="help"),
         pytest.param(confirm, id="confirm"),
+        pytest.param(diff, id="diff"),
         pytest.param(banner, id="banner"),
     ],
 )

@@ -39,6 +39,7 @@ from console.application import (
     parse_time,
 )
 from console.local.argo.podlogs import LogEntry
+from console.local.argo.reposerver import Manifests
 from console.local.argo.requests import SyncRequest
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -313,6 +314,13 @@ class ApplicationSource(Protocol):
         first; the last `tail_lines` of each pod when given; with `follow`, then every new line
         until the consumer stops. Validates immediately, before returning the iterator: raises
         ApplicationNotFoundError, or NotFoundError for an unknown pod."""
+        ...
+
+    async def manifests(self, name: str, revision: str | None) -> Manifests:
+        """The objects the application's source renders to at `revision` (default: its target
+        revision), as the repo server renders them. Raises ApplicationNotFoundError,
+        UnimplementedError when the source renders nothing, ApiError when the revision cannot
+        be resolved or rendered."""
         ...
 
     async def webhook(self, event: bytes, headers: Mapping[str, str]) -> None:

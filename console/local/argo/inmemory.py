@@ -28,18 +28,25 @@ from console.local.argo.appstate import (
     resource_tree,
 )
 from console.local.argo.errors import (
+    ApiError,
     ApplicationNotFoundError,
     NotFoundError,
     OperationInProgressError,
     UnavailableError,
+    UnimplementedError,
 )
 from console.local.argo.podlogs import LogEntry, PodLogs
+from console.local.argo.reposerver import Manifests, RepoServerError
 from console.local.argo.requests import RefreshRequest, Request, SyncRequest, WebhookDelivery
 from console.local.argo.wakeup import Wakeup
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# (repoURL, revision, path) -> what the source path renders to there; blocking (git, kustomize).
+Renderer = Callable[[str, str, str], Manifests]
 
 
 class InMemorySource:
@@ -57,6 +64,8 @@ class InMemorySource:
         request arriving meanwhile is not overwritten); `delete(name)` removes one.
       - `set_resource_tree(name, tree)` publishes the live tree (pods, ReplicaSets...);
         without one the tree lists the managed resources of `status.resources`.
+      - `set_renderer(render)` gives the repo server's rendering, which `manifests` answers
+        with (run in a worker thread: it renders on demand, any revision).
       - `append_log(app, pod, content)` records a pod's log line (the last `max_log_lines` per
         pod are kept).
       - `requests()` (async, waits) or `take_requests()` (does not wait) hand over, in order,
@@ -87,6 +96,7 @@ class InMemorySource:
         # Each app's live objects the runtime runs (its pods), by (kind, namespace, name).
         self._live: dict[str, dict[tuple[str, str, str], Json]] = {}
         self._logs = PodLogs(max_log_lines)
+        self._render: Renderer | None = None
         self._inbox: deque[Request] = deque()
         self._changes = Wakeup()
         self._inbox_signal = Wakeup()
@@ -169,6 +179,25 @@ class InMemorySource:
                 raise NotFoundError(f'{kind.lower()}s "{resource_name}" not found')
             copy: Json = plain_copy(found)
             return copy
+
+    def set_renderer(self, render: Renderer) -> None:
+        """Answer `manifests` with `render` (the repo server's)."""
+        self._render = render
+
+    async def manifests(self, name: str, revision: str | None) -> Manifests:
+        with self._lock:
+            record = self._records.get(name)
+        if record is None:
+            raise ApplicationNotFoundError(name)
+        render = self._render
+        if render is None:
+            raise UnimplementedError("manifests are not rendered by this platform")
+        url = str(record.source.get("repoURL") or "")
+        path = str(record.source.get("path") or "")
+        try:
+            return await asyncio.to_thread(render, url, revision or record.target_revision, path)
+        except RepoServerError as exc:
+            raise ApiError(str(exc)) from None
 
     def append_log(
         self,
