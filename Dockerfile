@@ -2,10 +2,11 @@
 #
 # The platform image: the `gitops` command, run in a cluster as the rollback controller
 # (`gitops guard ...`, deploy-repo/platform/guard/deployment.yaml). Base images are pinned by
-# digest, the same pins as templates/app/Dockerfile (the tag says which release).
+# digest, the same pins as templates/app/Dockerfile (the tag says which release): python:3.14-slim
+# is the multi-arch index of Python 3.14.7 on Debian trixie.
 
 # ---- builder: resolve the locked environment with uv --------------------------
-FROM python:3.13-slim-bookworm@sha256:ed86c82274b3c69b52fb5820f358f0bd7df0b603332063cb5c6e32bd220c3e6e AS builder
+FROM python:3.14-slim@sha256:ce40764625a4ff50df3548277632e7f96c4e77fe75fa848aae9885476e7df5a4 AS builder
 COPY --from=ghcr.io/astral-sh/uv:0.12.18@sha256:3adc3706091ce7c2fe595e669628caedd6d951551b92b258b7e7dbe06d9440bc /uv /uvx /bin/
 
 # Compile bytecode at build time (the root file system is read-only at run time), copy rather
@@ -33,14 +34,14 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
 
 # ---- runtime: the venv, git and ssh on a slim base, as an unprivileged user ---
-FROM python:3.13-slim-bookworm@sha256:ed86c82274b3c69b52fb5820f358f0bd7df0b603332063cb5c6e32bd220c3e6e AS runtime
+FROM python:3.14-slim@sha256:ce40764625a4ff50df3548277632e7f96c4e77fe75fa848aae9885476e7df5a4 AS runtime
 
 ARG VERSION=""
 ARG GIT_SHA=""
 ARG SOURCE_URL=""
 
 # The guard clones and pushes the deploy repo: git, and openssh-client for a deploy key.
-# Not pinned to Debian revisions on purpose: the base is pinned by digest, and bookworm's archive
+# Not pinned to Debian revisions on purpose: the base is pinned by digest, and Debian's archive
 # drops superseded revisions (security fixes), which would break every rebuild of a pinned list.
 # hadolint ignore=DL3008
 RUN apt-get update \

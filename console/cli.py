@@ -283,7 +283,14 @@ def _add_status(sub: Any) -> None:
         help="count rollback commits in this deploy repo (default: the workspace's)",
     )
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    _add_placing(p)
     p.set_defaults(func=_lazy("status"))
+
+
+def _add_placing(p: argparse.ArgumentParser) -> None:
+    from console.commands import placing  # noqa: PLC0415 - light; keeps cli small
+
+    placing.add_arguments(p)
 
 
 def _add_console(sub: Any) -> None:
@@ -298,6 +305,7 @@ def _add_console(sub: Any) -> None:
         "F) and kubeconfig contexts (--context NAME). Repeat them to see one fleet.",
     )
     add_arguments(p)
+    _add_placing(p)
     p.set_defaults(func=_lazy("console"))
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import GIT_IDENTITY
+from tests.local.deploy_history import DeployHistory
+from tests.local.deploy_history import deploy_history as make_deploy_history
 from tests.world import World, build_world
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +44,10 @@ def shared_world(tmp_path_factory: pytest.TempPathFactory) -> World:
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def deploy_history(tmp_path_factory: pytest.TempPathFactory) -> DeployHistory:
+    """A deploy repo with two commits and a RepoServer over it (tests/local/deploy_history.py),
+    shared so that each revision is rendered once per session; tests only read it."""
+    return make_deploy_history(tmp_path_factory.mktemp("deploy-history"))

@@ -6,6 +6,7 @@ with console.local.ci.dockerfile, which the embedded image store uses too."""
 from __future__ import annotations
 
 import argparse
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +131,30 @@ def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
     assert sources <= allowed
     bind_mounts = {"uv.lock", "pyproject.toml"}  # the dependency layer's bind mounts
     assert bind_mounts <= allowed
+
+
+def _base_images(dockerfile: Path) -> list[str]:
+    steps = instructions(dockerfile.read_text(encoding="utf-8"))
+    return [s.text.split()[0] for s in steps if s.keyword == "FROM"]
+
+
+def test_the_platform_and_the_apps_images_share_one_base() -> None:
+    """One Python in both images, as docs/dx/setup.md says: a bump moves them together."""
+    [base] = set(_base_images(DOCKERFILE))
+    assert set(_base_images(ROOT / "templates" / "app" / "Dockerfile")) == {base}
+    assert set(_base_images(ROOT / "apps-repo" / "Dockerfile")) == {base}
+
+
+def test_ci_tests_every_python_from_the_floor_to_the_images() -> None:
+    """CI runs what the images run and what requires-python promises, for this repo and the
+    apps repo: every minor release from the floor up to the images' Python."""
+    [base] = set(_base_images(DOCKERFILE))
+    image_python = base.split("@")[0].removeprefix("python:").split("-")[0]
+    for project in (ROOT, ROOT / "apps-repo"):
+        pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        floor = pyproject["project"]["requires-python"].removeprefix(">=")
+        minors = range(int(floor.split(".")[1]), int(image_python.split(".")[1]) + 1)
+        workflow = YAML(typ="safe").load(project / ".github" / "workflows" / "ci.yml")
+        matrix = workflow["jobs"]["test"]["strategy"]["matrix"]["python"]
+        where = project.relative_to(ROOT) / ".github" / "workflows" / "ci.yml"
+        assert matrix == [f"3.{minor}" for minor in minors], f"{where}: the test matrix"

@@ -26,11 +26,9 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import AliasChoices, Field
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from console.application.base import (
     API_VERSION,
-    CONFIG,
     DEFAULT_NAMESPACE,
     HISTORY_LIMIT,
     KIND,
@@ -42,8 +40,8 @@ from console.application.base import (
     Sync,
     format_time,
     format_time_nano,
+    model,
     parse_time,
-    part,
 )
 from console.application.spec import (
     ApplicationSource,
@@ -76,8 +74,7 @@ from console.contract import ENV_LABEL, SERVICE_LABEL
 # --- the Application ---------------------------------------------------------------------------
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class Application(ArgoModel):
     """An Argo CD Application as one source saw it at one moment. `requested` is Argo CD's
     `Application.operation` (a sync asked for and not yet finished); `operation` is the last or

@@ -3,25 +3,30 @@ ignored, and the embedded platform keeps its manifests verbatim)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import AliasChoices, Field
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from console.application.base import (
-    CONFIG,
     ArgoModel,
     Bool,
     Int,
     Str,
     StrMap,
     Time,
-    part,
+    model,
 )
+
+# Argo CD spells it repoURL, where the camelCase rule would make it repoUrl.
+RepoURL = Annotated[
+    Str,
+    Field(serialization_alias="repoURL", validation_alias=AliasChoices("repoURL", "repo_url")),
+]
 
 # --- metadata and spec (read side: only what is read; the rest is ignored) --------------------
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class ObjectMeta(ArgoModel):
     name: Str = ""
     namespace: Str = ""
@@ -33,51 +38,38 @@ class ObjectMeta(ArgoModel):
     annotations: StrMap = Field(default_factory=dict)
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class ApplicationSource(ArgoModel):
     """One of the Application's sources (`spec.source`, or each of `spec.sources`)."""
 
-    repo_url: Str = Field(
-        default="",
-        serialization_alias="repoURL",
-        validation_alias=AliasChoices("repoURL", "repo_url"),
-    )
+    repo_url: RepoURL = ""
     path: Str = ""
     target_revision: Str = ""
     chart: Str = ""
     ref: Str = ""
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class _HydratorSource(ArgoModel):
-    repo_url: Str = Field(
-        default="",
-        serialization_alias="repoURL",
-        validation_alias=AliasChoices("repoURL", "repo_url"),
-    )
+    repo_url: RepoURL = ""
     path: Str = ""
     target_branch: Str = ""
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class SourceHydrator(ArgoModel):
     dry_source: _HydratorSource = Field(default_factory=_HydratorSource)
     sync_source: _HydratorSource = Field(default_factory=_HydratorSource)
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class Destination(ArgoModel):
     server: Str = ""
     name: Str = ""
     namespace: Str = ""
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class Automated(ArgoModel):
     enabled: Bool = True  # `automated: {}` enables it; `enabled: false` (Argo CD >= 3.0) not
     prune: Bool = False
@@ -85,14 +77,12 @@ class Automated(ArgoModel):
     allow_empty: Bool = False
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class SyncPolicy(ArgoModel):
     automated: Automated | None = None
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class ApplicationSpec(ArgoModel):
     project: Str = ""
     source: ApplicationSource | None = None

@@ -8,10 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import AliasChoices, Field
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from console.application.base import (
-    CONFIG,
     HISTORY_LIMIT,
     AnyMap,
     ArgoModel,
@@ -26,14 +24,13 @@ from console.application.base import (
     Sync,
     SyncField,
     Time,
-    part,
+    model,
 )
 
 # --- status parts ------------------------------------------------------------------------------
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class HealthState(ArgoModel):
     """Argo CD's HealthState (of a resource) and AppHealthStatus (of an application). `status`
     is kept as written ("" when absent); `code` reads it leniently."""
@@ -47,8 +44,7 @@ class HealthState(ArgoModel):
         return Health.parse(self.status)
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class ComparedTo(ArgoModel):
     """The source and destination the comparison was made against (copies of the spec's)."""
 
@@ -57,8 +53,7 @@ class ComparedTo(ArgoModel):
     destination: AnyMap = Field(default_factory=dict)
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class SyncStatus(ArgoModel):
     _keep = frozenset({"status", "comparedTo"})
     status: SyncField = Sync.UNKNOWN
@@ -67,8 +62,7 @@ class SyncStatus(ArgoModel):
     revisions: Strs = ()
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class OperationInitiator(ArgoModel):
     """Who started an operation: a user (`username`) or the controller (`automated`)."""
 
@@ -76,8 +70,7 @@ class OperationInitiator(ArgoModel):
     automated: Bool = False
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class RevisionHistory(ArgoModel):
     """One entry of `status.history`: a sync that succeeded. `initiator` is Argo CD's
     `initiatedBy`; `initiated_by` (a username) and `automated` read it."""
@@ -104,8 +97,7 @@ class RevisionHistory(ArgoModel):
         return self.initiator.automated
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class SyncOperation(ArgoModel):
     """What a sync does: the revision (empty: the spec's targetRevision), prune, dry run."""
 
@@ -116,8 +108,7 @@ class SyncOperation(ArgoModel):
     revisions: Strs = ()
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class Operation(ArgoModel):
     """A requested (`Application.operation`) or running (`operationState.operation`) operation.
     `retry` is the RetryStrategy in its JSON form (`limit`, `backoff`), as in the spec."""
@@ -128,8 +119,7 @@ class Operation(ArgoModel):
     retry: AnyMap = Field(default_factory=dict)
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class ResourceResult(ArgoModel):
     """The outcome of one resource in a sync (`syncResult.resources[]`). `status` is Synced,
     SyncFailed, Pruned or PruneSkipped; `hook_phase` Running, Succeeded, Failed, Error..."""
@@ -147,8 +137,7 @@ class ResourceResult(ArgoModel):
     images: Strs = ()
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class SyncOperationResult(ArgoModel):
     _keep = frozenset({"revision", "source"})
     resources: tuple[ResourceResult, ...] = ()
@@ -157,8 +146,7 @@ class SyncOperationResult(ArgoModel):
     revisions: Strs = ()
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class OperationState(ArgoModel):
     """`status.operationState`: the last (or the running) operation."""
 
@@ -197,8 +185,7 @@ class OperationState(ArgoModel):
         return self.operation.initiated_by.automated
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class ResourceStatus(ArgoModel):
     """One managed resource of an application (`status.resources[]`). `health_state` is Argo
     CD's `health` object (None for kinds without a health check); `health` reads its status."""
@@ -231,8 +218,7 @@ class ResourceStatus(ArgoModel):
         return f"{kind} {self.namespace}/{self.name}" if self.namespace else f"{kind} {self.name}"
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class ApplicationSummary(ArgoModel):
     external_urls: Strs = Field(
         default=(),
@@ -242,8 +228,7 @@ class ApplicationSummary(ArgoModel):
     images: Strs = ()
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class ApplicationCondition(ArgoModel):
     """`type` is Argo CD's: ComparisonError, SyncError, InvalidSpecError, UnknownError,
     OrphanedResourceWarning, SharedResourceWarning..."""
@@ -258,8 +243,7 @@ class ApplicationCondition(ArgoModel):
         return self.last_transition_time
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=CONFIG)
-@part
+@model
 class ApplicationStatus(ArgoModel):
     """The subset of Argo CD's ApplicationStatus the embedded platform maintains and the read
     side reads. Struct-typed fields (sync, health, summary, sourceHydrator) are always written,

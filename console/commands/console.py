@@ -45,8 +45,10 @@ OPTION_OF = {
 }
 
 
-class TargetAction(argparse.Action):
-    """`--workspace`, `--argocd`, `--context`: start a new target."""
+class SpecAction(argparse.Action):
+    """A flag that adds to the targets parsed so far: `--workspace`, `--argocd`, `--context`
+    start a new target; the options (OPTION_OF) belong to the target named before them
+    (`--token-file` after `--argocd`, ...)."""
 
     def __call__(
         self,
@@ -56,21 +58,9 @@ class TargetAction(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         specs: list[Spec] = list(getattr(namespace, "specs", None) or [])
-        specs.append(Spec(self.dest, str(values)))
-        namespace.specs = specs
-
-
-class OptionAction(argparse.Action):
-    """An option of the target named before it (`--token-file` after `--argocd`, ...)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        specs: list[Spec] = list(getattr(namespace, "specs", None) or [])
+        if self.dest not in OPTION_OF:
+            namespace.specs = [*specs, Spec(self.dest, str(values))]
+            return
         kind = OPTION_OF[self.dest]
         value: Any = True if self.nargs == 0 else str(values)
         if self.dest == "deploy_repo" and not specs:
@@ -93,22 +83,22 @@ class OptionAction(argparse.Action):
 # The flags of `gitops console`: each target (repeatable) and the options of the target before
 # them, as (flag, metavar, action, help); metavar None: a switch.
 _FLAGS: tuple[tuple[str, str | None, type[argparse.Action], str], ...] = (
-    ("--workspace", "DIR", TargetAction, "the embedded platform on DIR (repeatable)"),
-    ("--argocd", "URL", TargetAction, "an Argo CD API server (repeatable; with its --token-file)"),
-    ("--context", "NAME", TargetAction, "a kubeconfig context (repeatable)"),
-    ("--token-file", "F", OptionAction, "the Argo CD API token of the --argocd before it"),
-    ("--ca", "FILE", OptionAction, "a CA bundle for the --argocd before it"),
-    ("--insecure", None, OptionAction, "do not verify the certificate of the --argocd before it"),
+    ("--workspace", "DIR", SpecAction, "the embedded platform on DIR (repeatable)"),
+    ("--argocd", "URL", SpecAction, "an Argo CD API server (repeatable; with its --token-file)"),
+    ("--context", "NAME", SpecAction, "a kubeconfig context (repeatable)"),
+    ("--token-file", "F", SpecAction, "the Argo CD API token of the --argocd before it"),
+    ("--ca", "FILE", SpecAction, "a CA bundle for the --argocd before it"),
+    ("--insecure", None, SpecAction, "do not verify the certificate of the --argocd before it"),
     (
         "--kubeconfig",
         "F",
-        OptionAction,
+        SpecAction,
         "the kubeconfig of the --context before it (default: $KUBECONFIG)",
     ),
     (
         "--deploy-repo",
         "PATH_OR_URL",
-        OptionAction,
+        SpecAction,
         "the deploy repo of the target before it (default: the workspace's)",
     ),
 )
@@ -127,7 +117,8 @@ def _path(value: Any) -> Path | None:
 
 
 def build_target(spec: Spec) -> ConsoleTarget:
-    from console.tui import targets as tui_targets  # noqa: PLC0415 - see the module imports
+    from console.fleet import targets as fleet_targets  # noqa: PLC0415 - see the module imports
+    from console.tui import targets as tui_targets  # noqa: PLC0415
 
     opts = spec.options
     deploy = opts.get("deploy_repo")
@@ -139,13 +130,14 @@ def build_target(spec: Spec) -> ConsoleTarget:
             raise UsageError(f"--argocd {spec.value} needs its --token-file")
         if opts.get("ca") and opts.get("insecure"):
             raise UsageError(f"--argocd {spec.value}: --ca and --insecure exclude each other")
-        return tui_targets.argocd(
+        base = fleet_targets.from_argocd(
             spec.value,
             token,
             ca=_path(opts.get("ca")),
             insecure=bool(opts.get("insecure")),
             deploy_repo=deploy,
         )
+        return tui_targets.argocd(base)
     return tui_targets.context(spec.value, _path(opts.get("kubeconfig")), deploy_repo=deploy)
 
 
@@ -188,7 +180,8 @@ async def _preflight(found: Sequence[ConsoleTarget]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.commands.placing import from_args  # noqa: PLC0415 - see the module imports
     from console.tui.app import ConsoleApp  # noqa: PLC0415 - Textual loads only for this command
 
-    ConsoleApp(targets(args)).run()
+    ConsoleApp(targets(args), placing=from_args(args)).run()
     return EXIT_OK

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from console.commands.common import EXIT_OK, UsageError
+from console.commands.placing import from_args
 from console.fleet.deployrepo import DeployRepoError
 from console.fleet.display import render_table
 from console.fleet.gather import gather_status
@@ -77,7 +78,9 @@ def with_analyses(rows: list[StatusRow], events_file: Path | None) -> list[Statu
 def run(args: argparse.Namespace) -> int:
     try:
         chosen = target(args)
-        rows = with_analyses(asyncio.run(gather_status(chosen)), chosen.guard_events)
+        rules = from_args(args)
+        rows = asyncio.run(gather_status(chosen, placing=rules))
+        rows = with_analyses(rows, chosen.guard_events)
     except (TargetError, SourceError, DeployRepoError) as exc:
         raise UsageError(str(exc)) from None
     if args.json:

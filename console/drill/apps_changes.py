@@ -20,7 +20,7 @@ the known-good build's source (console.drill.change.push_change's `base`).
 
 from __future__ import annotations
 
-from console.drill.change import AppsChange, Edit, Unique
+from console.drill.change import AppsChange, Edit, Unique, new_setting
 
 _SUPPORT = "tests/support.py"
 _CONFIG = "src/probe/config.py"
@@ -52,17 +52,11 @@ CRASHLOOP = AppsChange(
         "The tests set a secret in tests/support.py."
     ),
     edits=(
-        Edit(
-            _CONFIG,
-            "    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)\n",
-            "    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)\n"
-            "    SESSION_SECRET      signs the session cookies; required (start-up fails "
-            "without it)\n",
-        ),
-        Edit(
-            _CONFIG,
-            "    backend_timeout_s: float\n",
-            "    backend_timeout_s: float\n    session_secret: str\n",
+        *new_setting(
+            "SESSION_SECRET",
+            "signs the session cookies; required (start-up fails without it)",
+            "session_secret: str",
+            'session_secret=get("SESSION_SECRET", "")',
         ),
         Edit(
             _CONFIG,
@@ -71,19 +65,6 @@ CRASHLOOP = AppsChange(
             '        raise ConfigError("SESSION_SECRET must be set: the frontend signs its session '
             'cookies with it")\n'
             "\n    return Config(\n",
-        ),
-        Edit(
-            _CONFIG,
-            '        backend_timeout_s=_seconds("BACKEND_TIMEOUT_S", '
-            'get("BACKEND_TIMEOUT_S", "2.0"), 0.001),\n',
-            '        backend_timeout_s=_seconds("BACKEND_TIMEOUT_S", '
-            'get("BACKEND_TIMEOUT_S", "2.0"), 0.001),\n'
-            '        session_secret=get("SESSION_SECRET", ""),\n',
-        ),
-        Edit(
-            _SUPPORT,
-            '        "BACKEND_TIMEOUT_S",\n',
-            '        "BACKEND_TIMEOUT_S",\n        "SESSION_SECRET",\n',
         ),
         Edit(
             _SUPPORT,
@@ -195,29 +176,11 @@ ERROR_RATE = AppsChange(
             "        if request.path not in _PROBE_PATHS:\n"
             "            budget.take()\n",
         ),
-        Edit(
-            _CONFIG,
-            "    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)\n",
-            "    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)\n"
-            "    REQUESTS_PER_S      requests answered per second besides probes (default 20)\n",
-        ),
-        Edit(
-            _CONFIG,
-            "    backend_timeout_s: float\n",
-            "    backend_timeout_s: float\n    requests_per_s: float\n",
-        ),
-        Edit(
-            _CONFIG,
-            '        backend_timeout_s=_seconds("BACKEND_TIMEOUT_S", '
-            'get("BACKEND_TIMEOUT_S", "2.0"), 0.001),\n',
-            '        backend_timeout_s=_seconds("BACKEND_TIMEOUT_S", '
-            'get("BACKEND_TIMEOUT_S", "2.0"), 0.001),\n'
-            '        requests_per_s=float(get("REQUESTS_PER_S", "20")),\n',
-        ),
-        Edit(
-            _SUPPORT,
-            '        "BACKEND_TIMEOUT_S",\n',
-            '        "BACKEND_TIMEOUT_S",\n        "REQUESTS_PER_S",\n',
+        *new_setting(
+            "REQUESTS_PER_S",
+            "requests answered per second besides probes (default 20)",
+            "requests_per_s: float",
+            'requests_per_s=float(get("REQUESTS_PER_S", "20"))',
         ),
         Edit(
             _SUPPORT,
@@ -294,30 +257,11 @@ LATENCY = AppsChange(
         Edit(_APP, "import logging\n", "import asyncio\nimport logging\n"),
         Edit(_APP, "\naccess_log = ", f"\n{_PROBE_PATHS}access_log = ", done=_PROBE_PATHS),
         Edit(_APP, _CREATE_APP, _CREATE_APP + _PACING),
-        Edit(
-            _CONFIG,
-            "    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)\n",
-            "    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)\n"
-            "    REQUEST_PACING_MS   wait before handling a request besides probes (default "
-            "800)\n",
-        ),
-        Edit(
-            _CONFIG,
-            "    backend_timeout_s: float\n",
-            "    backend_timeout_s: float\n    pacing_s: float\n",
-        ),
-        Edit(
-            _CONFIG,
-            '        backend_timeout_s=_seconds("BACKEND_TIMEOUT_S", '
-            'get("BACKEND_TIMEOUT_S", "2.0"), 0.001),\n',
-            '        backend_timeout_s=_seconds("BACKEND_TIMEOUT_S", '
-            'get("BACKEND_TIMEOUT_S", "2.0"), 0.001),\n'
-            '        pacing_s=float(get("REQUEST_PACING_MS", "800")) / 1000,\n',
-        ),
-        Edit(
-            _SUPPORT,
-            '        "BACKEND_TIMEOUT_S",\n',
-            '        "BACKEND_TIMEOUT_S",\n        "REQUEST_PACING_MS",\n',
+        *new_setting(
+            "REQUEST_PACING_MS",
+            "wait before handling a request besides probes (default 800)",
+            "pacing_s: float",
+            'pacing_s=float(get("REQUEST_PACING_MS", "800")) / 1000',
         ),
         Edit(
             _SUPPORT,

@@ -63,25 +63,33 @@ class Edit:
     done: str = ""
 
 
+_TIMEOUT_DOC = "    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)\n"
+_TIMEOUT_FIELD = "    backend_timeout_s: float\n"
+_TIMEOUT_LOAD = (
+    '        backend_timeout_s=_seconds("BACKEND_TIMEOUT_S", '
+    'get("BACKEND_TIMEOUT_S", "2.0"), 0.001),\n'
+)
+_TIMEOUT_VAR = '        "BACKEND_TIMEOUT_S",\n'
+
+
+def new_setting(variable: str, doc: str, field: str, load: str) -> tuple[Edit, ...]:
+    """A new variable of the apps' config, after BACKEND_TIMEOUT_S wherever that is named: the
+    docstring's table, the Config field, how load_config reads it, and the tests' list of the
+    variables they clear."""
+    return (
+        Edit("src/probe/config.py", _TIMEOUT_DOC, f"{_TIMEOUT_DOC}    {variable:<20}{doc}\n"),
+        Edit("src/probe/config.py", _TIMEOUT_FIELD, f"{_TIMEOUT_FIELD}    {field}\n"),
+        Edit("src/probe/config.py", _TIMEOUT_LOAD, f"{_TIMEOUT_LOAD}        {load},\n"),
+        Edit("tests/support.py", _TIMEOUT_VAR, f'{_TIMEOUT_VAR}        "{variable}",\n'),
+    )
+
+
 EDITS: tuple[Edit, ...] = (
-    Edit(
-        "src/probe/config.py",
-        "    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)\n",
-        "    BACKEND_TIMEOUT_S   deadline for one look at the backend (default 2.0)\n"
-        "    BACKEND_TOKEN       bearer token for the backend; readiness fails without it\n",
-    ),
-    Edit(
-        "src/probe/config.py",
-        "    backend_timeout_s: float\n",
-        "    backend_timeout_s: float\n    backend_token: str\n",
-    ),
-    Edit(
-        "src/probe/config.py",
-        '        backend_timeout_s=_seconds("BACKEND_TIMEOUT_S", '
-        'get("BACKEND_TIMEOUT_S", "2.0"), 0.001),\n',
-        '        backend_timeout_s=_seconds("BACKEND_TIMEOUT_S", '
-        'get("BACKEND_TIMEOUT_S", "2.0"), 0.001),\n'
-        '        backend_token=get("BACKEND_TOKEN", ""),\n',
+    *new_setting(
+        "BACKEND_TOKEN",
+        "bearer token for the backend; readiness fails without it",
+        "backend_token: str",
+        'backend_token=get("BACKEND_TOKEN", "")',
     ),
     Edit(
         "src/probe/frontend.py",
@@ -112,11 +120,6 @@ EDITS: tuple[Edit, ...] = (
         "            timeout=httpx.Timeout(self.timeout_s),\n",
         "            timeout=httpx.Timeout(self.timeout_s),\n"
         '            headers={"Authorization": f"Bearer {self.token}"} if self.token else {},\n',
-    ),
-    Edit(
-        "tests/support.py",
-        '        "BACKEND_TIMEOUT_S",\n',
-        '        "BACKEND_TIMEOUT_S",\n        "BACKEND_TOKEN",\n',
     ),
     Edit(
         "tests/support.py",

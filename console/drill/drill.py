@@ -4,15 +4,9 @@ the sync of the bad revision, what its pods do, the guard's events and rollback 
 recovery, and the report. console.drill.scenario_steps adds what only some scenarios do and runs
 them in order; console.drill.runner is the entry point.
 
-1. Wait until every service Application is Synced and Healthy, and read the known-good version
-   from the Service's /version (the platform itself is console.drill.session's).
-2. Start the load generator through the Service's endpoint; it runs for the whole drill.
-3. Push the bad change to the apps repo as a developer would (console.drill.change).
-4. Watch the platform work: CI's stages, the promotion commit, the sync of the bad revision, the
-   new pods that never become ready while the old ones serve, the guard's events, the rollback
-   commit, Healthy and Synced on the rollback revision, the known-good version serving again.
-   Every wait has a deadline; its failure names what did not happen.
-5. Stop the load; write the post-mortem (console.drill.report).
+The steps, in order, are those that console.drill.runner's docstring tells: the known-good
+version, the load, the change, the watching (every wait has a deadline; its failure names what
+did not happen), and the report.
 """
 
 from __future__ import annotations
@@ -345,6 +339,24 @@ class Drill:
             f"operationState); rolling out {SERVICE}:{self.facts.bad_version[:7]}",
         )
 
+    async def _wait_serving(self, revision: str, what: str) -> None:
+        """Until the Service's /version answers `revision` (`what` names it in a timeout);
+        when is a fact: version_restored_at."""
+        view = self._view()
+
+        async def serving() -> datetime | None:
+            answer = await view.version(self.service_url)
+            ok = answer is not None and answer.get("revision") == revision
+            return datetime.now(UTC) if ok else None
+
+        at = await wait_until(
+            serving,
+            f"{self.service_url}/version answering {what}",
+            self.d.version_s,
+            alive=self._alive,
+        )
+        self.facts = replace(self.facts, version_restored_at=at)
+
     async def _observe(self, revision: str) -> None:
         """One look at the app on `revision`: health, its pods (every TREE_EVERY_S), the guard."""
         view, f = self._view(), self.facts
@@ -419,10 +431,7 @@ class Drill:
     async def _until_rollback(self) -> None:
         view, f = self._view(), self.facts
         bad, deploy = f.bad_revision, self._info().remotes["deploy"]
-        try:
-            deadline = float(f.policy.deadline_s) + float(f.policy.grace_s)
-        except ValueError:
-            deadline = 0.0
+        deadline = f.policy.stuck_after_s
         margin = self.d.rollback_s
         if self.scenario.needs_analysis:
             # Healthy first (the deadline at most), then the analysis window, then the push.
@@ -476,19 +485,7 @@ class Drill:
         self.facts = replace(self.facts, healthy_on_rollback_at=at)
         self.step(Phase.RECOVERY, f"{self.app} Healthy and Synced on the rollback {rb.sha[:7]}")
         good = f.good_version
-
-        async def serving() -> datetime | None:
-            answer = await view.version(self.service_url)
-            ok = answer is not None and answer.get("revision") == good
-            return datetime.now(UTC) if ok else None
-
-        at = await wait_until(
-            serving,
-            f"{self.service_url}/version answering the known-good {good[:7]}",
-            self.d.version_s,
-            alive=self._alive,
-        )
-        self.facts = replace(self.facts, version_restored_at=at)
+        await self._wait_serving(good, f"the known-good {good[:7]}")
         self.step(Phase.RECOVERY, f"/version answers {good[:7]} again: the known-good version")
 
         async def told() -> bool | None:

@@ -71,6 +71,15 @@ class Policy:
             analysis_s=annotations.get(ANALYSIS_SECONDS, ""),
         )
 
+    @property
+    def stuck_after_s(self) -> float:
+        """How long a rollout may be Progressing before the guard acts on it: the progress
+        deadline and the grace period (0 when either cannot be read)."""
+        try:
+            return float(self.deadline_s) + float(self.grace_s)
+        except ValueError:
+            return 0.0
+
 
 @dataclass(frozen=True)
 class Facts:

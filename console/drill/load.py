@@ -60,13 +60,9 @@ class LoadStats:
         return self.failed / self.total if self.total else 0.0
 
     def to_json(self) -> dict[str, object]:
+        plain = ("url", "rate", "total", "ok", "failed", "timeouts")
         return {
-            "url": self.url,
-            "rate": self.rate,
-            "total": self.total,
-            "ok": self.ok,
-            "failed": self.failed,
-            "timeouts": self.timeouts,
+            **{name: getattr(self, name) for name in plain},
             "first_failures": [
                 {"at": rfc3339_ms(f.at), "reason": f.reason} for f in self.first_failures
             ],

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from console.contract import DRILL_TRAILER, PROMOTED_SERVICE, SOURCE_COMMIT
@@ -185,21 +186,13 @@ class ScenarioDrill(Drill):
         analysis window (and a margin), and /version answers the new build."""
         view, f = self._view(), self.facts
         new, deploy = f.bad_revision, self._info().remotes["deploy"]
-        try:
-            first = float(f.policy.deadline_s) + float(f.policy.grace_s)
-        except ValueError:
-            first = 0.0
+        first = f.policy.stuck_after_s
 
-        async def healthy() -> bool | None:
-            await self._observe(new)
-            return True if self.facts.bad_healthy_at is not None else None
-
-        await wait_until(
-            healthy,
+        await self._until_observed(
+            new,
+            lambda: self.facts.bad_healthy_at,
             f"{self.app} Healthy and Synced on {new[:7]}",
             first + self.d.sync_s,
-            wake=view.changed,
-            alive=self._alive,
         )
         hold = ANALYSIS_MARGIN_S / 3
         with contextlib.suppress(ValueError):
@@ -225,39 +218,34 @@ class ScenarioDrill(Drill):
                 f"{rb.trailer('Rollback-Reason') or 'no reason recorded'}"
             )
         want = f.bad_version
-
-        async def serving() -> datetime | None:
-            answer = await view.version(self.service_url)
-            ok = answer is not None and answer.get("revision") == want
-            return datetime.now(UTC) if ok else None
-
-        at = await wait_until(
-            serving,
-            f"{self.service_url}/version answering the new {want[:7]}",
-            self.d.version_s,
-            alive=self._alive,
-        )
-        self.facts = replace(self.facts, version_restored_at=at)
+        await self._wait_serving(want, f"the new {want[:7]}")
         self.step(
             Phase.RECOVERY,
             f"/version answers the new {want[:7]}; no rollback: the good release stays",
         )
+
+    async def _until_observed(
+        self, revision: str, fact: Callable[[], datetime | None], what: str, deadline_s: float
+    ) -> None:
+        """Observe the platform on `revision` until `fact()` is known (`what` names it in a
+        timeout)."""
+
+        async def known() -> bool | None:
+            await self._observe(revision)
+            return True if fact() is not None else None
+
+        await wait_until(known, what, deadline_s, wake=self._view().changed, alive=self._alive)
 
     async def _kill_and_restart(self) -> None:
         """platform-crash: once the rollout is under way (its new pods seen), kill -9 of
         `gitops up`, then `gitops up` again on the same workspace."""
         bad = self.facts.bad_revision
 
-        async def under_way() -> bool | None:
-            await self._observe(bad)
-            return True if self.facts.pods_not_ready_at is not None else None
-
-        await wait_until(
-            under_way,
+        await self._until_observed(
+            bad,
+            lambda: self.facts.pods_not_ready_at,
             f"the rollout of {bad[:7]} under way (a new pod running, not ready)",
             self.d.sync_s,
-            wake=self._view().changed,
-            alive=self._alive,
         )
         killed, ready = await self.session.kill_and_restart(
             self.dir / "gitops-up-restarted.log", self.d.platform_s

@@ -5,10 +5,12 @@
     GET /api/v1/stream/applications         the watch: NDJSON frames
                                             {"result": {"type", "application"}} or {"error"}
     POST /api/v1/applications/{name}/sync   sync (the console's `s`)
+    GET /api/v1/applications/{name}/manifests  rendered manifests at a revision (the console's `d`)
     GET /api/v1/applications/{name}/logs    pods' log lines, NDJSON (console.fleet.logs)
 Events follow `console.fleet.follow`: list, then the stream from the list's resourceVersion
 (the embedded platform replays what changed since; Argo CD skips its initial ADDED burst and
-streams from now on), reconnects with backoff, polling when the stream keeps failing.
+streams from now on), reconnects with backoff, polling when the stream keeps failing, and at
+once when the server has no stream (404, 405, 501: an older Argo CD or a proxy).
 
 The token goes in the Authorization header only: it is never logged, never in a message, never
 in repr(). Streams have no read timeout (a quiet fleet sends nothing); TCP keepalive detects a
@@ -28,12 +30,19 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from console.fleet.follow import Pacing, WatchType, follow
+from console.fleet.follow import NO_WATCH_STATUSES, NoWatchError, Pacing, WatchType, follow
 from console.fleet.logs import End, LogLine, LogQuery, parse_frame
+from console.fleet.manifests import Rendered, parse_manifests
 from console.fleet.model import App
-from console.fleet.parse import MalformedError, parse_application, parse_application_list
+from console.fleet.parse import (
+    MalformedError,
+    application_from,
+    application_list_from,
+    parse_application,
+)
 from console.fleet.reasons import display_url, os_reason, tls_reason
 from console.fleet.source import Event, SourceError, check_refresh, split_key
+from console.fleet.tree import ResourceRef
 
 WHAT = "Argo CD"
 LIST_PATH = "/api/v1/applications"
@@ -119,10 +128,7 @@ class ArgoCDSource:
         body = await self._get_json(
             f"{LIST_PATH}/{quote(bare, safe='')}", params, timeout, app=name
         )
-        try:
-            return parse_application(body, self.name)
-        except MalformedError as exc:
-            raise SourceError.malformed(self.url, str(exc)) from None
+        return application_from(body, self.url, self.name)
 
     async def resource_tree(self, name: str) -> dict[str, Any]:
         """The app's `v1alpha1ApplicationTree` (its live objects down to the pods)."""
@@ -135,25 +141,16 @@ class ArgoCDSource:
             raise SourceError.malformed(self.url, "resource-tree: expected an object")
         return body
 
-    async def live_resource(
-        self,
-        name: str,
-        *,
-        kind: str,
-        namespace: str,
-        resource_name: str,
-        version: str = "v1",
-        group: str = "",
-    ) -> dict[str, Any]:
+    async def live_resource(self, name: str, ref: ResourceRef) -> dict[str, Any]:
         """One live object of the app as the cluster has it (`GET .../resource`, whose
         `manifest` is the object's JSON): a Pod's address, say."""
         app_namespace, bare = split_key(name, "")
         params = {
-            "namespace": namespace,
-            "resourceName": resource_name,
-            "version": version,
-            "group": group,
-            "kind": kind,
+            "namespace": ref.namespace,
+            "resourceName": ref.name,
+            "version": ref.version,
+            "group": ref.group,
+            "kind": ref.kind,
         }
         if app_namespace:
             params["appNamespace"] = app_namespace
@@ -168,6 +165,21 @@ class ArgoCDSource:
         if not isinstance(live, dict):
             raise SourceError.malformed(self.url, "resource: expected a manifest of an object")
         return live
+
+    async def manifests(self, name: str, revision: str) -> Rendered:
+        """What the app's source renders to at `revision` (Argo CD's repo server renders it:
+        GetManifests). Raises SourceError."""
+        namespace, bare = split_key(name, "")
+        params = {"revision": revision}
+        if namespace:
+            params["appNamespace"] = namespace
+        body = await self._get_json(
+            f"{LIST_PATH}/{quote(bare, safe='')}/manifests", params, self._timeout, app=name
+        )
+        try:
+            return parse_manifests(body)
+        except MalformedError as exc:
+            raise SourceError.malformed(self.url, f"manifests: {exc}") from None
 
     async def sync(self, name: str, *, prune: bool = False) -> App:
         """Ask Argo CD to sync the app to its target now (`POST .../sync`, the body
@@ -238,10 +250,7 @@ class ArgoCDSource:
 
     async def snapshot(self) -> tuple[builtins.list[App], str]:
         body = await self._get_json(LIST_PATH, {}, self._timeout)
-        try:
-            return parse_application_list(body, self.name)
-        except MalformedError as exc:
-            raise SourceError.malformed(self.url, str(exc)) from None
+        return application_list_from(body, self.url, self.name)
 
     async def watch(self, resource_version: str) -> AsyncGenerator[tuple[WatchType, App], None]:
         params = {"resourceVersion": resource_version} if resource_version else {}
@@ -253,7 +262,10 @@ class ArgoCDSource:
             ) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    raise self._status_error(response)
+                    error = self._status_error(response)
+                    if response.status_code in NO_WATCH_STATUSES:
+                        raise NoWatchError(str(error), error.kind)
+                    raise error
                 async for line in response.aiter_lines():
                     if line.strip():
                         event = self._frame(line)
@@ -305,12 +317,7 @@ class ArgoCDSource:
         kind, application = result.get("type"), result.get("application")
         if kind not in _WATCH_TYPES:
             return None  # a type this client does not know: nothing to tell
-        if not isinstance(application, Mapping):
-            raise SourceError.malformed(self.url, "result.application: expected an object")
-        try:
-            app = parse_application(application, self.name, path="result.application")
-        except MalformedError as exc:
-            raise SourceError.malformed(self.url, str(exc)) from None
+        app = application_from(application, self.url, self.name, path="result.application")
         watch_type: WatchType = kind
         return watch_type, app
 

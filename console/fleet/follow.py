@@ -9,8 +9,10 @@ The loop, for one source:
   3. the watch ends or fails -> Down, backoff, back to 1. A watch that fails `stream_failures`
      times in a row without delivering anything switches to polling the list every `poll_s`
      (diffs become Changed / Deleted; the data stays fresh, so no Down), and the watch is tried
-     again every `stream_retry_s`. An expired resourceVersion (Kubernetes' 410 Gone) re-lists
-     at once, without Down: nothing was lost but the position.
+     again every `stream_retry_s`. A watch the server does not offer at all (NoWatchError:
+     404, 405 or 501, an older or proxied Argo CD) switches to polling at once, without Down.
+     Each switch to polling is told once (Polling). An expired resourceVersion (Kubernetes'
+     410 Gone) re-lists at once, without Down: nothing was lost but the position.
 A rejected token or TLS failure before anything was ever read is a configuration error and
 ends the events by raising SourceError; after that, every failure is retried.
 """
@@ -29,7 +31,7 @@ from typing import Literal, Protocol, TypeVar
 
 from console.backoff import backoff_delay
 from console.fleet.model import App
-from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
+from console.fleet.source import Changed, Deleted, Down, Event, Polling, Snapshot, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,17 @@ class ExpiredError(Exception):
     """The watch's resourceVersion is too old for the server (410 Gone): list again."""
 
 
+class NoWatchError(SourceError):
+    """The server has no watch to offer (it answered 404, 405 or 501): poll instead, at once.
+    Retrying it with backoff would only tell the consumer Down and Up again and again."""
+
+
+NO_WATCH_STATUSES = frozenset({404, 405, 501})
+
+
 class Feed(Protocol):
-    """The two calls a server offers, raising SourceError (or ExpiredError from a watch)."""
+    """The two calls a server offers, raising SourceError (or ExpiredError or NoWatchError
+    from a watch)."""
 
     name: str
 
@@ -250,7 +261,7 @@ async def _watch(f: _Follower) -> AsyncIterator[Event]:
     """The watch's changes until it ends; then a Down (f.outage set) unless the position
     expired or the watch failed too often (both mean: list again now)."""
     pacing = f.pacing
-    started, delivered = pacing.clock(), False
+    started, delivered, missing = pacing.clock(), False, False
     error = f"the watch of {f.feed.name} ended"
     watch = f.feed.watch(f.resource_version)
     try:
@@ -266,6 +277,8 @@ async def _watch(f: _Follower) -> AsyncIterator[Event]:
     except ExpiredError:
         f.stream_failures = 0
         return
+    except NoWatchError as exc:
+        error, missing = str(exc), True
     except SourceError as exc:
         error = str(exc)
     finally:
@@ -273,16 +286,16 @@ async def _watch(f: _Follower) -> AsyncIterator[Event]:
             await watch.aclose()
 
     worked = delivered or pacing.clock() - started >= pacing.poll_s
-    f.stream_failures = 0 if worked else f.stream_failures + 1
-    if f.stream_failures >= pacing.stream_failures:
-        if f.stream_failures == pacing.stream_failures:
-            log.warning(
-                "%s: the watch failed %d times (%s); polling every %gs",
-                f.feed.name,
-                f.stream_failures,
-                error,
-                pacing.poll_s,
-            )
+    before, limit = f.stream_failures, pacing.stream_failures
+    if missing:  # no watch to wait for: poll now, whatever the count
+        f.stream_failures = max(before + 1, limit)
+    else:
+        f.stream_failures = 0 if worked else before + 1
+    if f.stream_failures >= limit:
+        if before < limit:  # the switch, told once; a failed retry while polling is not news
+            why = error if missing else f"the watch failed {f.stream_failures} times ({error})"
+            log.warning("%s: %s; polling every %gs", f.feed.name, why, pacing.poll_s)
+            yield Polling(why, pacing.poll_s, pacing.now())
         return
     down = f.down(error)
     if down is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from console.fleet.deployrepo import DeployRepo
 from console.fleet.history import Rollback, rollbacks
+from console.fleet.placement import Placing
 from console.fleet.probes import fetch_versions
 from console.fleet.status import StatusRow, build_rows, group_rollbacks
 from console.fleet.targets import Target, probe_urls
@@ -21,9 +22,12 @@ def read_rollbacks(repo: str) -> list[Rollback]:
         return rollbacks(DeployRepo(repo, Path(tmp)).commits())
 
 
-async def gather_status(target: Target, *, probe_timeout: float = 2.0) -> list[StatusRow]:
-    """Rows for every app `target` holds. Raises SourceError (the apps could not be read) and
-    DeployRepoError; a service that does not answer its probe only reads as unknown."""
+async def gather_status(
+    target: Target, *, probe_timeout: float = 2.0, placing: Placing | None = None
+) -> list[StatusRow]:
+    """Rows for every app `target` holds, placed as `placing` says (console.fleet.placement).
+    Raises SourceError (the apps could not be read) and DeployRepoError; a service that does
+    not answer its probe only reads as unknown."""
     source = target.open()
     try:
         apps = await source.list()
@@ -32,9 +36,9 @@ async def gather_status(target: Target, *, probe_timeout: float = 2.0) -> list[S
     urls = probe_urls(apps, target.services)
     if target.deploy_repo is None:
         versions = await fetch_versions(urls, timeout=probe_timeout)
-        return build_rows(apps, versions, None)
+        return build_rows(apps, versions, None, placing)
     versions, found = await asyncio.gather(
         fetch_versions(urls, timeout=probe_timeout),
         asyncio.to_thread(read_rollbacks, target.deploy_repo),
     )
-    return build_rows(apps, versions, group_rollbacks(found))
+    return build_rows(apps, versions, group_rollbacks(found), placing)

@@ -20,6 +20,7 @@ class Commit:
     author: str
     timestamp: int
     trailers: tuple[tuple[str, str], ...]
+    parents: tuple[str, ...] = ()
 
     def trailer(self, key: str) -> str | None:
         """The last value of trailer `key` (case-insensitive, as git treats trailer keys)."""
@@ -41,20 +42,24 @@ class Rollback:
 
 def log(repo: Path, rev: str = "HEAD", paths: Sequence[str] = ()) -> list[Commit]:
     """Commits reachable from `rev`, newest first, with their parsed trailers."""
-    fmt = _FIELD.join(["%H", "%s", "%an <%ae>", "%ct", "%(trailers:only,unfold,separator=%x1d)"])
+    fmt = _FIELD.join(
+        ["%H", "%s", "%an <%ae>", "%ct", "%(trailers:only,unfold,separator=%x1d)", "%P"]
+    )
     out = git(["log", f"--format={fmt}{_RECORD}", rev, "--", *paths], repo)
     commits = []
     for raw in out.split(_RECORD):
         record = raw.strip("\n")
         if not record:
             continue
-        sha, subject, author, ts, trailer_text = record.split(_FIELD)
+        sha, subject, author, ts, trailer_text, parents = record.split(_FIELD)
         trailers = []
         for line in trailer_text.split(_TRAILER):
             key, sep, value = line.partition(":")
             if sep and key.strip():
                 trailers.append((key.strip(), value.strip()))
-        commits.append(Commit(sha, subject, author, int(ts), tuple(trailers)))
+        commits.append(
+            Commit(sha, subject, author, int(ts), tuple(trailers), tuple(parents.split()))
+        )
     return commits
 
 

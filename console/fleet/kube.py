@@ -37,7 +37,10 @@ from kubernetes.config.config_exception import ConfigException
 
 from console.fleet.follow import ExpiredError, Pacing, WatchType, follow
 from console.fleet.model import App
-from console.fleet.parse import MalformedError, parse_application, parse_application_list
+from console.fleet.parse import (
+    application_from,
+    application_list_from,
+)
 from console.fleet.reasons import display_url, os_reason, tls_reason
 from console.fleet.source import Event, SourceError, check_refresh, split_key
 
@@ -155,12 +158,7 @@ class KubeSource:
             bare,
             app=name,
         )
-        if not isinstance(body, Mapping):
-            raise SourceError.malformed(self.url, "expected an object")
-        try:
-            return parse_application(body, self.name)
-        except MalformedError as exc:
-            raise SourceError.malformed(self.url, str(exc)) from None
+        return application_from(body, self.url, self.name)
 
     def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:
         return follow(self, stop, self.pacing)
@@ -173,12 +171,7 @@ class KubeSource:
     async def snapshot(self) -> tuple[builtins.list[App], str]:
         func, args = self._lister()
         body = await self._call(func, *args)
-        if not isinstance(body, Mapping):
-            raise SourceError.malformed(self.url, "expected an object")
-        try:
-            return parse_application_list(body, self.name)
-        except MalformedError as exc:
-            raise SourceError.malformed(self.url, str(exc)) from None
+        return application_list_from(body, self.url, self.name)
 
     async def watch(self, resource_version: str) -> AsyncGenerator[tuple[WatchType, App], None]:
         loop = asyncio.get_running_loop()
@@ -270,12 +263,7 @@ class KubeSource:
         kind, obj = event.get("type"), event.get("raw_object")
         if kind not in _WATCH_TYPES:
             return None  # BOOKMARK and kinds this client does not know
-        if not isinstance(obj, Mapping):
-            raise SourceError.malformed(self.url, "object: expected an object")
-        try:
-            app = parse_application(obj, self.name, path="object")
-        except MalformedError as exc:
-            raise SourceError.malformed(self.url, str(exc)) from None
+        app = application_from(obj, self.url, self.name, path="object")
         watch_type: WatchType = kind
         return watch_type, app
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from console.fleet.parse import MalformedError, parse_time
 from console.fleet.source import SourceError
+from console.fleet.tree import ResourceRef
 
 DEFAULT_TAIL = 500  # lines of each pod read before following, as `kubectl logs --tail`
 
@@ -130,13 +131,4 @@ class LogReader(Protocol):
 
     async def resource_tree(self, name: str) -> dict[str, Any]: ...
 
-    async def live_resource(
-        self,
-        name: str,
-        *,
-        kind: str,
-        namespace: str,
-        resource_name: str,
-        version: str = "v1",
-        group: str = "",
-    ) -> dict[str, Any]: ...
+    async def live_resource(self, name: str, ref: ResourceRef) -> dict[str, Any]: ...

@@ -2,7 +2,8 @@
 cache), shared by the guard, the console and the drill.
 
 A Snapshot replaces everything (what it leaves out was deleted while nobody watched), Changed
-and Deleted move one app, Down marks the whole mirror stale until the next Snapshot. Apps are
+and Deleted move one app, Down marks the whole mirror stale until the next Snapshot, Polling
+only says how the source reads now (the data stays fresh). Apps are
 keyed by `App.key` (namespace/name): two apps of one name in two namespaces are two apps.
 `apply` says what each event changed, with the state before, so consumers tell transitions
 (health Degraded → Healthy) without keeping a second copy.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from console.fleet.model import App
-from console.fleet.source import Changed, Deleted, Down, Event, Snapshot
+from console.fleet.source import Changed, Deleted, Down, Event, Polling, Snapshot
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class FleetMirror:
         self.listed = False  # a Snapshot arrived at least once
         self.down: Down | None = None  # the outage in progress
         self.read_at: datetime | None = None  # when the source last said anything
+        self.polling: Polling | None = None  # the source polls: the server has no usable watch
 
     @property
     def stale(self) -> bool:
@@ -44,6 +46,9 @@ class FleetMirror:
             self.down = event
             return Delta()
         self.read_at = event.at
+        if isinstance(event, Polling):
+            self.polling = event
+            return Delta()
         if isinstance(event, Snapshot):
             fresh = {app.key: app for app in event.apps}
             removed = tuple(app for key, app in self._apps.items() if key not in fresh)

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from console import application
 from console.fleet.model import App
+from console.fleet.source import SourceError
 
 _EMPTY: Mapping[str, Any] = {}
 # pydantic's error types, in the words the read side reports them with.
@@ -67,7 +68,7 @@ def parse_time(value: object, path: str = "") -> datetime | None:
         raise MalformedError(path, exc.message()) from None
 
 
-def parse_application(obj: Mapping[str, Any], instance: str = "", *, path: str = "") -> App:
+def parse_application(obj: object, instance: str = "", *, path: str = "") -> App:
     """One Application; `instance` names the source it came from. `path` prefixes field paths
     in errors (e.g. `result.application` for a stream frame). Raises MalformedError."""
     if not isinstance(obj, Mapping):
@@ -83,7 +84,7 @@ def parse_application(obj: Mapping[str, Any], instance: str = "", *, path: str =
     return app
 
 
-def parse_application_list(obj: Mapping[str, Any], instance: str = "") -> tuple[list[App], str]:
+def parse_application_list(obj: object, instance: str = "") -> tuple[list[App], str]:
     """A `v1alpha1ApplicationList` (or a Kubernetes ApplicationList): its applications and its
     `metadata.resourceVersion` ("" when absent). Raises MalformedError."""
     if not isinstance(obj, Mapping):
@@ -103,3 +104,19 @@ def parse_application_list(obj: Mapping[str, Any], instance: str = "") -> tuple[
     if version is not None and not isinstance(version, str):
         raise MalformedError("metadata.resourceVersion", "expected a string")
     return apps, version or ""
+
+
+def application_from(body: object, url: str, instance: str, *, path: str = "") -> App:
+    """`parse_application` for a client of `url`: a malformed answer is its SourceError."""
+    try:
+        return parse_application(body, instance, path=path)
+    except MalformedError as exc:
+        raise SourceError.malformed(url, str(exc)) from None
+
+
+def application_list_from(body: object, url: str, instance: str) -> tuple[list[App], str]:
+    """`parse_application_list` for a client of `url`: a malformed answer is its SourceError."""
+    try:
+        return parse_application_list(body, instance)
+    except MalformedError as exc:
+        raise SourceError.malformed(url, str(exc)) from None

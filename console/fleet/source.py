@@ -5,6 +5,8 @@
   - `Snapshot`: the full list, on the first connect and on every reconnect, so a consumer
     reconciles what it missed (deletions included) instead of trusting an incremental view;
   - `Changed` / `Deleted`: one app, as the server reported it;
+  - `Polling`: the server offers no usable watch, so the source lists it every few seconds
+    instead (told once per switch; changes then come as Changed / Deleted; not an outage);
   - `Down`: the source lost its server. Until the next Snapshot the consumer's data is stale and
     must not be acted on (the guard decides nothing); the source keeps reconnecting, with
     jittered exponential backoff.
@@ -59,7 +61,17 @@ class Down:
     attempt: int
 
 
-Event: TypeAlias = Snapshot | Changed | Deleted | Down
+@dataclass(frozen=True)
+class Polling:
+    """The server offers no usable watch (`reason`): the source lists every `every_s` seconds
+    instead, and its data stays fresh. Told once per switch to polling, not once per poll."""
+
+    reason: str
+    every_s: float
+    at: datetime
+
+
+Event: TypeAlias = Snapshot | Changed | Deleted | Down | Polling
 
 
 class SourceError(RuntimeError):
@@ -127,7 +139,8 @@ class AppSource(Protocol):
 
     def events(self, stop: asyncio.Event) -> AsyncIterator[Event]:
         """Snapshot, then changes, with Down and a fresh Snapshot around every outage, until
-        `stop` is set. Down comes once per outage (again only when its reason changes). Raises
+        `stop` is set. Down comes once per outage (again only when its reason changes); Polling
+        once per switch to polling (the server has no usable stream). Raises
         SourceError only when the first read fails with a rejected token or TLS: a
         configuration error, not an outage."""
         ...

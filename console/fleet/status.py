@@ -14,20 +14,8 @@ from typing import Any
 
 from console.fleet.history import Rollback
 from console.fleet.model import App, Health, Sync
+from console.fleet.placement import ENV_ORDER, By, Placing, place_each
 from console.timestamps import rfc3339
-
-# Environments in promotion order; others sort after these, by name.
-ENV_ORDER = (
-    "dev",
-    "development",
-    "test",
-    "qa",
-    "staging",
-    "stage",
-    "preprod",
-    "prod",
-    "production",
-)
 
 
 @dataclass(frozen=True)
@@ -35,7 +23,7 @@ class StatusRow:
     name: str
     namespace: str
     project: str
-    service: str | None  # None: the app has no gitops.platform/service label
+    service: str | None  # None: neither its labels nor its name or namespace say (placement)
     env: str | None
     sync: Sync
     health: Health
@@ -48,6 +36,7 @@ class StatusRow:
     # The guard's analysis of the revision's requests (running, passed, failed, inconclusive);
     # None when the guard's events are not known or none ran for it.
     analysis: str | None = None
+    placed_by: By = "labels"  # the rule that gave service and env (console.fleet.placement)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +54,7 @@ class StatusRow:
             "auto_sync": self.auto_sync,
             "rollbacks": self.rollbacks,
             "analysis": self.analysis,
+            "placed_by": self.placed_by or None,
         }
 
 
@@ -97,7 +87,7 @@ def group_rollbacks(rollbacks: Iterable[Rollback]) -> dict[str, list[Rollback]]:
 def _order(row: StatusRow) -> tuple[bool, str, int, str, str]:
     env = row.env or ""
     rank = ENV_ORDER.index(env) if env in ENV_ORDER else len(ENV_ORDER)
-    # Apps without a service label (the root app, the guard) come last.
+    # Apps without a service (the root app, the guard, Argo CD itself) come last.
     return (row.service is None, row.service or "", rank, env, row.name)
 
 
@@ -105,17 +95,20 @@ def build_rows(
     apps: Iterable[App],
     live_versions: Mapping[str, str | None],
     rollbacks_by_app: Mapping[str, Sequence[Rollback]] | None,
+    placing: Placing | None = None,
 ) -> list[StatusRow]:
     """One row per app, sorted by (service, environment in promotion order, name).
     `live_versions` is keyed by app name; `rollbacks_by_app` (group_rollbacks) by app name, or
-    None when no deploy repo was read (then every row's `rollbacks` is None)."""
+    None when no deploy repo was read (then every row's `rollbacks` is None). Service and
+    environment are the app's labels, else derived as `placing` says (console.fleet.placement)."""
     rows = [
         StatusRow(
             name=app.name,
             namespace=app.namespace,
             project=app.project,
-            service=app.service or None,
-            env=app.env or None,
+            service=where.service or None,
+            env=where.env or None,
+            placed_by=where.by,
             sync=app.sync,
             health=app.health,
             revision=revision(app),
@@ -127,7 +120,7 @@ def build_rows(
                 None if rollbacks_by_app is None else len(rollbacks_by_app.get(app.name, ()))
             ),
         )
-        for app in apps
+        for app, where in place_each(apps, placing or Placing())
     ]
     return sorted(rows, key=_order)
 

@@ -12,6 +12,17 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class ResourceRef:
+    """One live object of an app, as Argo CD names it (`v1alpha1ResourceRef`)."""
+
+    kind: str
+    namespace: str
+    name: str
+    version: str = "v1"
+    group: str = ""
+
+
+@dataclass(frozen=True)
 class PodProblem:
     pod: str
     reason: str  # the "Status Reason" info item: ImagePullBackOff, CrashLoopBackOff, ...

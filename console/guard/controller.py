@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from console.backoff import backoff_delay
 from console.fleet.mirror import FleetMirror
 from console.fleet.model import App, Health, Sync
-from console.fleet.source import AppSource, Changed, Deleted, Down, Snapshot, SourceError
+from console.fleet.source import AppSource, Down, Event, Snapshot, SourceError
 from console.fleet.tree import failing_pods
 from console.gitpush import PushRejectedError
 from console.guard import events as ev
@@ -154,7 +154,7 @@ class Guard:
     # ---- the loop ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        queue: asyncio.Queue[Snapshot | Changed | Deleted | Down] = asyncio.Queue()
+        queue: asyncio.Queue[Event] = asyncio.Queue()
 
         async def pump() -> None:
             async for event in self.source.events(stop):
@@ -204,7 +204,7 @@ class Guard:
                 tracked.wake_at = None
                 self._consider(tracked.app.name, tracked, now)
 
-    async def _handle(self, event: Snapshot | Changed | Deleted | Down) -> None:
+    async def _handle(self, event: Event) -> None:
         now = self._clock()
         delta = self._mirror.apply(event)
         if isinstance(event, Down):

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import httpx
 
 from console.fleet.source import SourceError
-from console.fleet.tree import current_pods
+from console.fleet.tree import ResourceRef, current_pods
 from console.guard.analysis import Sample
 from console.guard.scrape import ScrapeError, scrape
 
@@ -28,16 +28,7 @@ class LiveReader(Protocol):
 
     async def resource_tree(self, name: str) -> dict[str, Any]: ...
 
-    async def live_resource(
-        self,
-        name: str,
-        *,
-        kind: str,
-        namespace: str,
-        resource_name: str,
-        version: str = "v1",
-        group: str = "",
-    ) -> dict[str, Any]: ...
+    async def live_resource(self, name: str, ref: ResourceRef) -> dict[str, Any]: ...
 
 
 def metrics_url(pod: Mapping[str, Any]) -> str | None:
@@ -80,9 +71,7 @@ class PodsProvider:
             url = self._urls.get(key)
             if url is None:
                 try:
-                    pod = await self.source.live_resource(
-                        app, kind="Pod", namespace=namespace, resource_name=name
-                    )
+                    pod = await self.source.live_resource(app, ResourceRef("Pod", namespace, name))
                 except SourceError as exc:
                     missed.append(f"{name}: {exc}")
                     continue

@@ -304,6 +304,21 @@ async def _data_plane(ws: Workspace, progress: Progress) -> DataPlane:
 
 
 @dataclass(frozen=True)
+class _Ground:
+    """What the control plane is assembled on: the workspace, its Git host, image store, CI and
+    state, and how this run was asked to go."""
+
+    config: PlatformConfig
+    ws: Workspace
+    host: GitHost
+    images: ImageStore
+    state: State
+    ci: CIRunner
+    guard: bool
+    progress: Progress
+
+
+@dataclass(frozen=True)
 class _Parts:
     source: InMemorySource
     runtime: ProcessRuntime
@@ -312,25 +327,15 @@ class _Parts:
     publisher: RuntimePublisher
 
 
-async def _assemble(
-    config: PlatformConfig,
-    ws: Workspace,
-    host: GitHost,
-    *,
-    images: ImageStore,
-    state: State,
-    ci: CIRunner,
-    poll_s: float,
-    guard: bool,
-    progress: Progress,
-) -> _Parts:
+async def _assemble(ground: _Ground, poll_s: float) -> _Parts:
     """The read model, the runtime on the data plane, the controller over them, CI's trigger and
     the publisher."""
+    config, ws, host, progress = ground.config, ground.ws, ground.host, ground.progress
     source = InMemorySource()
     dataplane = await _data_plane(ws, progress)
     runtime = ProcessRuntime(
         ws.root / "runtime",
-        images,
+        ground.images,
         service_ports=ws.load_service_ports(),
         routes=dataplane,
         pod_env=_pod_env(config, ws, host),
@@ -341,11 +346,11 @@ async def _assemble(
         source,
         _root_application(host, config.repos.deploy.name),
         poll_s=poll_s,
-        store=SqliteAppStore(state),
+        store=SqliteAppStore(ground.state),
         # --no-guard: the guard's Application is held, not synced (OutOfSync, nothing runs).
-        hold=frozenset() if guard else frozenset({GUARD_APP}),
+        hold=frozenset() if ground.guard else frozenset({GUARD_APP}),
     )
-    trigger = CITrigger(config, host, ci, state, progress)
+    trigger = CITrigger(config, host, ground.ci, ground.state, progress)
     controller.push_listeners.append(trigger.on_push)
     # Pod logs and resource trees for the API.
     return _Parts(source, runtime, controller, trigger, publish_runtime(runtime, source))
@@ -397,18 +402,11 @@ async def _serve_once_synced(
 
 
 async def _announce_ready(
-    config: PlatformConfig,
-    ws: Workspace,
-    host: GitHost,
-    parts: _Parts,
-    *,
-    api_url: str,
-    stop: asyncio.Event,
-    guard: bool,
-    progress: Progress,
+    ground: _Ground, parts: _Parts, api_url: str, stop: asyncio.Event
 ) -> None:
     """Say where the API is, wait (with progress) for every app to turn Healthy, then write
     platform.json: what `gitops up`'s callers wait for."""
+    config, ws, guard, progress = ground.config, ground.ws, ground.guard, ground.progress
     progress(f"Argo CD API on {api_url}; syncing every Application")
     if not guard:
         progress(f"--no-guard: {GUARD_APP} is not synced; run `gitops guard --workspace`")
@@ -416,7 +414,7 @@ async def _announce_ready(
     waiting = await _wait_healthy(parts.source, apps, stop, progress)
     if waiting:
         progress(f"not healthy yet: {', '.join(waiting)}; see `gitops status`")
-    _ready(ws, api_url, config, host, runtime=parts.runtime, guard=guard)
+    _ready(ws, api_url, config, ground.host, runtime=parts.runtime, guard=guard)
     progress(f"ready: {ws.platform_json}")
 
 
@@ -448,17 +446,8 @@ async def _run(
     key = await asyncio.to_thread(bootstrap.deploy_key, ws.secrets)
     if image is not None:
         await image
-    parts = await _assemble(
-        config,
-        ws,
-        host,
-        images=images,
-        state=state,
-        ci=ci,
-        poll_s=poll_s,
-        guard=guard,
-        progress=progress,
-    )
+    ground = _Ground(config, ws, host, images, state, ci, guard, progress)
+    parts = await _assemble(ground, poll_s)
     runtime, controller, publisher = parts.runtime, parts.controller, parts.publisher
     api = create_api(parts.source, token, VERSION, ci_runs=state)
     api_stop = asyncio.Event()
@@ -472,9 +461,7 @@ async def _run(
         server = await _serve_once_synced(api, sock, api_stop, controller, loops[0])
         if server is None:
             return
-        await _announce_ready(
-            config, ws, host, parts, api_url=api_url, stop=stop, guard=guard, progress=progress
-        )
+        await _announce_ready(ground, parts, api_url, stop)
         await stop.wait()
     finally:
         progress("stopping: draining the proxies, stopping pods")

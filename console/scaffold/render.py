@@ -49,6 +49,16 @@ def _copier_warnings() -> Iterator[None]:
         yield
 
 
+# Every Copier run here: answers come from `data` (no prompts), files are replaced, and the
+# templates' tasks and migrations never run (unsafe=False).
+COPIER_OPTIONS: dict[str, Any] = {
+    "defaults": True,
+    "overwrite": True,
+    "quiet": True,
+    "unsafe": False,
+}
+
+
 def render_one(source: TemplateSource, data: dict[str, Any], dest: Path) -> None:
     """Copier-render one repo into `dest` (which must not exist yet)."""
     try:
@@ -58,10 +68,7 @@ def render_one(source: TemplateSource, data: dict[str, Any], dest: Path) -> None
                 dest,
                 data=data,
                 vcs_ref=source.vcs_ref,
-                defaults=True,
-                overwrite=True,
-                quiet=True,
-                unsafe=False,
+                **COPIER_OPTIONS,
             )
     except (CopierError, TemplateError, ValueError, OSError, GitError) as exc:
         raise ScaffoldError(f"{data['template']} template ({source.location}): {exc}") from None

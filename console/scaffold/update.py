@@ -13,7 +13,13 @@ from jinja2 import TemplateError
 from console.config import PlatformConfig, RepoRole
 from console.git import GitError, git
 from console.scaffold.answers import answers_for
-from console.scaffold.render import ANSWERS_FILE, Progress, ScaffoldError, _quiet
+from console.scaffold.render import (
+    ANSWERS_FILE,
+    COPIER_OPTIONS,
+    Progress,
+    ScaffoldError,
+    _quiet,
+)
 
 
 @dataclass(frozen=True)
@@ -45,12 +51,9 @@ def update_repo(
                 path,
                 data=data,
                 vcs_ref=vcs_ref,
-                defaults=True,
-                overwrite=True,
                 skip_answered=True,
-                quiet=True,
-                unsafe=False,
                 conflict="rej",
+                **COPIER_OPTIONS,
             )
         status = git(["status", "--porcelain", "--untracked-files=all"], path)
     except (CopierError, TemplateError, ValueError, OSError, GitError) as exc:

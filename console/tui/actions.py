@@ -25,9 +25,10 @@ from console.fleet.model import App
 from console.fleet.source import AppSource, split_key
 from console.git import GitError, git, redact
 from console.guard.rollback import RollbackRequest, RollbackWriter, message, sanitize_reason
-from console.promote.overlay import overlay_path
+from console.promote.overlay import overlay_path, set_tag
 from console.promote.promote import PromoteRequest, plan, promote
 from console.tui.appdetail import HistoryLine
+from console.tui.diffs import DiffJob, previewed
 from console.tui.fleetview import AppFacts, env_rank
 from console.tui.targets import ConsoleTarget
 
@@ -86,6 +87,8 @@ class Draft:
     run: Callable[[str], Awaitable[str]]  # the operator's reason -> a one-line outcome
     # The reason written when the operator gives none; None when the action takes no reason.
     reason_default: str | None = None
+    # What the draft changes in the rendered manifests (the confirm's `d`); None: nothing to show.
+    preview: DiffJob | None = None
 
 
 def _fresh(facts: AppFacts, verb: str) -> None:
@@ -186,8 +189,23 @@ def draft_rollback(
             return f"{app.name}: {path} already has its content at {short(line.revision)}"
         return f"rolled back {app.name} to {short(line.revision)}: pushed {short(outcome.sha)}"
 
+    def restore(repo: Path) -> None:  # as the writer does it (console.guard.rollback)
+        literal = {"GIT_LITERAL_PATHSPECS": "1"}
+        git(["rm", "-r", "--quiet", "--ignore-unmatch", "--", path], repo, env=literal)
+        git(["checkout", line.revision, "--", path], repo, env=literal)
+
+    preview = DiffJob(
+        app.name,
+        f"what the rollback commit will change: {path} at the deploy repo's head, and restored "
+        f"to its content at {short(line.revision)}",
+        "head",
+        f"restored to {short(line.revision)}",
+        previewed(remote, path, restore),
+    )
     title = f"Roll back {app.name}"
-    return Draft("rollback", title, facts, describe, run, reason_default=DEFAULT_REASON)
+    return Draft(
+        "rollback", title, facts, describe, run, reason_default=DEFAULT_REASON, preview=preview
+    )
 
 
 # --- promote -----------------------------------------------------------------------------------
@@ -254,4 +272,21 @@ async def draft_promote(facts: AppFacts, fleet: Sequence[AppFacts], target: Cons
             f"pushed {short(out.sha)}"
         )
 
-    return Draft("promote", f"Promote {app.service} to {env}", facts, lambda _: text, run)
+    overlay = overlay_path(env, app.service)
+    url = await asyncio.to_thread(_promote_url, location)
+
+    def pin(repo: Path) -> None:
+        file = repo / overlay
+        text = file.read_text(encoding="utf-8")
+        file.write_text(set_tag(text, app.service, tag, str(overlay)), encoding="utf-8")
+
+    preview = DiffJob(
+        f"{app.service} in {env}",
+        f"what the promotion will change: {overlay.parent} at the deploy repo's head, and with "
+        f"newTag {short(previous)} → {short(tag)}",
+        "head",
+        f"promoted to {short(tag)}",
+        previewed(url, str(overlay.parent), pin),
+    )
+    title = f"Promote {app.service} to {env}"
+    return Draft("promote", title, facts, lambda _: text, run, preview=preview)

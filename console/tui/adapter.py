@@ -1,7 +1,8 @@
 """The console's data side: workers that read the targets and post what they read as messages
 (console.tui.messages). Widgets never do I/O; the app applies messages to its Store.
 
-Per target, one worker consumes `AppSource.events(stop)` (Snapshot / Changed / Deleted / Down:
+Per target, one worker consumes `AppSource.events(stop)` (Snapshot / Changed / Deleted / Down /
+Polling:
 the source reconnects with backoff by itself) and, where services' URLs are known, one polls
 their `/version` with bounded concurrency (console.fleet.probes.fetch_versions). Per deploy
 repo, one worker polls its head and re-reads the history when it moves; pins (the tag an
@@ -26,7 +27,16 @@ from textual.app import App as TextualApp
 
 from console.fleet.mirror import FleetMirror
 from console.fleet.probes import fetch_versions
-from console.fleet.source import AppSource, Changed, Deleted, Down, Event, Snapshot, SourceError
+from console.fleet.source import (
+    AppSource,
+    Changed,
+    Deleted,
+    Down,
+    Event,
+    Polling,
+    Snapshot,
+    SourceError,
+)
 from console.fleet.targets import probe_urls
 from console.guard.events import read_events
 from console.tui import messages as msg
@@ -179,6 +189,8 @@ class Adapter:
             self.app.post_message(msg.AppDeleted(target, event.app, event.at))
         elif isinstance(event, Down):
             self.app.post_message(msg.TargetDown(target, event))
+        elif isinstance(event, Polling):
+            self.app.post_message(msg.TargetPolling(target, event))
 
     # --- probes -----------------------------------------------------------------------------
 

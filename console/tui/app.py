@@ -16,6 +16,7 @@ full passes keeps those pauses short while the fleet streams.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import shutil
 import tempfile
@@ -29,6 +30,9 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from console.fleet.display import short
+from console.fleet.model import App as FleetApp
+from console.fleet.placement import Placing
 from console.fleet.source import SourceError
 from console.git import GitError
 from console.gitpush import PushRejectedError, RetriesExhaustedError
@@ -48,6 +52,8 @@ from console.tui.actions import (
 from console.tui.adapter import Adapter, Probe, RepoReader, Timing
 from console.tui.commands import ConsoleCommands
 from console.tui.deployrepo import DeployRepo
+from console.tui.diffs import DiffError, DiffJob, Rendering, from_api, from_clone
+from console.tui.diffview import diff_manifests
 from console.tui.fleetview import (
     SORT_MODES,
     AppFacts,
@@ -64,6 +70,7 @@ from console.tui.store import AppId, Store
 from console.tui.targets import ConsoleTarget
 from console.tui.widgets.confirm import ConfirmScreen
 from console.tui.widgets.detail import DetailScreen
+from console.tui.widgets.diff import DiffScreen
 from console.tui.widgets.events import EventsScreen
 from console.tui.widgets.fleet import FleetScreen
 from console.tui.widgets.help import HelpScreen
@@ -140,11 +147,13 @@ class ConsoleApp(App[None]):
         timing: Timing | None = None,
         who: Operator | None = None,
         tick_s: float = 1.0,
+        placing: Placing | None = None,
     ) -> None:
         super().__init__()
         self.targets = {t.name: t for t in targets}
         self.clock = clock
-        self.store = Store(self.targets, {t.name: t.deploy_repo for t in targets if t.deploy_repo})
+        repo_of = {t.name: t.deploy_repo for t in targets if t.deploy_repo}
+        self.store = Store(self.targets, repo_of, placing)
         self._scratch = Path(tempfile.mkdtemp(prefix="gitops-console-"))
         self.adapter = Adapter(
             self,
@@ -207,6 +216,10 @@ class ConsoleApp(App[None]):
 
     def on_target_down(self, message: msg.TargetDown) -> None:
         self.store.down(message.target, message.down)
+        self.dirty()
+
+    def on_target_polling(self, message: msg.TargetPolling) -> None:
+        self.store.polling(message.target, message.polling)
         self.dirty()
 
     def on_target_failed(self, message: msg.TargetFailed) -> None:
@@ -408,7 +421,10 @@ class ConsoleApp(App[None]):
                 return
             self._run(draft, reason)
 
-        self.push_screen(ConfirmScreen(draft.title, draft.describe, draft.reason_default), chosen)
+        preview = draft.preview
+        on_diff = (lambda: self.show_diff(preview)) if preview is not None else None
+        screen = ConfirmScreen(draft.title, draft.describe, draft.reason_default, on_diff=on_diff)
+        self.push_screen(screen, chosen)
 
     @work(group="actions", exit_on_error=False)
     async def _run(self, draft: Draft, reason: str) -> None:
@@ -421,6 +437,52 @@ class ConsoleApp(App[None]):
             self.post_message(msg.ActionDone(draft.kind, app, target, False, str(exc)))
             return
         self.post_message(msg.ActionDone(draft.kind, app, target, True, outcome))
+
+    # --- diffs ------------------------------------------------------------------------------
+
+    @on(msg.DiffWanted)
+    def _diff_wanted(self, message: msg.DiffWanted) -> None:
+        pair = message.pair
+        if pair is None:
+            self.refuse(message.why)
+            return
+        app = self._app_named(message.target, message.app)
+        if app is None:
+            self.refuse(f"{message.app} is gone from {message.target}")
+            return
+        source = self.adapter.sources.get(message.target)
+        location = self.targets[message.target].deploy_repo
+        path = app.source.path if app.source is not None else ""
+        if isinstance(source, Rendering):  # Argo CD's repo server renders both
+            fetch = from_api(source, app.key, pair.old, pair.new)
+        elif location is not None and path:
+            fetch = from_clone(location, path, pair.old, pair.new)
+        else:
+            self.refuse(f"{message.target} renders no manifests and has no deploy repo known")
+            return
+        self.show_diff(DiffJob(app.name, pair.what, short(pair.old), short(pair.new), fetch))
+
+    def _app_named(self, target: str, name: str) -> FleetApp | None:
+        """The app of `target` whose key (else name) is `name`."""
+        apps = [a for (t, _), a in self.store.apps.items() if t == target]
+        return next((a for a in apps if a.key == name), None) or next(
+            (a for a in apps if a.name == name), None
+        )
+
+    def show_diff(self, job: DiffJob) -> None:
+        screen = DiffScreen(job.title, job.what, job.old, job.new)
+        self.push_screen(screen)
+        self._fetch_diff(screen, job)
+
+    @work(group="diffs", exit_on_error=False)
+    async def _fetch_diff(self, screen: DiffScreen, job: DiffJob) -> None:
+        try:
+            old, new = await job.fetch()
+            diff = await asyncio.to_thread(diff_manifests, old, new, job.old, job.new)
+        except (DiffError, SourceError, OSError, ValueError) as exc:
+            screen.post_message(msg.DiffFetched(None, str(exc)))
+            return
+        screen.post_message(msg.DiffFetched(diff))
 
     # --- logs and the resource tree (reads run as workers of the screen that shows them) ----
 

@@ -20,7 +20,8 @@ from console.contract import PROMOTED_SERVICE, ROLLBACK_APP, ROLLBACK_OF
 from console.fleet.display import HEALTH_SYMBOLS, SYNC_SYMBOLS, age, image_tag, short
 from console.fleet.history import Commit
 from console.fleet.model import App, Health, Sync
-from console.fleet.status import ENV_ORDER, deployed_at, revision
+from console.fleet.placement import ENV_ORDER
+from console.fleet.status import deployed_at, revision
 from console.tui.store import AppId, RepoFacts, Store
 
 SortMode = Literal["name", "health", "recent"]
@@ -62,6 +63,8 @@ class AppFacts:
     rollback: Commit | None  # the commit the app runs, when it is a rollback commit
     deployed_at: datetime | None
     stale_since: datetime | None  # the target is down: its data is as of this moment
+    # (service, env): its labels, else derived (console.fleet.placement); "" where unknown.
+    place: tuple[str, str]
 
     @functools.cached_property
     def id(self) -> AppId:
@@ -70,11 +73,6 @@ class AppFacts:
     @functools.cached_property  # once per AppFacts: its fields never change
     def drift(self) -> bool:
         return drifted(self.desired, self.image, self.live)
-
-    @functools.cached_property
-    def place(self) -> tuple[str, str]:
-        """(service, env) from the app's labels; "" where a label is missing."""
-        return self.app.service, self.app.env
 
     @functools.cached_property
     def search_text(self) -> str:
@@ -153,6 +151,7 @@ def app_facts(store: Store, app_id: AppId, app: App) -> AppFacts:
     repo = store.repos.get(location) if location is not None else None
     rev = revision(app) or ""
     image = first_image_tag(app)
+    where = store.place(app)
     pinned: str | None = None
     source = app.source
     if location is not None and source is not None and rev:
@@ -168,6 +167,7 @@ def app_facts(store: Store, app_id: AppId, app: App) -> AppFacts:
         rollback=rolled_back(repo, app.name, app.service, app.env, rev) if repo else None,
         deployed_at=deployed_at(app),
         stale_since=state.read_at if state.stale else None,
+        place=(where.service, where.env),
     )
 
 
@@ -234,12 +234,12 @@ class Row:
 class Matrix:
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]  # in display order
-    others: tuple[AppFacts, ...]  # apps without service and env labels, sorted by name
+    others: tuple[AppFacts, ...]  # apps without service and env (placement), sorted by name
     total: int  # apps in the fleet, before the filter
 
 
 def env_rank(env: str) -> tuple[int, str]:
-    """Promotion order (console.fleet.status.ENV_ORDER), then any other by name."""
+    """Promotion order (console.fleet.placement.ENV_ORDER), then any other by name."""
     return (ENV_ORDER.index(env) if env in ENV_ORDER else len(ENV_ORDER), env)
 
 
@@ -249,8 +249,7 @@ def haystack(facts: AppFacts) -> str:
     app = facts.app
     parts = [
         app.name,
-        app.service,
-        app.env,
+        *facts.place,
         app.health.value,
         app.sync.value,
         facts.target,
@@ -531,7 +530,7 @@ def empty_cell() -> Text:
 
 
 def other_cells(facts: AppFacts, now: datetime) -> tuple[Text, ...]:
-    """A row of the "other apps" table (no service/env labels: the root app, the guard)."""
+    """A row of the "other apps" table (no service and env: the root app, the guard)."""
     app = facts.app
     stale = f" stale {age(facts.stale_since, now)}" if facts.stale_since else ""
     return (

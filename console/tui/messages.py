@@ -10,9 +10,10 @@ from datetime import datetime
 from textual.message import Message
 
 from console.fleet.model import App
-from console.fleet.source import Down
+from console.fleet.source import Down, Polling
 from console.guard import events as guard_events
 from console.tui.appdetail import HistoryLine
+from console.tui.diffview import ManifestDiff, Pair
 from console.tui.store import AppId, PinKey, RepoFacts
 
 
@@ -42,6 +43,15 @@ class TargetDown(Message):
     def __init__(self, target: str, down: Down) -> None:
         super().__init__()
         self.target, self.down = target, down
+
+
+class TargetPolling(Message):
+    """The target's server offers no usable stream: its source polls the list instead (the
+    data stays fresh; not an outage)."""
+
+    def __init__(self, target: str, polling: Polling) -> None:
+        super().__init__()
+        self.target, self.polling = target, polling
 
 
 class TargetFailed(Message):
@@ -131,3 +141,20 @@ class FilterChanged(Message):
 
 class ScreenReady(Message):
     """A screen mounted its widgets: render the store into it now."""
+
+
+class DiffWanted(Message):
+    """Show the diff of two revisions of an app (`d` on a history line or a rollback); `pair`
+    is None when there is nothing to compare, `why` says why."""
+
+    def __init__(self, target: str, app: str, pair: Pair | None, why: str = "") -> None:
+        super().__init__()
+        self.target, self.app, self.pair, self.why = target, app, pair, why
+
+
+class DiffFetched(Message):
+    """A diff view's manifests, compared (`diff`), or why they could not be had (`error`)."""
+
+    def __init__(self, diff: ManifestDiff | None, error: str = "") -> None:
+        super().__init__()
+        self.diff, self.error = diff, error

@@ -21,7 +21,7 @@ from textual.dom import DOMNode
 from console.fleet.logs import LogQuery, LogReader, containers_of
 from console.fleet.model import Health
 from console.fleet.source import AppSource, SourceError
-from console.fleet.tree import current_pods
+from console.fleet.tree import ResourceRef, current_pods
 from console.tui.podmessages import LogBatch, LogEnded, LogsResolved, TreeRead
 from console.tui.targets import ConsoleTarget
 from console.tui.treeview import tree_rows
@@ -86,9 +86,7 @@ async def batches(items: AsyncIterator[T], size: int = BATCH) -> AsyncIterator[l
 async def _containers(reader: LogReader, app: str, pods: Sequence[tuple[str, str]]) -> list[str]:
     async def one(namespace: str, pod: str) -> tuple[str, ...]:
         try:
-            live = await reader.live_resource(
-                app, kind="Pod", namespace=namespace, resource_name=pod
-            )
+            live = await reader.live_resource(app, ResourceRef("Pod", namespace, pod))
         except SourceError:
             return ()  # the container stays unnamed: the server's default
         return containers_of(live)

@@ -15,8 +15,9 @@ from datetime import datetime
 
 from console.fleet.history import Commit
 from console.fleet.mirror import Delta, FleetMirror
-from console.fleet.model import App, Health
-from console.fleet.source import Changed, Deleted, Down, Snapshot
+from console.fleet.model import ENV_LABEL, App, Health
+from console.fleet.placement import Place, Placing, labelled_envs, place
+from console.fleet.source import Changed, Deleted, Down, Polling, Snapshot
 from console.guard import events as guard_events
 
 AppId = tuple[str, str]  # (target name, App.key): unique across the fleet
@@ -59,6 +60,7 @@ class TargetState:
     read_at: datetime | None = None
     down: Down | None = None
     failed: str | None = None  # a configuration error that ended its events (token, TLS)
+    polling: Polling | None = None  # its last switch to polling (no usable stream then)
 
     @property
     def stale(self) -> bool:
@@ -109,7 +111,12 @@ class _FleetIndex(Mapping[AppId, App]):
 class Store:
     """The console's state. Mutated only by the app's message handlers (one thread)."""
 
-    def __init__(self, targets: Iterable[str], repo_of: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        targets: Iterable[str],
+        repo_of: Mapping[str, str] | None = None,
+        placing: Placing | None = None,
+    ) -> None:
         self.targets: dict[str, TargetState] = {name: TargetState(name) for name in targets}
         self.repo_of: dict[str, str] = dict(repo_of or {})  # target -> deploy repo location
         self.mirrors: dict[str, FleetMirror] = {name: FleetMirror() for name in targets}
@@ -126,6 +133,11 @@ class Store:
         # versions, deploy repos, pins, a target going stale or fresh): facts joined at the
         # same context from the same App object are still right (fleetview.FactsCache).
         self.context = 0
+        # Where apps without the platform's labels sit (console.fleet.placement): the rules,
+        # and the environments they know, which the fleet's labelled apps add to.
+        self.placing = placing or Placing()
+        self._labelled: set[str] = set()
+        self._known = self.placing.known()
 
     def add_target(self, name: str, deploy_repo: str | None = None) -> None:
         """A target that joined after start (console.drill.live: the platform became ready)."""
@@ -146,9 +158,14 @@ class Store:
             self.context += 1
         state.read_at, state.down, state.failed = at, None, None
         self._transitions(target, self.mirrors[target].apply(Snapshot(tuple(apps), at)), at)
+        # Gone apps take their environments with them only here: a list is the whole truth.
+        self._learn(labelled_envs(app for mirror in self.mirrors.values() for app in mirror))
 
     def changed(self, target: str, app: App, at: datetime) -> None:
         self._read(target, at)
+        env = app.labels.get(ENV_LABEL)
+        if env and env not in self._labelled:
+            self._learn(self._labelled | {env})
         self._transitions(target, self.mirrors[target].apply(Changed(app, at)), at)
 
     def deleted(self, target: str, app: App, at: datetime) -> None:
@@ -162,6 +179,13 @@ class Store:
             self._tell(down.since, "Down", "", down.error, target)
         state.down = down
         self.context += 1
+
+    def polling(self, target: str, polling: Polling) -> None:
+        """The target's source polls from now on: said once, and the target stays live."""
+        self._read(target, polling.at)
+        self.targets[target].polling = polling
+        every = f"{polling.every_s:g}s"
+        self._tell(polling.at, "Polling", "", f"polling every {every}: {polling.reason}", target)
 
     def failed(self, target: str, message: str, at: datetime) -> None:
         self.targets[target].failed = message
@@ -188,6 +212,17 @@ class Store:
                 self._tell(at, kind, app.name, message, target)
             if old.sync is not app.sync:
                 self._tell(at, "Sync", app.name, f"{old.sync.value} → {app.sync.value}", target)
+
+    def _learn(self, labelled: set[str]) -> None:
+        """The labelled apps' environments are now `labelled`: a derived place may change."""
+        if labelled != self._labelled:
+            self._labelled = labelled
+            self._known = self.placing.known(labelled)
+            self.context += 1
+
+    def place(self, app: App) -> Place:
+        """Where the app sits in the matrix: its labels, else derived (console.fleet.placement)."""
+        return place(app, self.placing, self._known)
 
     # --- the other readers ------------------------------------------------------------------
 

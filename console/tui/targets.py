@@ -60,20 +60,11 @@ def workspace(root: Path, *, deploy_repo: str | None = None) -> ConsoleTarget:
     )
 
 
-def argocd(
-    url: str,
-    token_file: Path,
-    *,
-    ca: Path | None = None,
-    insecure: bool = False,
-    deploy_repo: str | None = None,
-) -> ConsoleTarget:
-    base = fleet_targets.from_argocd(
-        url, token_file, ca=ca, insecure=insecure, deploy_repo=deploy_repo
-    )
-    host = urlsplit(url).netloc.rpartition("@")[2]
+def argocd(base: fleet_targets.Target) -> ConsoleTarget:
+    """An Argo CD API server (`fleet_targets.from_argocd`), named by its host."""
+    host = urlsplit(base.name).netloc.rpartition("@")[2]
     return ConsoleTarget(
-        name=host or url, kind="argocd", open=base.open, deploy_repo=base.deploy_repo
+        name=host or base.name, kind="argocd", open=base.open, deploy_repo=base.deploy_repo
     )
 
 

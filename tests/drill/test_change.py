@@ -14,9 +14,9 @@ from tests.helpers import ROOT
 
 CHANGED = [
     "src/probe/config.py",
+    "tests/support.py",
     "src/probe/frontend.py",
     "src/probe/backend_probe.py",
-    "tests/support.py",
     "tests/test_frontend.py",
 ]
 

@@ -16,7 +16,15 @@ import pytest
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.follow import Pacing
 from console.fleet.model import Health
-from console.fleet.source import Changed, Deleted, Down, Event, Snapshot, SourceError
+from console.fleet.source import (
+    Changed,
+    Deleted,
+    Down,
+    Event,
+    Polling,
+    Snapshot,
+    SourceError,
+)
 from console.local.argo.inmemory import InMemorySource
 from console.local.argo.requests import RefreshRequest
 from console.local.kube.pods import free_port
@@ -292,8 +300,9 @@ def test_down_then_snapshot_after_a_restart(server: Server, fleet: InMemorySourc
 
 def test_polling_when_a_proxy_refuses_streams(fleet: InMemorySource) -> None:
     """A proxy in front of Argo CD answers the stream with 503 while lists work: after three
-    failed streams the source polls the list (changes arrive as Changed / Deleted, no Down
-    while polling works) and tries the stream again; once streams work again, it uses them."""
+    failed streams the source polls the list, says so once (Polling; changes arrive as
+    Changed / Deleted, no Down while polling works) and tries the stream again; once streams
+    work again, it uses them."""
     streams = {"refused": 0, "served": 0, "allow": False}
 
     def proxy(scope: dict[str, Any]) -> Answer:
@@ -312,10 +321,11 @@ def test_polling_when_a_proxy_refuses_streams(fleet: InMemorySource) -> None:
         stop = asyncio.Event()
         pump = Pump(source.events(stop))
         try:
-            seen = await pump.until(_nth_snapshot(3))
+            seen = await pump.until(lambda e: isinstance(e, Polling))  # the switch, said once
             kinds = [type(e).__name__ for e in seen]
-            assert kinds == ["Snapshot", "Down", "Snapshot", "Down", "Snapshot"]
+            assert kinds == ["Snapshot", "Down", "Snapshot", "Down", "Snapshot", "Polling"]
             assert str(seen[1]).count("HTTP 503: upstream does not stream") == 1
+            assert "the watch failed 3 times" in str(seen[-1])
 
             # Polling now: changes arrive from the list's differences.
             fleet.update("backend-dev", with_health("Suspended"))
@@ -326,7 +336,7 @@ def test_polling_when_a_proxy_refuses_streams(fleet: InMemorySource) -> None:
 
             fleet.delete("frontend-dev")
             seen = await pump.until(lambda e: isinstance(e, Deleted))
-            assert not any(isinstance(e, Down | Snapshot) for e in seen)
+            assert not any(isinstance(e, Down | Snapshot | Polling) for e in seen)
             assert seen[-1].app.name == "frontend-dev"  # type: ignore[union-attr]
             assert streams["refused"] > 3  # retried while polling
 
@@ -340,6 +350,60 @@ def test_polling_when_a_proxy_refuses_streams(fleet: InMemorySource) -> None:
             fleet.update("payments-dev", with_health("Healthy"))
             await pump.until(lambda e: isinstance(e, Changed) and e.app.health == Health.HEALTHY)
             assert sleep.asked.count(7.0) == polls  # from the stream, not from a poll
+        finally:
+            stop.set()
+            await pump.close()
+            await source.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_a_server_without_a_stream_is_polled_at_once_and_said_once(
+    fleet: InMemorySource, status: int
+) -> None:
+    """An older or proxied Argo CD that lists but answers the stream with 404 (405, 501): the
+    stream is not there, so the source polls at once, with exactly one Polling event that says
+    why, and no Down (the data is fresh); the stream is tried again now and then (here at
+    every poll: stream_retry_s=0), silently while it is still missing. A real HTTP server on
+    127.0.0.1 whose stream path answers `status`."""
+    refused = {"n": 0}
+
+    def proxy(scope: dict[str, Any]) -> Answer:
+        if scope["path"] == STREAM:
+            refused["n"] += 1
+            return status, b"404 page not found", "text/plain"
+        return None
+
+    server = Server(fleet, TOKEN, proxy).start()
+    sleep = FakeSleep()
+
+    async def scenario() -> None:
+        source = _source(server.url, sleep, poll_s=7.0, stream_retry_s=0.0)
+        stop = asyncio.Event()
+        pump = Pump(source.events(stop))
+        try:
+            seen = await pump.until(lambda e: isinstance(e, Polling))
+            assert [type(e) for e in seen] == [Snapshot, Polling]
+            polling = seen[1]
+            assert isinstance(polling, Polling)
+            assert polling.every_s == 7.0
+            assert f"HTTP {status}" in polling.reason
+            assert refused["n"] == 1  # one refusal is enough to know
+
+            fleet.update("backend-dev", with_health("Suspended"))
+            seen = await pump.until(lambda e: isinstance(e, Changed))
+            fleet.delete("frontend-dev")
+            seen += await pump.until(lambda e: isinstance(e, Deleted))
+            async with asyncio.timeout(10):  # a few more polls, each retrying the stream
+                while refused["n"] < 4:
+                    await asyncio.sleep(0.01)
+            assert [type(e) for e in seen] == [Changed, Deleted]
+            assert pump.queue.empty()  # no Down, no second Polling, no Snapshot
+            assert set(sleep.asked) == {7.0}  # polls only: no backoff of an outage
         finally:
             stop.set()
             await pump.close()

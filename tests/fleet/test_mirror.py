@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as s
 
-from console.fleet.mirror import FleetMirror
+from console.fleet.mirror import Delta, FleetMirror
 from console.fleet.model import Health
-from console.fleet.source import Changed, Deleted, Down, Event, Snapshot
+from console.fleet.source import Changed, Deleted, Down, Event, Polling, Snapshot
 from tests.fleet.build import App
 
 AT = datetime(2026, 12, 6, tzinfo=UTC)
@@ -31,6 +31,7 @@ events: s.SearchStrategy[Event] = s.one_of(
     apps.map(lambda a: Changed(a, AT)),
     apps.map(lambda a: Deleted(a, AT)),
     s.just(Down("connection refused", AT, 1)),
+    s.just(Polling("HTTP 404", 30.0, AT)),  # how the source reads: changes no app
 )
 
 
@@ -88,3 +89,13 @@ def test_down_keeps_the_apps_but_marks_them_stale_until_the_next_snapshot() -> N
     mirror.apply(Snapshot((), AT))
     assert not mirror.stale
     assert len(mirror) == 0
+
+
+def test_polling_changes_no_app_and_no_freshness() -> None:
+    mirror = FleetMirror()
+    mirror.apply(Snapshot((app("web"),), AT))
+    polling = Polling("Argo CD answered HTTP 404", 30.0, AT)
+    assert mirror.apply(polling) == mirror.apply(polling) == Delta()
+    assert not mirror.stale
+    assert mirror.polling is polling
+    assert [a.name for a in mirror] == ["web"]

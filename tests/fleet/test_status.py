@@ -71,6 +71,7 @@ def test_json_form() -> None:
             "auto_sync",
             "rollbacks",
             "analysis",
+            "placed_by",
         ]
     ] * 7
     by_name = {row["name"]: row for row in doc["apps"]}
@@ -90,6 +91,7 @@ def test_json_form() -> None:
         "auto_sync": True,
         "rollbacks": 0,
         "analysis": None,
+        "placed_by": "labels",
     }
     assert by_name["root"] == {
         "name": "root",
@@ -106,6 +108,7 @@ def test_json_form() -> None:
         "auto_sync": False,
         "rollbacks": 0,
         "analysis": None,
+        "placed_by": None,  # no labels, no environment in its name or namespace
     }
     assert {name: row["rollbacks"] for name, row in by_name.items()} == {
         "backend-dev": 0,

@@ -19,6 +19,7 @@ from console.local.argo.inmemory import InMemorySource
 from console.local.argo.kubeconfig import write_kubeconfig, write_token_file
 from console.local.kube.pods import free_port
 from console.local.last_workspace import remember
+from tests.fleet import byo_data
 from tests.fleet.status_data import (
     SHA3,
     SHA_A,
@@ -32,6 +33,7 @@ from tests.fleet.status_data import (
     serving,
 )
 from tests.fleet.support import Answer, Server
+from tests.local.test_api import SCHEMAS
 
 TOKEN = "status-test-token-0123456789"  # noqa: S105 - a test token, served only on 127.0.0.1
 LIST = "/api/v1/applications"
@@ -48,6 +50,7 @@ def _row(name: str, **fields: Any) -> dict[str, Any]:
         "env": env,
         **fields,
         "analysis": None,  # no guard's events in this workspace
+        "placed_by": "labels",
     }
 
 
@@ -138,6 +141,7 @@ EXPECTED: dict[str, Any] = {
             "auto_sync": False,
             "rollbacks": 0,
             "analysis": None,
+            "placed_by": None,
         },
     ]
 }
@@ -316,6 +320,62 @@ def test_any_argo_cd_answer_with_flags(
         if row["name"] == "payments-prod":
             row["revision"] = SHA3  # the Git source's, not the chart's "7.3.4"
     assert json.loads(out) == expected
+
+
+def test_an_argo_cd_without_the_platforms_labels(
+    capsys: pytest.CaptureFixture[str], token_file: Path, tmp_path: Path
+) -> None:
+    """Bring your own Argo CD: its full-shape answer (swagger-valid Applications without the
+    platform's labels) read by `gitops status`, service and env derived as the console's
+    matrix derives them (console.fleet.placement); `--map-env prd=prod` says what `prd`
+    means; Argo CD itself and the add-ons keep no environment."""
+    for doc in [*byo_data.us(), *byo_data.eu()]:
+        SCHEMAS.check(doc, "v1alpha1Application")
+    answers = {"us": byo_data.us(), "eu": byo_data.eu()}
+    expected = {"us": byo_data.EXPECTED_US, "eu": byo_data.EXPECTED_EU}
+    for region, docs in answers.items():
+
+        def argo_cd(scope: dict[str, Any], docs: list[dict[str, Any]] = docs) -> Answer:
+            return (200, list_answer(docs), "application/json") if scope["path"] == LIST else None
+
+        server = Server(InMemorySource(), TOKEN, argo_cd).start()
+        try:
+            argo = ("--argocd", server.url, "--token-file", str(token_file))
+            code, out, err = _run(capsys, *argo, "--map-env", "prd=prod", "--json")
+            table = _run(capsys, *argo, "--map-env", "prd=prod")[1]
+            unmapped = json.loads(_run(capsys, *argo, "--json")[1])["apps"]
+        finally:
+            server.stop()
+        assert (code, err) == (0, "")
+        rows = json.loads(out)["apps"]
+        placed = {r["name"]: (r["service"], r["env"]) if r["service"] else None for r in rows}
+        assert placed == expected[region]
+        assert {r["placed_by"] for r in rows if r["service"]} <= {"name", "namespace", "map"}
+        assert {r["placed_by"] for r in rows if not r["service"]} == {None}
+        # Sorted as the platform's rows: by service, environment in promotion order; the
+        # apps without one last.
+        assert [r["name"] for r in rows][-1] == max(
+            n for n, where in expected[region].items() if where is None
+        )
+        assert len(table.splitlines()) == len(rows) + 1
+        if region == "us":  # without the mapping, `prd` is no environment
+            by_name = {r["name"]: (r["service"], r["env"]) for r in unmapped}
+            assert by_name["billing-prd"] == by_name["invoices"] == (None, None)
+            assert by_name["ledger"] == ("ledger", "prod")
+
+
+def test_placement_flags_that_are_wrong_are_one_line(
+    capsys: pytest.CaptureFixture[str], token_file: Path, tmp_path: Path
+) -> None:
+    argo = ("--argocd", "http://127.0.0.1:9", "--token-file", str(token_file))
+    assert _fails(capsys, *argo, "--map-env", "prd") == (
+        "gitops: error: --map-env 'prd': expected NAMESPACE=ENV (or SUFFIX=ENV)"
+    )
+    bad = tmp_path / "map.yaml"
+    bad.write_text("apps: {old: {service: billing}}\n")
+    assert _fails(capsys, *argo, "--app-map", str(bad)) == (
+        f"gitops: error: {bad}: apps.old.env: expected a name"
+    )
 
 
 def test_a_kubeconfig_context(

@@ -130,7 +130,7 @@ class Tree:
         ]
         return {"nodes": [rs, *pods]}
 
-    async def live_resource(self, name: str, **_: Any) -> dict[str, Any]:
+    async def live_resource(self, name: str, ref: object) -> dict[str, Any]:
         raise AssertionError("the prometheus provider reads no pod")
 
 

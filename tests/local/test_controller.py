@@ -133,6 +133,10 @@ async def deploy(world: World, source: InMemorySource, runtime: ProcessRuntime) 
     assert kinds["Deployment"].health_state is not None
     assert kinds["Deployment"].health_state.status == "Healthy"
     assert kinds["ServiceAccount"].health is None, "no health check for this kind"
+    # GetManifests renders what the controller applied, at the revision it synced.
+    rendered = await source.manifests("backend-dev", record.status.sync.revision)
+    assert rendered.revision == record.status.sync.revision
+    assert sorted(o["kind"] for o in rendered.objects) == sorted(kinds)
     # The frontend reaches the backend through the proxies, as a user would.
     url = runtime.service_urls()[("dev", "frontend")]
     async with httpx.AsyncClient(timeout=5) as client:

@@ -24,6 +24,7 @@ from console.local.argo.health import Health, HealthStatus, deployment_health
 from console.local.ci.images import ImageStore
 from console.local.kube.deployment_controller import DeploymentRunner, DeploymentSnapshot
 from console.local.kube.deploymentspec import InvalidDeployment, UnsupportedDeployment
+from console.local.kube.kubelet import PodSettings
 from console.local.kube.pods import (
     EnvError,
     container_env,
@@ -188,14 +189,9 @@ def run(
 
     async def main_() -> None:
         watch = Watch()
+        resolve = options.pop("resolve_service", no_service)
         runner = DeploymentRunner(
-            "dev",
-            manifest,
-            world.store,
-            workdir,
-            options.pop("resolve_service", no_service),
-            watch,
-            **options,
+            "dev", manifest, world.store, workdir, resolve, watch, settings=PodSettings(**options)
         )
         await runner.start()
         try:

@@ -5,7 +5,10 @@ fixed clock, so every age and mark is the same on every run."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
 
 from console.contract import ENV_LABEL, SERVICE_LABEL
 from console.fleet.history import Commit
@@ -79,6 +82,8 @@ COMMITS = (  # newest first, as `git log` lists them
     ),
     Commit(C1, "feat: bootstrap the deploy repo", "ci <ci@example.com>", ts(300), ()),
 )
+# A linear history: each commit's parent is the next older one.
+COMMITS = (*(replace(c, parents=(o.sha,)) for c, o in pairwise(COMMITS)), COMMITS[-1])
 REPO = RepoFacts.of(C6, COMMITS)
 
 
@@ -94,6 +99,46 @@ def pins() -> dict[tuple[str, str], str]:
     out[(C6, "overlays/prod/frontend")] = TAG_A
     out[(C6, "overlays/prod/backend")] = TAG_B  # Git asks for b2, prod still runs a1: drift
     return out
+
+
+def rendered(path: str, tag: str | None) -> list[dict[str, Any]]:
+    """What `path` (overlays/<env>/<service>) renders to with `tag` pinned, as a repo server
+    would render it: the service's Deployment, Service and ConfigMap."""
+    env, service = path.split("/")[-2:] if path.startswith("overlays/") else ("", path)
+    meta = {"namespace": env, "labels": {"app.kubernetes.io/name": service}}
+    container = {
+        "name": service,
+        "image": f"{REGISTRY}/{service}:{tag or 'unreleased'}",
+        "env": [{"name": "ENVIRONMENT", "value": env}, {"name": "VERSION", "value": tag or ""}],
+        "ports": [{"containerPort": 8080}],
+    }
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": service, **meta},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": service}},
+                "template": {
+                    "metadata": {"labels": meta["labels"]},
+                    "spec": {"containers": [container]},
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": service, **meta},
+            "spec": {"ports": [{"port": 80, "targetPort": 8080}]},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{service}-config", **meta},
+            "data": {"LOG_LEVEL": "info", "RELEASE": tag or ""},
+        },
+    ]
 
 
 def history(*entries: tuple[int, str, float]) -> tuple[HistoryEntry, ...]:

@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from console.fleet.logs import LogLine, LogQuery
+from console.fleet.manifests import Rendered
 from console.fleet.model import OperationPhase
+from console.fleet.placement import Placing
 from console.fleet.source import Event, Snapshot, SourceError
+from console.fleet.tree import ResourceRef
 from console.guard.events import Event as GuardEvent
 from console.tui.actions import Operator
 from console.tui.adapter import RepoReader, Timing
@@ -36,6 +39,7 @@ class FakeSource:
         self.at = at
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self.synced: list[str] = []
+        self.rendered: list[str] = []  # the revisions asked for by `manifests`
         self.sync_error: SourceError | None = None
         self.closed = False
         self.tree: dict[str, Any] = {}  # what resource_tree answers for every app
@@ -55,19 +59,10 @@ class FakeSource:
     async def resource_tree(self, name: str) -> dict[str, Any]:
         return self.tree
 
-    async def live_resource(
-        self,
-        name: str,
-        *,
-        kind: str,
-        namespace: str,
-        resource_name: str,
-        version: str = "v1",
-        group: str = "",
-    ) -> dict[str, Any]:
-        found = self.live.get((kind, namespace, resource_name))
+    async def live_resource(self, name: str, ref: ResourceRef) -> dict[str, Any]:
+        found = self.live.get((ref.kind, ref.namespace, ref.name))
         if found is None:
-            raise SourceError(f'pods "{resource_name}" not found', "http")
+            raise SourceError(f'{ref.kind.lower()}s "{ref.name}" not found', "http")
         return found
 
     async def logs(self, name: str, query: LogQuery) -> AsyncIterator[LogLine]:
@@ -84,6 +79,13 @@ class FakeSource:
         yield Snapshot(tuple(self.apps), self.at)
         while not stop.is_set():
             yield await self.queue.get()
+
+    async def manifests(self, name: str, revision: str) -> Rendered:
+        """What the app renders to at `revision`: the tag tests/tui/data pins there."""
+        app = await self.get(name)
+        path = app.source.path if app.source is not None else ""
+        self.rendered.append(revision)
+        return Rendered(revision, tuple(data.rendered(path, data.pins().get((revision, path)))))
 
     def push(self, event: Event) -> None:
         self.queue.put_nowait(event)
@@ -152,6 +154,7 @@ def console_app(
     reader: Callable[[str], RepoReader] | None = None,
     clock: Callable[[], datetime] = lambda: data.NOW,
     timing: Timing | None = None,
+    placing: Placing | None = None,
 ) -> ConsoleApp:
     fake = repo or FakeRepo()
     return ConsoleApp(
@@ -162,6 +165,7 @@ def console_app(
         timing=timing or Timing(probe_s=3600, repo_s=3600, guard_s=3600),
         who=Operator("ada", "ada@example.com"),
         tick_s=3600,
+        placing=placing,
     )
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from console.cli import build_parser, main
 from console.commands.console import targets
+from console.commands.placing import from_args
+from console.fleet.placement import Placing
 from console.local.last_workspace import remember
 
 
@@ -113,3 +115,28 @@ def test_the_last_workspace_is_the_default(workspace: Path) -> None:
     args = build_parser().parse_args(["console", "--deploy-repo", "/srv/deploy.git"])
     (found,) = targets(args)
     assert (found.name, found.deploy_repo) == ("ws", "/srv/deploy.git")
+
+
+def test_where_apps_without_labels_sit(
+    workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--env`, `--map-env` and `--app-map` anywhere among the targets (they are the fleet's,
+    not a target's); a wrong one is one line and exit 2, before any screen opens."""
+    app_map = tmp_path / "apps.yaml"
+    app_map.write_text("apps: {old-billing: {service: billing, env: prod}}\n")
+    flags = ["--map-env", "prd=prod", "--env", "uat", "--app-map", str(app_map)]
+    args = build_parser().parse_args(["console", "--workspace", str(workspace), *flags])
+    assert [t.name for t in targets(args)] == ["ws"]
+    assert from_args(args) == Placing(
+        apps={"old-billing": ("billing", "prod")},
+        envs={"prd": "prod"},
+        names=frozenset({"uat"}),
+    )
+    ws = ["--workspace", str(workspace)]
+    assert fails([*ws, "--map-env", "prd"], capsys) == (
+        "gitops: error: --map-env 'prd': expected NAMESPACE=ENV (or SUFFIX=ENV)"
+    )
+    app_map.write_text("apps: {old-billing: billing}\n")
+    assert fails([*ws, "--app-map", str(app_map)], capsys) == (
+        f"gitops: error: {app_map}: apps.old-billing: expected a mapping"
+    )

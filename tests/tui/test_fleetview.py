@@ -9,13 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from console.application import Application
 from console.contract import ENV_LABEL, SERVICE_LABEL
 from console.fleet.history import Commit
 from console.fleet.model import Health, Sync
+from console.fleet.placement import Placing
 from console.fleet.source import Down
+from console.fleet.status import build_rows
 from console.tui.fleetview import (
     AppFacts,
     Cell,
+    FactsCache,
     build_matrix,
     drifted,
     join,
@@ -25,6 +29,7 @@ from console.tui.fleetview import (
     same_version,
 )
 from console.tui.store import RepoFacts, Store
+from tests.fleet import byo_data
 from tests.fleet.build import App, replace
 from tests.tui import data
 
@@ -124,6 +129,54 @@ def test_several_targets_in_one_env_split_its_column() -> None:
     assert [c.key for c in matrix.columns] == ["dev", "staging", "prod@eu", "prod@us"]
     assert matrix.rows[0].cells["prod@us"].key == "us/backend@prod"
     assert matrix.rows[0].cells["dev"].key == "backend@dev"
+
+
+def test_apps_without_labels_are_placed_as_gitops_status_places_them() -> None:
+    """Bring your own Argo CD (console.fleet.placement): a `<service>-<env>` name or an
+    environment's namespace places an unlabelled app; the platform's apps keep their labels'
+    cells; an environment only a labelled app names (`perf`) is learnt when that app arrives,
+    and the apps it names move into the matrix (the joined facts are not reused)."""
+    byo = [
+        App(name="search-prod", namespace="argocd", dest_namespace="search"),
+        App(name="ledger", namespace="argocd", dest_namespace="staging"),
+        App(name="web-perf", namespace="argocd", dest_namespace="web"),
+        App(name="argocd", namespace="argocd", dest_namespace="argocd"),
+    ]
+    s = store([*data.fleet(), *byo])
+    cache = FactsCache()
+    matrix = build_matrix(cache.join(s))
+    assert [r.key for r in matrix.rows] == ["backend", "frontend", "ledger", "search"]
+    assert matrix.rows[2].cells["staging"].facts.app.name == "ledger"
+    assert matrix.rows[3].cells["prod"].facts.app.name == "search-prod"
+    assert [f.app.name for f in matrix.others] == ["argocd", "gitops-guard", "root", "web-perf"]
+    labels = {SERVICE_LABEL: "load", ENV_LABEL: "perf"}
+    s.changed("demo", App(name="load-perf", namespace="argocd", labels=labels), data.NOW)
+    matrix = build_matrix(cache.join(s))
+    assert [c.key for c in matrix.columns] == ["dev", "staging", "prod", "perf"]
+    assert matrix.rows[-1].key == "web"
+    assert matrix.rows[-1].cells["perf"].facts.app.name == "web-perf"
+
+
+def test_the_matrix_and_gitops_status_place_apps_alike() -> None:
+    """One derivation for both (console.fleet.placement): the full-shape apps of two Argo CDs
+    without labels, and the platform's labelled fleet, land where `gitops status` says."""
+    rules = Placing(envs={"prd": "prod"})
+    fleets = {
+        "eu": [Application.from_json(doc) for doc in byo_data.eu()],
+        "us": [Application.from_json(doc) for doc in byo_data.us()],
+        "demo": data.fleet(),
+    }
+    s = Store(fleets, placing=rules)
+    for target, apps in fleets.items():
+        s.snapshot(target, apps, data.NOW)
+    console = {(f.target, f.app.name): f.place for f in join(s)}
+    status = {
+        (target, row.name): (row.service or "", row.env or "")
+        for target, apps in fleets.items()
+        for row in build_rows(apps, {}, None, rules)
+    }
+    assert console == status
+    assert sum(1 for service, env in status.values() if service and env) == 33 + 5
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from console.fleet.logs import LogLine
 from console.fleet.source import Down
 from console.tui.app import ConsoleApp
 from console.tui.widgets.banner import StaleBanner
+from console.tui.widgets.diff import DiffScreen
 from console.tui.widgets.logs import LogsScreen, LogView
 from console.tui.widgets.tree import TreeScreen
 from tests.tui import data, pods
@@ -51,6 +52,13 @@ async def confirm(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> Non
     reason = app.screen.query_one("#reason", Input)
     reason.cursor_blink = False
     await pilot.press(*"checkout errors")
+
+
+async def diff(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
+    await detail(pilot, app, source)
+    await pilot.press("d")  # on 4444444: the guard's rollback, against its parent 3333333
+    await until(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.diff is not None)
+    assert source.rendered == [data.C3, data.C4]
 
 
 async def tree(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
@@ -112,6 +120,7 @@ async def banner(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None
         pytest.param(rollbacks, id="rollbacks"),
         pytest.param(help_screen, id="help"),
         pytest.param(confirm, id="confirm"),
+        pytest.param(diff, id="diff"),
         pytest.param(banner, id="banner"),
         pytest.param(tree, id="tree"),
         pytest.param(pod_logs, id="logs"),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import builtins
 import functools
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -39,6 +39,8 @@ from console.application import (
     parse_time,
 )
 from console.local.argo.podlogs import LogEntry
+from console.local.argo.reposerver import Manifests
+from console.local.argo.requests import SyncRequest
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
@@ -279,16 +281,7 @@ class ApplicationSource(Protocol):
         application that did not change."""
         ...
 
-    async def sync(
-        self,
-        name: str,
-        revision: str | None,
-        prune: bool,
-        dry_run: bool,
-        initiated_by: str,
-        *,
-        sync_options: Sequence[str] = (),
-    ) -> ApplicationRecord:
+    async def sync(self, request: SyncRequest) -> ApplicationRecord:
         """Request a sync (Argo CD's `Application.operation`) and return the application with
         the operation set. Raises ApplicationNotFoundError, or OperationInProgressError when an
         operation is already requested or running. Returns promptly: the sync itself runs in the
@@ -321,6 +314,13 @@ class ApplicationSource(Protocol):
         first; the last `tail_lines` of each pod when given; with `follow`, then every new line
         until the consumer stops. Validates immediately, before returning the iterator: raises
         ApplicationNotFoundError, or NotFoundError for an unknown pod."""
+        ...
+
+    async def manifests(self, name: str, revision: str | None) -> Manifests:
+        """The objects the application's source renders to at `revision` (default: its target
+        revision), as the repo server renders them. Raises ApplicationNotFoundError,
+        UnimplementedError when the source renders nothing, ApiError when the revision cannot
+        be resolved or rendered."""
         ...
 
     async def webhook(self, event: bytes, headers: Mapping[str, str]) -> None:

@@ -113,6 +113,7 @@ class Controller:
         hold: frozenset[str] = frozenset(),
     ) -> None:
         self.repos = repos
+        source.set_renderer(repos.render)  # GetManifests renders as the controller does
         # Apps this platform does not sync on its own (`gitops up --no-guard` holds the guard's),
         # as if an operator had turned their automated sync off: they stay OutOfSync until a
         # sync is asked for, and what a previous run applied for them is not started again.

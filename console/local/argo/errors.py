@@ -59,3 +59,11 @@ class UnavailableError(ApiError):
     grpc_code = 14
     http_status = 503
     reason = "ServiceUnavailable"
+
+
+class UnimplementedError(ApiError):
+    """What this server does not do (a source with no renderer asked for manifests)."""
+
+    grpc_code = 12
+    http_status = 501
+    reason = "NotImplemented"

@@ -14,7 +14,7 @@ import builtins
 import threading
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,18 +28,25 @@ from console.local.argo.appstate import (
     resource_tree,
 )
 from console.local.argo.errors import (
+    ApiError,
     ApplicationNotFoundError,
     NotFoundError,
     OperationInProgressError,
     UnavailableError,
+    UnimplementedError,
 )
 from console.local.argo.podlogs import LogEntry, PodLogs
+from console.local.argo.reposerver import Manifests, RepoServerError
 from console.local.argo.requests import RefreshRequest, Request, SyncRequest, WebhookDelivery
 from console.local.argo.wakeup import Wakeup
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# (repoURL, revision, path) -> what the source path renders to there; blocking (git, kustomize).
+Renderer = Callable[[str, str, str], Manifests]
 
 
 class InMemorySource:
@@ -57,6 +64,8 @@ class InMemorySource:
         request arriving meanwhile is not overwritten); `delete(name)` removes one.
       - `set_resource_tree(name, tree)` publishes the live tree (pods, ReplicaSets...);
         without one the tree lists the managed resources of `status.resources`.
+      - `set_renderer(render)` gives the repo server's rendering, which `manifests` answers
+        with (run in a worker thread: it renders on demand, any revision).
       - `append_log(app, pod, content)` records a pod's log line (the last `max_log_lines` per
         pod are kept).
       - `requests()` (async, waits) or `take_requests()` (does not wait) hand over, in order,
@@ -87,6 +96,7 @@ class InMemorySource:
         # Each app's live objects the runtime runs (its pods), by (kind, namespace, name).
         self._live: dict[str, dict[tuple[str, str, str], Json]] = {}
         self._logs = PodLogs(max_log_lines)
+        self._render: Renderer | None = None
         self._inbox: deque[Request] = deque()
         self._changes = Wakeup()
         self._inbox_signal = Wakeup()
@@ -170,6 +180,25 @@ class InMemorySource:
             copy: Json = plain_copy(found)
             return copy
 
+    def set_renderer(self, render: Renderer) -> None:
+        """Answer `manifests` with `render` (the repo server's)."""
+        self._render = render
+
+    async def manifests(self, name: str, revision: str | None) -> Manifests:
+        with self._lock:
+            record = self._records.get(name)
+        if record is None:
+            raise ApplicationNotFoundError(name)
+        render = self._render
+        if render is None:
+            raise UnimplementedError("manifests are not rendered by this platform")
+        url = str(record.source.get("repoURL") or "")
+        path = str(record.source.get("path") or "")
+        try:
+            return await asyncio.to_thread(render, url, revision or record.target_revision, path)
+        except RepoServerError as exc:
+            raise ApiError(str(exc)) from None
+
     def append_log(
         self,
         app: str,
@@ -226,17 +255,8 @@ class InMemorySource:
                 yield event
                 since = event[1].resource_version
 
-    async def sync(
-        self,
-        name: str,
-        revision: str | None,
-        prune: bool,
-        dry_run: bool,
-        initiated_by: str,
-        *,
-        sync_options: Sequence[str] = (),
-    ) -> ApplicationRecord:
-        request = SyncRequest(name, revision, prune, dry_run, initiated_by, tuple(sync_options))
+    async def sync(self, request: SyncRequest) -> ApplicationRecord:
+        name = request.app
         with self._lock:
             old = self._records.get(name)
             if old is None:
@@ -249,12 +269,12 @@ class InMemorySource:
             )
             operation = Operation(
                 sync=SyncOperation(
-                    revision=revision or "",
-                    prune=prune,
-                    dry_run=dry_run,
-                    sync_options=tuple(sync_options),
+                    revision=request.revision or "",
+                    prune=request.prune,
+                    dry_run=request.dry_run,
+                    sync_options=request.sync_options,
                 ),
-                initiated_by=OperationInitiator(username=initiated_by),
+                initiated_by=OperationInitiator(username=request.initiated_by),
                 retry=plain_copy(retry),
             )
             stored = self._store(replace(old, operation=operation), old)

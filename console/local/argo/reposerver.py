@@ -13,10 +13,11 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from console import kustomize
+from console.fleet.manifests import render_tree
 from console.git import GitError, checkout_tree, git
 from console.local.git.webhook import normalize_url
 
@@ -81,6 +82,11 @@ class RepoServer:
             shutil.rmtree(staging, ignore_errors=True)
         return dest
 
+    def render(self, repo_url: str, revision: str, path: str) -> Manifests:
+        """The objects the source path renders to at `revision` (a branch, tag, HEAD or sha):
+        what Argo CD's GetManifests answers. Blocking."""
+        return self.manifests(repo_url, self.resolve(repo_url, revision), path)
+
     def manifests(self, repo_url: str, sha: str, path: str) -> Manifests:
         """The objects the source path renders to at commit `sha`."""
         key = (normalize_url(repo_url), sha, path)
@@ -88,25 +94,11 @@ class RepoServer:
             if key in self._rendered:
                 return self._rendered[key]
         root = self.tree(repo_url, sha)
-        rel = PurePosixPath(path or ".")
-        if rel.is_absolute() or ".." in rel.parts:
-            raise RepoServerError(f"{path}: the source path must stay inside the repository")
-        directory = root / rel
-        if not directory.is_dir():
-            raise RepoServerError(f"{path}: app path does not exist")
-        if any((directory / name).is_file() for name in kustomize.KUSTOMIZATIONS):
-            try:
-                stream = kustomize.build(directory)
-                objects = kustomize.objects(stream, path)
-            except kustomize.KustomizeError as exc:
-                raise RepoServerError(str(exc).replace(str(root) + "/", "")) from None
-            result = Manifests(sha, path, "Kustomize", tuple(objects))
-        else:
-            try:
-                found = kustomize.directory_objects(directory, path)
-            except kustomize.KustomizeError as exc:
-                raise RepoServerError(str(exc)) from None
-            result = Manifests(sha, path, "Directory", tuple(found))
+        try:
+            source_type, objects = render_tree(root, path)
+        except kustomize.KustomizeError as exc:
+            raise RepoServerError(str(exc)) from None
+        result = Manifests(sha, path, source_type, objects)
         with self._lock:
             self._rendered[key] = result
         return result

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -397,17 +397,10 @@ def final_stage(text: str, build_args: Mapping[str, str] | None = None) -> Stage
     if not reader.stages:
         raise DockerfileError("no FROM instruction")
     last = reader.stages[-1]
-    return StageConfig(
-        name=last.name,
-        base=last.base,
-        entrypoint=last.entrypoint,
-        cmd=last.cmd,
-        env=last.env,
-        workdir=last.workdir,
-        stop_signal=last.stop_signal,
-        user=last.user,
-        venv=next((last.env[k] for k in _VENV_KEYS if last.env.get(k)), reader.venv_hint),
-    )
+    # The stage keeps every field of the image's config under the same name, and more.
+    config = {f.name: getattr(last, f.name) for f in fields(StageConfig) if f.name != "venv"}
+    venv = next((last.env[k] for k in _VENV_KEYS if last.env.get(k)), reader.venv_hint)
+    return StageConfig(**config, venv=venv)
 
 
 def _env_pairs(body: str, scope: Mapping[str, str], escape: str, line: int) -> dict[str, str]:

@@ -49,6 +49,16 @@ NOTIFY_TIMEOUT = 2.0
 MAX_COMMITS = 2048  # GitHub lists at most this many commits in a push event
 MAX_REASONS = 20
 _FIELD, _RECORD = "\x1f", "\x1e"
+# PushCommit's fields as `git log --format` prints them; the message (%B) and the paths follow.
+_COMMIT_FORMAT = {
+    "id": "%H",
+    "tree_id": "%T",
+    "author_name": "%an",
+    "author_email": "%ae",
+    "committer_name": "%cn",
+    "committer_email": "%ce",
+    "timestamp": "%aI",
+}
 
 
 @dataclass(frozen=True)
@@ -215,7 +225,7 @@ def push_commits(git_dir: Path, update: Update) -> list[PushCommit]:
         revs = [update.new, "--not", f"--exclude={update.ref}", "--glob=refs/*"]
     else:
         revs = [f"{update.old}..{update.new}"]
-    fmt = _FIELD.join(["%H", "%T", "%an", "%ae", "%cn", "%ce", "%aI", "%B", ""])
+    fmt = _FIELD.join([*_COMMIT_FORMAT.values(), "%B", ""])
     out = git(
         [
             "-c",
@@ -237,19 +247,14 @@ def push_commits(git_dir: Path, update: Update) -> list[PushCommit]:
         fields = record.split(_FIELD)
         if len(fields) < 9:
             continue
-        sha, tree, an, ae, cn, ce, date = fields[:7]
-        message, status = _FIELD.join(fields[7:-1]), fields[-1]
+        named = dict(zip(_COMMIT_FORMAT, fields, strict=False))
+        count = len(_COMMIT_FORMAT)
+        message, status = _FIELD.join(fields[count:-1]), fields[-1]
         added, modified, removed = _paths(status)
         commits.append(
             PushCommit(
-                id=sha,
+                **named,
                 message=message.rstrip("\n"),
-                timestamp=date,
-                author_name=an,
-                author_email=ae,
-                committer_name=cn,
-                committer_email=ce,
-                tree_id=tree,
                 added=tuple(added),
                 modified=tuple(modified),
                 removed=tuple(removed),

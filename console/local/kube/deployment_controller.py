@@ -31,11 +31,10 @@ from typing import Any
 
 from console.local.ci.images import ImageStore
 from console.local.kube.deploymentspec import DeploymentSpec, InvalidDeployment
-from console.local.kube.kubelet import CRASH_BACKOFF_RESET_S, Kubelet, crash_backoff_s
-from console.local.kube.pods import Lookup, PodTemplate, ServiceResolver, parse_template
+from console.local.kube.kubelet import Kubelet, PodSettings
+from console.local.kube.pods import PodTemplate, ServiceResolver, parse_template
 from console.local.kube.podstatus import PodInfo
 from console.local.kube.rollout import DeploymentStatus, RolloutState, plan
-from console.local.kube.volumes import DataLookup
 from console.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
@@ -75,13 +74,9 @@ class DeploymentRunner:
     """One Deployment's pods, kept as its spec asks on the running event loop.
 
     `resolve_service(namespace, service, port)` is the cluster DNS stand-in for env values and
-    arguments (see `console.local.kube.pods`); `lookup(kind, namespace, name, key)` reads
-    ConfigMap/Secret keys for `valueFrom` (without it such a Deployment is refused); `data(kind,
-    namespace, name)` reads a whole ConfigMap/Secret for a volume (without it, such a volume is
-    a FailedMount); `injected_env` is what the platform adds to every container's environment
-    (under the container's own `env`); `backoff(n)` is the restart and image-pull back-off.
-    Those go to its kubelet. Raises `RolloutError` subclasses (`UnsupportedDeployment`,
-    `InvalidDeployment`) for a manifest it cannot run, naming the field.
+    arguments (see `console.local.kube.pods`); `settings` (the ConfigMap and Secret reads, the
+    injected env, the back-off) go to its kubelet. Raises `RolloutError` subclasses
+    (`UnsupportedDeployment`, `InvalidDeployment`) for a manifest it cannot run, naming the field.
     """
 
     def __init__(  # noqa: PLR0917 - the platform's call sites name the six collaborators in order
@@ -94,11 +89,7 @@ class DeploymentRunner:
         on_change: Callable[[DeploymentSnapshot], None],
         clock: Callable[[], float] = time.monotonic,
         *,
-        lookup: Lookup | None = None,
-        data: DataLookup | None = None,
-        injected_env: Mapping[str, str] | None = None,
-        backoff: Callable[[int], float] = crash_backoff_s,
-        backoff_reset_s: float = CRASH_BACKOFF_RESET_S,
+        settings: PodSettings = PodSettings(),  # noqa: B008 - frozen: one shared default is safe
         state: RolloutState | None = None,
         adopt: Sequence[Mapping[str, Any]] = (),
     ) -> None:
@@ -107,7 +98,7 @@ class DeploymentRunner:
         self.workdir = Path(workdir)
         self._on_change = on_change
         self._clock = clock
-        self._lookup = lookup
+        self._lookup = settings.lookup
         self._spec, self._template = self._parse(manifest)
         self.manifest: Mapping[str, Any] = manifest
         self.name = self._spec.name
@@ -132,11 +123,7 @@ class DeploymentRunner:
             resolve_service,
             self._event.set,
             clock,
-            lookup=lookup,
-            data=data,
-            injected_env=injected_env,
-            backoff=backoff,
-            backoff_reset_s=backoff_reset_s,
+            settings,
         )
 
     # ---- public ------------------------------------------------------------------------------

@@ -83,6 +83,22 @@ def crash_backoff_s(restarts: int) -> float:
     return min(CRASH_BACKOFF_MAX_S, CRASH_BACKOFF_INITIAL_S * (1 << restarts))
 
 
+@dataclass(frozen=True)
+class PodSettings:
+    """What the node gives every pod of a Deployment besides its template: `lookup(kind,
+    namespace, name, key)` reads ConfigMap/Secret keys for `valueFrom` (without it such a
+    Deployment is refused); `data(kind, namespace, name)` reads a whole ConfigMap/Secret for a
+    volume (without it, such a volume is a FailedMount); `injected_env` is what the platform adds
+    to every container's environment (under the container's own `env`); `backoff(n)` is the
+    restart and image-pull back-off, reset after `backoff_reset_s` of running."""
+
+    lookup: Lookup | None = None
+    data: DataLookup | None = None
+    injected_env: Mapping[str, str] = field(default_factory=dict)
+    backoff: Callable[[int], float] = crash_backoff_s
+    backoff_reset_s: float = CRASH_BACKOFF_RESET_S
+
+
 # How long a failed pull shows as ErrImagePull before ImagePullBackOff (the kubelet's next sync).
 PULL_ERROR_SHOWN_S = 1.0
 # Ports handed to pods of every kubelet in this process and not yet given back.
@@ -156,12 +172,8 @@ class Kubelet:
     """The pods of Deployment `owner` in `namespace`; see the module docstring.
 
     `resolve_service(namespace, service, port)` is the cluster DNS stand-in for env values and
-    arguments (see `console.local.kube.pods`); `lookup(kind, namespace, name, key)` reads
-    ConfigMap/Secret keys for `valueFrom`; `data(kind, namespace, name)` reads a whole
-    ConfigMap/Secret for a volume (without it, such a volume is a FailedMount); `injected_env` is
-    what the platform adds to every container's environment (under the container's own `env`);
-    `backoff(n)` is the restart and image-pull back-off. `wake()` tells the controller that
-    something changed.
+    arguments (see `console.local.kube.pods`); `settings` are what every pod gets besides its
+    template (PodSettings). `wake()` tells the controller that something changed.
     """
 
     def __init__(  # noqa: PLR0917 - the controller names its collaborators in order
@@ -173,12 +185,7 @@ class Kubelet:
         resolve_service: ServiceResolver,
         wake: Callable[[], None],
         clock: Callable[[], float] = time.monotonic,
-        *,
-        lookup: Lookup | None = None,
-        data: DataLookup | None = None,
-        injected_env: Mapping[str, str] | None = None,
-        backoff: Callable[[int], float] = crash_backoff_s,
-        backoff_reset_s: float = CRASH_BACKOFF_RESET_S,
+        settings: PodSettings = PodSettings(),
     ) -> None:
         self.namespace = namespace
         self.owner = owner
@@ -187,11 +194,7 @@ class Kubelet:
         self._resolve_service = resolve_service
         self._wake = wake
         self._clock = clock
-        self._lookup = lookup
-        self._data = data
-        self._injected_env = dict(injected_env or {})
-        self._backoff = backoff
-        self._backoff_reset_s = backoff_reset_s
+        self._settings = settings
         self.epoch = time.time() - clock()  # wall time = epoch + clock time
         self.stopping = False  # set by the controller: exited containers are no longer restarted
         self._pods: dict[str, Pod] = {}
@@ -267,7 +270,7 @@ class Kubelet:
                 raw = saved["template"]
                 template = parse_template(
                     {"metadata": {"name": self.owner}, "spec": {"template": raw}},
-                    lookup=self._lookup is not None,
+                    lookup=self._settings.lookup is not None,
                 )
                 name, port, pid = str(saved["pod"]), int(saved["port"]), int(saved["pid"])
             except (RolloutError, KeyError, TypeError, ValueError):
@@ -334,7 +337,7 @@ class Kubelet:
 
     def _retry_later(self, pod: Pod, state: PodState, message: str) -> None:
         now = self._clock()
-        delay = self._backoff(pod.failures)
+        delay = self._settings.backoff(pod.failures)
         pod.failures += 1
         pod.state, pod.message, pod.retry_at = state, message, now + delay
         if state is PodState.ERR_IMAGE_PULL:
@@ -360,7 +363,8 @@ class Kubelet:
         try:
             # Volumes first, as the kubelet mounts them before it creates the container.
             paths = host_paths(
-                template.mounts, materialize(template.volumes, pod.dir, self.namespace, self._data)
+                template.mounts,
+                materialize(template.volumes, pod.dir, self.namespace, self._settings.data),
             )
             env = container_env(
                 template,
@@ -368,9 +372,9 @@ class Kubelet:
                 pod_name=pod.name,
                 port=pod.port,
                 resolve_service=self._resolve_service,
-                lookup=self._lookup,
+                lookup=self._settings.lookup,
                 paths=paths,
-                injected={**self._injected_env, **tmpdir_env(paths)},
+                injected={**self._settings.injected_env, **tmpdir_env(paths)},
             )
         except VolumeError as exc:
             self._retry_later(pod, PodState.PENDING, str(exc))
@@ -446,9 +450,9 @@ class Kubelet:
 
     def _crashed(self, pod: Pod, exit_code: int, reason: str) -> None:
         now = self._clock()
-        if pod.started_at is not None and now - pod.started_at >= self._backoff_reset_s:
+        if pod.started_at is not None and now - pod.started_at >= self._settings.backoff_reset_s:
             pod.backoff_level = 0  # it ran long enough: the kubelet forgets the back-off
-        delay = self._backoff(pod.backoff_level)
+        delay = self._settings.backoff(pod.backoff_level)
         pod.exit_code, pod.ready_since, pod.killing, pod.kill_at = exit_code, None, False, None
         pod.state = PodState.CRASH_LOOP_BACKOFF
         pod.retry_at = now + delay

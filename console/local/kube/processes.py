@@ -68,6 +68,7 @@ from console.local.kube import kinds
 from console.local.kube.deployment_controller import DeploymentRunner, DeploymentSnapshot
 from console.local.kube.deploymentspec import RolloutError
 from console.local.kube.endpointslices import selects_pods, service_ports, slice_endpoints
+from console.local.kube.kubelet import PodSettings
 from console.local.kube.objects import ObjectKey, fingerprint, images
 from console.local.kube.pods import Orphan, find_orphans, reap
 from console.local.kube.podstatus import PodInfo
@@ -377,9 +378,11 @@ class ProcessRuntime:
             self.resolve_service,
             on_change,
             self._clock,
-            lookup=self.lookup,
-            data=self.data,
-            injected_env=self._pod_env(key.namespace, key.name) if self._pod_env else None,
+            settings=PodSettings(
+                lookup=self.lookup,
+                data=self.data,
+                injected_env=self._pod_env(key.namespace, key.name) if self._pod_env else {},
+            ),
             adopt=[o.record for o in orphans],
         )
         self._objects[key] = obj

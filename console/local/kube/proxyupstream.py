@@ -34,6 +34,7 @@ from console.local.kube.proxywire import (
     READ_SIZE,
     VIA_PSEUDONYM,
     BodyKind,
+    BodySender,
     HeadError,
     Headers,
     NoResponse,
@@ -47,7 +48,7 @@ _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
 
-class UpstreamSide:
+class UpstreamSide(BodySender):
     """The connection to a pod: one request out, its response in."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -65,14 +66,6 @@ class UpstreamSide:
         lines += [b"%s: %s\r\n" % field for field in headers]
         lines.append(b"\r\n")
         await self._write(b"".join(lines))
-
-    async def send_data(self, data: bytes) -> None:
-        if data:
-            await self._write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
-
-    async def send_end(self) -> None:
-        if self._chunked:
-            await self._write(b"0\r\n\r\n")
 
     async def _write(self, data: bytes) -> None:
         self.writer.write(data)
@@ -162,6 +155,7 @@ class UpstreamSide:
         return self._sized_body(length if kind == "length" else 0)
 
     async def _sized_body(self, remaining: int) -> AsyncGenerator[bytes, None]:
+        """`remaining` bytes as they arrive; fewer before the close raise `IncompleteReadError`."""
         while remaining:
             data = await self.reader.read(min(remaining, READ_SIZE))
             if not data:
@@ -185,11 +179,7 @@ class UpstreamSide:
                     if not (await self._read_line()).strip():
                         return
                 raise HeadError(502, "too many trailer fields")
-            while size:
-                data = await self.reader.read(min(size, READ_SIZE))
-                if not data:
-                    raise asyncio.IncompleteReadError(b"", size)
-                size -= len(data)
+            async for data in self._sized_body(size):
                 yield data
             if (await self._read_line()).strip():
                 raise HeadError(502, "chunk data longer than its size")

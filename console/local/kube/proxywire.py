@@ -109,7 +109,25 @@ class Response:
     connection_tokens: frozenset[bytes]
 
 
-class ClientSide:
+class BodySender:
+    """A body written as it comes: chunk-framed when `_chunked`, else as is. Both sides of the
+    proxy send one (the client's response, the pod's request)."""
+
+    _chunked = False
+
+    async def send_data(self, data: bytes) -> None:
+        if data:
+            await self._write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
+
+    async def send_end(self) -> None:
+        if self._chunked:
+            await self._write(b"0\r\n\r\n")
+
+    async def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+
+class ClientSide(BodySender):
     """The client's connection: requests in (h11 as the server), responses out."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -276,14 +294,6 @@ class ClientSide:
         self._chunked = response.body in ("chunked", "close") and minor == 1
         headers = client_headers(response, close=close, chunked=self._chunked)
         await self._write(_head(response.status, response.reason, headers))
-
-    async def send_data(self, data: bytes) -> None:
-        if data:
-            await self._write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
-
-    async def send_end(self) -> None:
-        if self._chunked:
-            await self._write(b"0\r\n\r\n")
 
     def gone(self) -> bool:
         """The client closed its side with nothing more to read, or its transport is closing."""

@@ -1,7 +1,8 @@
 """The confirm modal in front of every action: the exact text that will be written (the commit
 message, the API request), a reason for a rollback, and an explicit yes. Dismisses with the
 reason ("" when none is asked) or None when cancelled. What an action writes, its default reason
-included, is the action layer's to say: the modal only shows it."""
+included, is the action layer's to say: the modal only shows it. `d` (or the Diff button) shows
+what the draft will change in the rendered manifests, when the action can say."""
 
 from __future__ import annotations
 
@@ -36,13 +37,21 @@ class ConfirmScreen(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+y", "confirm", "Write it"),
+        Binding("d", "diff", "Diff"),
     ]
 
     def __init__(
-        self, title: str, describe: Callable[[str], str], reason_default: str | None = None
+        self,
+        title: str,
+        describe: Callable[[str], str],
+        reason_default: str | None = None,
+        *,
+        on_diff: Callable[[], None] | None = None,
     ) -> None:
-        """`reason_default`: ask for a reason, written as this when left empty; None: ask none."""
+        """`reason_default`: ask for a reason, written as this when left empty; None: ask none.
+        `on_diff`: show the draft's diff (the app fetches it); None: no diff to show."""
         super().__init__()
+        self.on_diff = on_diff
         self.heading = title
         self.describe = describe
         self.reason_default = reason_default
@@ -57,6 +66,8 @@ class ConfirmScreen(ModalScreen[str | None]):
             if self.asks_reason:
                 yield Input(placeholder=f"reason (default: {self.reason_default})", id="reason")
             with Horizontal(id="buttons"):
+                if self.on_diff is not None:
+                    yield Button("Diff (d)", id="diff")
                 yield Button("Cancel (esc)", id="cancel")
                 yield Button("Write it (ctrl+y)", id="confirm", variant="warning")
 
@@ -75,12 +86,20 @@ class ConfirmScreen(ModalScreen[str | None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "confirm":
             self.action_confirm()
+        elif event.button.id == "diff":
+            self.action_diff()
         else:
             self.action_cancel()
 
     def action_confirm(self) -> None:
         reason = self.query_one("#reason", Input).value if self.asks_reason else ""
         self.dismiss(reason)
+
+    def action_diff(self) -> None:
+        if self.on_diff is None:
+            self.notify("no diff to show for this action", severity="warning")
+            return
+        self.on_diff()
 
     def action_cancel(self) -> None:
         self.dismiss(None)

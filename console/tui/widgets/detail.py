@@ -1,6 +1,6 @@
 """App detail (`enter`): the app's state, its history joined with the deploy repo's commits,
 its resources, the probe's answer and its recent events. `r` on a history line rolls back to
-that revision; `s` syncs; `p` promotes."""
+that revision; `d` shows what its deploy changed; `s` syncs; `p` promotes."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from console.fleet.display import age, short
 from console.fleet.targets import probe_urls
 from console.guard.events import analysis_of
 from console.tui.appdetail import HistoryLine, auto_sync_label, history_lines
+from console.tui.diffview import history_pair
 from console.tui.fleetview import DRIFT, AppFacts, facts_of, health_text, sync_text
-from console.tui.messages import RollbackChosen, ScreenReady
+from console.tui.messages import DiffWanted, RollbackChosen, ScreenReady
 from console.tui.store import AppId, Store
 from console.tui.targets import ConsoleTarget
 from console.tui.widgets.events import EventsPane
@@ -112,6 +113,7 @@ class DetailScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("s", "app.sync", "Sync"),
         Binding("r", "rollback", "Roll back to line"),
+        Binding("d", "diff", "Diff"),
         Binding("p", "app.promote", "Promote"),
         Binding("l", "app.logs", "Logs", priority=True),  # over the history table's `l`
         Binding("t", "app.tree", "Tree"),
@@ -166,6 +168,18 @@ class DetailScreen(Screen[None]):
             self.notify("no history line selected", severity="warning")
             return
         self.post_message(RollbackChosen(self.app_id, line))
+
+    def action_diff(self) -> None:
+        line = self.selected_line()
+        if line is None:
+            self.notify("no history line selected", severity="warning")
+            return
+        pair = history_pair(self._history, line)
+        target, key = self.app_id
+        if isinstance(pair, str):
+            self.post_message(DiffWanted(target, key, None, pair))
+        else:
+            self.post_message(DiffWanted(target, key, pair))
 
     def update_view(self, store: Store, now: datetime) -> None:
         facts = facts_of(store, self.app_id)

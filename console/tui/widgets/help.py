@@ -22,6 +22,11 @@ KEYS = (
     ("e", "all events"),
     ("s", "sync the app (Argo CD sync API)"),
     ("r", "roll back: in the detail, to the history line under the cursor"),
+    (
+        "d",
+        "diff of the rendered manifests: what a history line's deploy or a rollback changed; "
+        "in a confirm, what the draft will change",
+    ),
     ("p", "promote the app's tag to the next environment"),
     ("t", "resource tree: app → Deployment → ReplicaSet → Pod; enter on a pod: its logs"),
     ("l", "logs of the app's pods (on the fleet: L); in the tree, of the pod under the cursor"),

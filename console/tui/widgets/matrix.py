@@ -72,17 +72,14 @@ class FleetMatrix(VimTable):
 
     def app_at_cursor(self) -> AppId | None:
         """The app under the cursor; on the service column, the row's first app."""
-        if not self.row_count:
+        key = self._cursor_key()
+        if key is None:
             return None
-        try:
-            row_key, column_key = self.coordinate_to_cell_key(self.cursor_coordinate)
-        except CellDoesNotExist:
-            return None
-        row = str(row_key.value)
-        if column_key.value == SERVICE:
+        row, column = key
+        if column == SERVICE:
             found = [self._apps[k] for k in self._apps if k[0] == row]
             return found[0] if found else None
-        return self._apps.get((row, str(column_key.value)))
+        return self._apps.get(key)
 
     def show(self, matrix: Matrix, now: datetime) -> None:
         columns = tuple(c.key for c in matrix.columns)

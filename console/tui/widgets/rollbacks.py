@@ -1,4 +1,5 @@
-"""The rollback timeline (`:rollbacks`, `b`): every rollback across the fleet, newest first."""
+"""The rollback timeline (`:rollbacks`, `b`): every rollback across the fleet, newest first;
+`d` on one shows exactly what it changed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from console.fleet.display import short
-from console.tui.messages import ScreenReady
+from console.tui.diffview import rollback_pair
+from console.tui.messages import DiffWanted, ScreenReady
 from console.tui.store import Store
 from console.tui.timeline import RollbackEntry, duration, timeline
 from console.tui.widgets.matrix import VimTable
@@ -46,11 +48,16 @@ def reason_text(entry: RollbackEntry) -> str:
 
 class RollbacksScreen(Screen[None]):
     ready = False
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("d", "diff", "Diff"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
         self._shown: tuple[tuple[str, ...], ...] | None = None
+        self._entries: list[RollbackEntry] = []
+        self._store: Store | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -67,8 +74,27 @@ class RollbacksScreen(Screen[None]):
         self.ready = True  # its widgets exist: the app may render into them
         self.post_message(ScreenReady())
 
+    def action_diff(self) -> None:
+        table = self.query_one("#rollbacks", DataTable)
+        if not self._entries or not table.row_count:
+            self.notify("no rollback selected", severity="warning")
+            return
+        entry = self._entries[min(table.cursor_row, len(self._entries) - 1)]
+        if not entry.sha:
+            self.post_message(DiffWanted(entry.target, entry.app, None, "no rollback commit known"))
+            return
+        commit = None
+        if self._store is not None:
+            repo = self._store.repos.get(self._store.repo_of.get(entry.target, ""))
+            commit = repo.by_sha.get(entry.sha) if repo is not None else None
+        self.post_message(
+            DiffWanted(entry.target, entry.app, rollback_pair(entry.sha, commit, entry.of))
+        )
+
     def update_view(self, store: Store, now: datetime) -> None:
+        self._store = store
         entries = timeline(store)
+        self._entries = entries
         rows = [timeline_row(e, now) for e in entries]
         plain = tuple(tuple(c.plain for c in row) for row in rows)
         if plain == self._shown:

@@ -74,7 +74,9 @@ async def test_status_with_a_backend_that_is_not_ready(client_for: ClientFactory
     assert "DB_URL" in backend["readiness"]["checks"]["config"]["output"]
     # Deliberately, the frontend stays ready: its own readiness ignores the backend.
     assert body["frontend"]["health"]["status"] == "pass"
-    assert "not ready" in html
+    assert '<header id="overall" class="banner fail">' in html
+    assert "Not ready: backend not ready" in html
+    assert '<span class="badge fail">not ready</span>' in html
     assert "DB_URL" in html
 
 
@@ -87,7 +89,9 @@ async def test_status_with_a_backend_that_is_down(client_for: ClientFactory) -> 
     assert backend["version"] is None
     assert backend["error"].startswith("unreachable")
     assert body["frontend"]["health"]["status"] == "pass"
-    assert "unreachable" in await page(client_for, BACKEND_URL=url)
+    html = await page(client_for, BACKEND_URL=url)
+    assert "Not ready: backend unreachable" in html
+    assert '<span class="badge fail">unreachable</span>' in html
 
 
 async def test_status_with_a_backend_that_is_too_slow(client_for: ClientFactory) -> None:
@@ -98,7 +102,7 @@ async def test_status_with_a_backend_that_is_too_slow(client_for: ClientFactory)
     assert backend["reachable"] is False
     assert backend["error"].startswith("timeout")
     assert 150 <= backend["latency_ms"] < 2000
-    assert "timeout" in html
+    assert '<span class="badge fail">timeout</span>' in html
 
 
 async def test_status_with_a_backend_that_errors(client_for: ClientFactory) -> None:
@@ -111,6 +115,7 @@ async def test_status_with_a_backend_that_errors(client_for: ClientFactory) -> N
     assert "HTTP 500 from /version" in backend["error"]
     assert "HTTP 500 from /readyz" in backend["error"]
     assert "HTTP 500" in html
+    assert '<span class="badge fail">error</span>' in html
 
 
 async def test_page_shows_both_sides(client_for: ClientFactory, real_backend: AppServer) -> None:
@@ -118,12 +123,20 @@ async def test_page_shows_both_sides(client_for: ClientFactory, real_backend: Ap
         client_for, BACKEND_URL=real_backend.url, SERVICE_NAME="shop-web", SERVICE_VERSION="4.5.6"
     )
     assert '<meta http-equiv="refresh" content="5">' in html
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
     assert "<script" not in html
-    assert "shop-web" in html
-    assert "4.5.6" in html  # own version
-    assert "1.2.3" in html  # backend /version
-    assert "orders-api" in html
-    assert ">ready<" in html
+    assert '<header id="overall" class="banner pass">' in html
+    assert "All ready" in html
+    # The versions table: one row per side, its own version and the backend's /version.
+    assert '<th scope="row">frontend</th><td>shop-web</td><td>4.5.6</td>' in html
+    assert '<th scope="row">backend</th><td>orders-api</td><td>1.2.3</td>' in html
+    assert html.count('<span class="badge pass">ready</span>') == 2
+
+
+async def test_page_says_when_the_frontend_itself_is_not_ready(client_for: ClientFactory) -> None:
+    html = await page(client_for)  # no BACKEND_URL: the frontend's config check fails
+    assert '<header id="overall" class="banner fail">' in html
+    assert "Not ready: frontend not ready; backend BACKEND_URL is not set" in html
 
 
 async def test_page_escapes_values(client_for: ClientFactory) -> None:

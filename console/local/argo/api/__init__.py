@@ -13,6 +13,7 @@ Argo CD REST (conforming to Argo CD's swagger.json):
     GET  /api/v1/stream/applications              SSE (Accept: text/event-stream) or NDJSON
     POST /api/v1/applications/{name}/sync         v1alpha1Application
     GET  /api/v1/applications/{name}/resource-tree  v1alpha1ApplicationTree
+    GET  /api/v1/applications/{name}/manifests    repositoryManifestResponse (`?revision=`)
     GET  /api/v1/applications/{name}/logs         NDJSON of applicationLogEntry
     GET  /api/v1/applications/{name}/pods/{pod}/logs
     GET  /api/version                             versionVersionMessage

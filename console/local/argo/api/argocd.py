@@ -1,5 +1,6 @@
 """Argo CD's REST API (conforming to Argo CD's swagger.json) over the app's
-`ApplicationSource`: applications (list, get, stream, sync, resource tree, logs), the version,
+`ApplicationSource`: applications (list, get, stream, sync, resource tree, manifests, logs), the
+version,
 Git hosts' push webhooks, and the platform's health check."""
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from console.local.argo.errors import (
     InvalidArgumentError,
     UnavailableError,
 )
+from console.local.argo.requests import SyncRequest
 from console.local.git.webhook import WebhookError, parse_push, verify_signature
 
 blueprint = Blueprint("argocd", __name__)
@@ -158,9 +160,8 @@ async def sync_application(name: str) -> Response:
             f"Cannot sync to {revision}: auto-sync currently set to "
             f"{record.source.get('targetRevision', '')}"
         )
-    synced = await source.sync(
-        name, revision or None, prune, dry_run, settings.username, sync_options=options
-    )
+    wanted = SyncRequest(name, revision or None, prune, dry_run, settings.username, tuple(options))
+    synced = await source.sync(wanted)
     return json_text_response(json_text(synced))
 
 
@@ -182,6 +183,31 @@ async def live_resource(name: str) -> Response:
         raise InvalidArgumentError("kind and resourceName are required")
     live = source.live_object(name, kind, request.args.get("namespace", ""), resource_name)
     return json_response({"manifest": json.dumps(live, separators=(",", ":"))})
+
+
+@blueprint.get("/api/v1/applications/<name>/manifests")
+async def manifests(name: str) -> Response:
+    """The objects the app's source renders to at `?revision=` (default: its target revision),
+    as Argo CD's ApplicationService.GetManifests answers: a `repositoryManifestResponse` whose
+    `manifests` are each object's JSON as a string (Go's encoding: keys sorted)."""
+    source = current_settings().source
+    query = Query.from_request()
+    record = _app_or_404(name)
+    if query.projects and record.project not in query.projects:
+        raise ApplicationNotFoundError(name)
+    rendered = await source.manifests(name, request.args.get("revision") or None)
+    destination = record.spec.get("destination") or {}
+    body: Json = {
+        "manifests": [
+            json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+            for obj in rendered.objects
+        ],
+        "namespace": str(destination.get("namespace") or ""),
+        "server": str(destination.get("server") or ""),
+        "revision": rendered.revision,
+        "sourceType": rendered.source_type,
+    }
+    return json_response(body)
 
 
 async def _logs(name: str, pod: str | None) -> Response:
