@@ -24,6 +24,8 @@ COMMANDS = (
     Command("fleet", ("home", "apps", "app", "f"), "fleet", "the service x environment matrix"),
     Command("rollbacks", ("rollback", "rb", "timeline"), "rollbacks", "rollback timeline"),
     Command("events", ("event", "ev", "log"), "events", "all events"),
+    Command("logs", ("pods", "l"), "logs", "the logs of the app's pods (its current ones)"),
+    Command("tree", ("resources", "res", "t"), "tree", "the app's resource tree, down to its pods"),
     Command("help", ("?", "keys"), "help", "keys and marks"),
     Command("sort", ("order", "o"), "sort", "next sort order: name, health, last deployed"),
     Command("filter", ("/", "search"), "filter", "filter the fleet"),

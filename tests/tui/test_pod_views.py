@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from textual.command import CommandList
 from textual.widgets import DataTable
 
 from console.fleet.argocd import ArgoCDSource
@@ -234,6 +235,26 @@ async def test_a_context_target_says_why_not() -> None:
             await pilot.press(key)  # on backend-dev, under the cursor from the start
             assert app.last_refusal.startswith("kind-prod: logs and resource trees are read")
             assert app.screen is app.fleet_screen
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("typed", "screen"), [("logs", LogsScreen), (":tree", TreeScreen)])
+async def test_the_palette_opens_them(typed: str, screen: type) -> None:
+    source = FakeSource("demo", data.fleet())
+    source.tree, source.live = pods.tree(), pods.live_objects()
+    app = console_app([target(source)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.store.apps) == len(data.fleet()))
+        await pilot.press("colon", *typed)
+
+        def answered() -> bool:  # the palette searches in a worker
+            found = app.screen.query(CommandList)
+            return bool(found) and found.first().highlighted is not None
+
+        await until(pilot, answered)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, screen))
+        assert app.screen.app_id == ("demo", "argocd/backend-dev")  # the app under the cursor
 
 
 @pytest.mark.asyncio

@@ -16,7 +16,7 @@ KEYS = (
     ("enter", "open the app under the cursor"),
     ("esc", "back; clear the filter"),
     ("/", "filter: name, env, health, sync, target revision (all words must match)"),
-    (":", "command palette: fleet, rollbacks, events, help, sort, quit"),
+    (":", "command palette: fleet, rollbacks, events, logs, tree, help, sort, quit"),
     ("o", "sort: name → worst health → last deployed"),
     ("b", "rollback timeline"),
     ("e", "all events"),
