@@ -144,10 +144,15 @@ async def read_logs(
 async def read_tree(
     screen: DOMNode, reader: LogReader, app: str, health: Health | None, message: str
 ) -> None:
+    """One read of the app's tree, told to `screen` as rows, or as why it could not be had."""
     name = app.rpartition("/")[2]
     try:
-        tree = await reader.resource_tree(app)
+        rows = tree_rows(name, await reader.resource_tree(app), health, message)
     except SourceError as exc:
         screen.post_message(TreeRead([], str(exc)))
         return
-    screen.post_message(TreeRead(tree_rows(name, tree, health, message)))
+    except Exception as exc:  # a bug or a library's surprise: said, and the next read goes on
+        log.exception("reading the resource tree of %s failed", app)
+        screen.post_message(TreeRead([], f"{type(exc).__name__}: {exc}"))
+        return
+    screen.post_message(TreeRead(rows))

@@ -43,6 +43,7 @@ class FakeSource:
         self.sync_error: SourceError | None = None
         self.closed = False
         self.tree: dict[str, Any] = {}  # what resource_tree answers for every app
+        self.tree_error: SourceError | None = None  # or what it raises
         self.live: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, namespace, name)
         self.log_lines: list[tuple[str, str, LogLine]] = []  # (pod, container, line)
         self.log_queries: list[LogQuery] = []
@@ -57,6 +58,8 @@ class FakeSource:
         raise SourceError(f'application "{name}" not found', "not_found")
 
     async def resource_tree(self, name: str) -> dict[str, Any]:
+        if self.tree_error is not None:
+            raise self.tree_error
         return self.tree
 
     async def live_resource(self, name: str, ref: ResourceRef) -> dict[str, Any]:

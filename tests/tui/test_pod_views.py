@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from textual.command import CommandList
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from console.fleet.argocd import ArgoCDSource
 from console.fleet.follow import Pacing
 from console.fleet.logs import LogLine
 from console.fleet.model import Health
+from console.fleet.source import SourceError
 from console.local.argo.inmemory import InMemorySource
 from console.tui.app import ConsoleApp
 from console.tui.logview import LogRing
@@ -255,6 +256,21 @@ async def test_the_palette_opens_them(typed: str, screen: type) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, screen))
         assert app.screen.app_id == ("demo", "argocd/backend-dev")  # the app under the cursor
+
+
+@pytest.mark.asyncio
+async def test_a_tree_that_cannot_be_read_says_why_and_is_read_again() -> None:
+    source = FakeSource("demo", data.fleet())
+    source.tree_error = SourceError("cannot reach Argo CD at https://argocd.example: refused")
+    app = console_app([target(source)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.store.apps) == len(data.fleet()))
+        tree = TreeScreen(("demo", "argocd/backend-dev"), refresh_s=0.05)
+        app.push_screen(tree)
+        await until(pilot, lambda: bool(tree.error))
+        assert str(tree.query_one("#tree-head", Static).render()).startswith("cannot reach")
+        source.tree_error, source.tree = None, pods.tree()
+        await until(pilot, lambda: not tree.error and len(tree.rows) == 9)
 
 
 @pytest.mark.asyncio

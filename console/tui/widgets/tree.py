@@ -65,6 +65,7 @@ class TreeScreen(Screen[None]):
         self._refresh_s = refresh_s
         self._clock = clock or (lambda: datetime.now().astimezone())
         self._shown: tuple[tuple[str, ...], ...] = ()
+        self._asking = False  # a read asked for and not answered yet
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -84,10 +85,14 @@ class TreeScreen(Screen[None]):
         self.set_interval(self._refresh_s, self.ask)
 
     def ask(self) -> None:
+        if self._asking:
+            return  # a slow server: the read under way is not cut short by the next one
+        self._asking = True
         self.post_message(TreeWanted(self, self.app_id))
 
     @on(TreeRead)
     def _read(self, message: TreeRead) -> None:
+        self._asking = False
         self.reads += 1
         self.error = message.error
         if not message.error:
