@@ -305,8 +305,7 @@ class ApplicationSource(Protocol):
     def pod_logs(self, name: str, query: LogQuery) -> AsyncIterator[LogEntry]:
         """The log lines of the application's pods that `query` asks for, oldest first; with
         `follow`, until the consumer stops. Validates immediately, before returning the
-        iterator: raises
-        ApplicationNotFoundError, or NotFoundError for an unknown pod."""
+        iterator: raises ApplicationNotFoundError, or NotFoundError for an unknown pod."""
         ...
 
     async def manifests(self, name: str, revision: str | None) -> Manifests:
