@@ -21,7 +21,7 @@ from console.application import API_VERSION, KIND, ApplicationStatus, HealthStat
 from console.fleet.tree import failing_pods
 from console.local.argo.appstate import ApplicationRecord
 from console.local.argo.inmemory import InMemorySource
-from console.local.argo.podlogs import LogEntry
+from console.local.argo.podlogs import LogEntry, LogQuery
 from console.local.argo.publish import (
     MAX_LINE_BYTES,
     MAX_READ_BYTES,
@@ -404,7 +404,7 @@ class FakeRuntime:
 
 def lines_of(source: InMemorySource, pod_name: str | None = None) -> list[str]:
     async def collect() -> list[str]:
-        return [e.content async for e in source.pod_logs(APP, pod_name, None, None)]
+        return [e.content async for e in source.pod_logs(APP, LogQuery(pod_name))]
 
     return asyncio.run(collect())
 
@@ -458,7 +458,7 @@ def test_the_tail_publishes_whole_lines_and_follows_the_file(tmp_path: Path) -> 
 
 
 async def _entries(source: InMemorySource, pod_name: str) -> list[LogEntry]:
-    return [e async for e in source.pod_logs(APP, pod_name, None, None)]
+    return [e async for e in source.pod_logs(APP, LogQuery(pod_name))]
 
 
 def test_the_tail_skips_what_it_cannot_keep_and_restarts_on_truncation(tmp_path: Path) -> None:
@@ -494,7 +494,7 @@ def test_the_publisher_follows_the_source_and_stops_cleanly(tmp_path: Path) -> N
             assert publisher.source is source
             runtime.apps[APP] = [snapshot([pod(NEW, "aaaaa", ready=True, log=log)])]
             source.put(record(*MANAGED))
-            entries = source.pod_logs(APP, None, None, None, follow=True)
+            entries = source.pod_logs(APP, LogQuery(follow=True))
             first = await asyncio.wait_for(anext(entries), timeout=10)
             assert first.content == "ready"
             await entries.aclose()  # type: ignore[attr-defined]
@@ -627,11 +627,11 @@ def test_a_real_runtime_publishes_pod_logs_and_tree(tiny: Tiny, tmp_path: Path) 
             ]
             results = await runtime.apply(APP, "dev", objects, prune=True)
             assert all(r.ok for r in results), results
-            follow = source.pod_logs(APP, None, None, None, follow=True)
+            follow = source.pod_logs(APP, LogQuery(follow=True))
             hello = await first_line(follow, "hello from", timeout=30)
             await follow.aclose()  # type: ignore[attr-defined]
             assert hello.startswith("hello-")
-            entries = [e async for e in source.pod_logs(APP, hello, None, None)]
+            entries = [e async for e in source.pod_logs(APP, LogQuery(hello))]
             assert [e.content for e in entries] == [f"hello from {hello}"]
             assert entries[0].container == "hello"
 
@@ -657,13 +657,13 @@ def test_a_real_runtime_publishes_pod_logs_and_tree(tiny: Tiny, tmp_path: Path) 
             }
             assert info(tree, crasher.name)["Status Reason"] == "CrashLoopBackOff"
             assert node(tree, hello)["parentRefs"][0]["name"] == hello.rsplit("-", 1)[0]
-            boom = [e.content async for e in source.pod_logs(APP, crasher.name, None, None)]
+            boom = [e.content async for e in source.pod_logs(APP, LogQuery(crasher.name))]
             assert boom[:1] == ["boom"]
         finally:
             await runtime.close()
             await publisher.stop()
         # The last pass, after the pods stopped, published what the hello pod said on SIGTERM.
-        last = [e.content async for e in source.pod_logs(APP, hello, None, None)]
+        last = [e.content async for e in source.pod_logs(APP, LogQuery(hello))]
         assert last == [f"hello from {hello}", "stopping"]
         assert not any(n["kind"] == "Pod" for n in source.resource_tree(APP)["nodes"])
 

@@ -38,7 +38,7 @@ from console.application import (
     format_time,
     parse_time,
 )
-from console.local.argo.podlogs import LogEntry
+from console.local.argo.podlogs import LogEntry, LogQuery
 from console.local.argo.reposerver import Manifests
 from console.local.argo.requests import SyncRequest
 
@@ -302,18 +302,10 @@ class ApplicationSource(Protocol):
         NotFoundError."""
         ...
 
-    def pod_logs(
-        self,
-        name: str,
-        pod: str | None,
-        container: str | None,
-        tail_lines: int | None,
-        follow: bool = False,
-    ) -> AsyncIterator[LogEntry]:
-        """Log lines of one pod of the application (all of its pods when `pod` is None), oldest
-        first; the last `tail_lines` of each pod when given; with `follow`, then every new line
-        until the consumer stops. Validates immediately, before returning the iterator: raises
-        ApplicationNotFoundError, or NotFoundError for an unknown pod."""
+    def pod_logs(self, name: str, query: LogQuery) -> AsyncIterator[LogEntry]:
+        """The log lines of the application's pods that `query` asks for, oldest first; with
+        `follow`, until the consumer stops. Validates immediately, before returning the
+        iterator: raises ApplicationNotFoundError, or NotFoundError for an unknown pod."""
         ...
 
     async def manifests(self, name: str, revision: str | None) -> Manifests:

@@ -35,7 +35,7 @@ from console.local.argo.errors import (
     UnavailableError,
     UnimplementedError,
 )
-from console.local.argo.podlogs import LogEntry, PodLogs
+from console.local.argo.podlogs import LogEntry, LogQuery, PodLogs
 from console.local.argo.reposerver import Manifests, RepoServerError
 from console.local.argo.requests import RefreshRequest, Request, SyncRequest, WebhookDelivery
 from console.local.argo.wakeup import Wakeup
@@ -303,20 +303,13 @@ class InMemorySource:
             tree = self._trees.get(name)
             return plain_copy(tree) if tree is not None else resource_tree(record)
 
-    def pod_logs(
-        self,
-        name: str,
-        pod: str | None,
-        container: str | None,
-        tail_lines: int | None,
-        follow: bool = False,
-    ) -> AsyncIterator[LogEntry]:
+    def pod_logs(self, name: str, query: LogQuery) -> AsyncIterator[LogEntry]:
         with self._lock:
             if name not in self._records:
                 raise ApplicationNotFoundError(name)
-        if pod is not None and not self._logs.has_pod(name, pod):
-            raise NotFoundError(f'pods "{pod}" not found')
-        return self._logs.stream(name, pod, container, tail_lines, follow)
+        if query.pod is not None and not self._logs.has_pod(name, query.pod):
+            raise NotFoundError(f'pods "{query.pod}" not found')
+        return self._logs.stream(name, query)
 
     async def webhook(self, event: bytes, headers: Mapping[str, str]) -> None:
         delivery = WebhookDelivery(bytes(event), tuple(headers.items()), self._clock())

@@ -13,6 +13,18 @@ from console.local.argo.wakeup import Wakeup
 
 
 @dataclass(frozen=True)
+class LogQuery:
+    """Which lines of an app's pods to read: one pod's (None: every pod's), one container's
+    (None: every container's), the last `tail_lines` of each pod when given, and with `follow`
+    every new line after them."""
+
+    pod: str | None = None
+    container: str | None = None
+    tail_lines: int | None = None
+    follow: bool = False
+
+
+@dataclass(frozen=True)
 class LogEntry:
     """One line a pod's container wrote."""
 
@@ -62,16 +74,9 @@ class PodLogs:
             if seq > after and (not container or entry.container in ("", container))
         ]
 
-    async def stream(
-        self,
-        app: str,
-        pod: str | None,
-        container: str | None,
-        tail_lines: int | None,
-        follow: bool,
-    ) -> AsyncIterator[LogEntry]:
-        """The lines of one pod (all of the app's when `pod` is None), oldest first; the last
-        `tail_lines` of each pod when given; with `follow`, then every new line."""
+    async def stream(self, app: str, query: LogQuery) -> AsyncIterator[LogEntry]:
+        """The lines `query` asks for of `app`'s pods, oldest first."""
+        pod, container, tail_lines = query.pod, query.container, query.tail_lines
         with self._lock:
             lines = self._lines(app, pod, container, 0)
             last = self._seq
@@ -86,7 +91,7 @@ class PodLogs:
             )
         for _, entry in sorted(lines, key=lambda line: line[0]):
             yield entry
-        while follow:
+        while query.follow:
             with self._lock:
                 new = self._lines(app, pod, container, last)
                 last = self._seq

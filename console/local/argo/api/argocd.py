@@ -41,6 +41,7 @@ from console.local.argo.errors import (
     InvalidArgumentError,
     UnavailableError,
 )
+from console.local.argo.podlogs import LogQuery
 from console.local.argo.requests import SyncRequest
 from console.local.git.webhook import WebhookError, parse_push, verify_signature
 
@@ -221,7 +222,7 @@ async def _logs(name: str, pod: str | None) -> Response:
     match_case = bool_arg("matchCase")
     negate = needle.startswith("!")
     needle = needle.removeprefix("!")
-    entries = source.pod_logs(name, pod, container, tail, follow)
+    entries = source.pod_logs(name, LogQuery(pod, container, tail, follow))
     cutoff = datetime.now(UTC).timestamp() - since_s if since_s else None
 
     def keep(content: str) -> bool:

@@ -10,13 +10,12 @@ from quart import Blueprint, Response, request
 
 from console.application import Json, format_time
 from console.local.argo.api.common import (
-    UNIMPLEMENTED,
     RunStore,
     current_settings,
     int_arg,
     json_response,
 )
-from console.local.argo.errors import ApiError, InvalidArgumentError, NotFoundError
+from console.local.argo.errors import InvalidArgumentError, NotFoundError, UnimplementedError
 from console.local.state import Run
 
 DEFAULT_RUNS = 50  # CI runs listed when no `limit` is asked
@@ -28,7 +27,7 @@ blueprint = Blueprint("ci", __name__)
 def _run_store() -> RunStore:
     settings = current_settings()
     if settings.ci_runs is None:
-        raise Unimplemented("CI runs are not recorded by this server")
+        raise UnimplementedError("CI runs are not recorded by this server")
     return settings.ci_runs
 
 
@@ -55,12 +54,6 @@ async def ci_run_log(run_id: int) -> Response:
     if text is None:
         raise NotFoundError(f"CI run {run_id} has no log")
     return Response(text, status=200, mimetype="text/plain")
-
-
-class Unimplemented(ApiError):
-    grpc_code = UNIMPLEMENTED
-    http_status = 501
-    reason = "NotImplemented"
 
 
 def _run_json(run: Run) -> Json:
