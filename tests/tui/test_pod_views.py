@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from console.tui.logview import LogRing
 from console.tui.podfeeds import batches
 from console.tui.targets import ConsoleTarget
 from console.tui.treeview import tree_rows
-from console.tui.widgets.logs import STOPPED, LogsScreen, LogView
+from console.tui.widgets.logs import STOPPED, LogsScreen, LogView, line_text
 from console.tui.widgets.matrix import FleetMatrix
 from console.tui.widgets.tree import TreeScreen
 from tests.fleet.support import FakeSleep, Server, record
@@ -297,6 +298,19 @@ async def test_batches_take_what_is_there() -> None:
     assert [n for batch in got for n in batch] == [0, 1, 2, 3, 4, 5]
     assert all(len(batch) <= 3 for batch in got)
     assert len(got) < 6  # lines read together went together
+
+
+def test_a_line_as_shown() -> None:
+    """ANSI colours are kept (as styles, not codes), tabs expanded, a stray newline flattened;
+    the search's match is highlighted whatever its case."""
+    at = datetime(2026, 8, 1, 12, 0, 5, tzinfo=UTC)
+    line = LogLine("pod-a", "\x1b[31mERROR\x1b[0m\tdb\r\ndown", at)
+    text = line_text(line, "error", UTC, pods=True)
+    assert text.plain == "12:00:05 pod-a │ ERROR   db down"
+    styles = {str(span.style) for span in text.spans}
+    assert "color(1)" in styles  # ANSI red
+    assert "black on yellow" in styles
+    assert line_text(line, "", UTC, pods=False).plain == "12:00:05 ERROR   db down"
 
 
 def test_ring() -> None:

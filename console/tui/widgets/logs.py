@@ -48,8 +48,10 @@ def line_text(line: LogLine, needle: str, tz: tzinfo | None, pods: bool) -> Text
         style = POD_STYLES[zlib.crc32(line.pod.encode()) % len(POD_STYLES)]
         text.append(line.pod, style=style)
         text.append(" │ ", style="dim")
-    content = line.content.replace("\r", "").expandtabs(4)
+    # One screen line per log line: a stray newline or carriage return would break the row.
+    content = line.content.replace("\r", "").replace("\n", " ")
     body = Text.from_ansi(content, no_wrap=True, end="") if "\x1b" in content else Text(content)
+    body.expand_tabs(4)  # after the colours are read: their codes take no columns
     if needle:
         body.highlight_words([needle], style="black on yellow", case_sensitive=False)
     text.append_text(body)
