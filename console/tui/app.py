@@ -530,16 +530,7 @@ class ConsoleApp(App[None]):
             screen.post_message(LogEnded(message.generation, str(exc)))
             return
         screen.run_worker(
-            read_logs(
-                screen,
-                reader,
-                message.app_id[1],
-                message.query,
-                message.generation,
-                pod=message.pod,
-                namespace=message.pod_namespace,
-                container=message.container,
-            ),
+            read_logs(reader, message),
             group="logs",
             exclusive=True,  # another container, follow off: the old stream ends
             exit_on_error=False,

@@ -22,7 +22,7 @@ from console.fleet.logs import LogQuery, LogReader, containers_of
 from console.fleet.model import Health
 from console.fleet.source import AppSource, SourceError
 from console.fleet.tree import ResourceRef, current_pods
-from console.tui.podmessages import LogBatch, LogEnded, LogsResolved, TreeRead
+from console.tui.podmessages import LogBatch, LogEnded, LogsResolved, LogsWanted, TreeRead
 from console.tui.targets import ConsoleTarget
 from console.tui.treeview import tree_rows
 
@@ -113,21 +113,20 @@ async def resolve(
     return query, containers
 
 
-async def read_logs(
-    screen: DOMNode,
-    reader: LogReader,
-    app: str,
-    query: LogQuery | None,
-    generation: int,
-    *,
-    pod: str | None = None,
-    namespace: str = "",
-    container: str | None = None,
-) -> None:
-    """Resolve (when `query` is None), then stream to `screen` until the stream ends."""
+async def read_logs(reader: LogReader, wanted: LogsWanted) -> None:
+    """Resolve (when the query is not known yet), then stream to the screen that asked until
+    the stream ends."""
+    screen, app, query, generation = (
+        wanted.requester,
+        wanted.app_id[1],
+        wanted.query,
+        wanted.generation,
+    )
     try:
         if query is None:
-            query, containers = await resolve(reader, app, pod, namespace, container)
+            query, containers = await resolve(
+                reader, app, wanted.pod, wanted.pod_namespace, wanted.container
+            )
             screen.post_message(LogsResolved(generation, query, containers))
         async for batch in batches(reader.logs(app, query)):
             screen.post_message(LogBatch(generation, batch))

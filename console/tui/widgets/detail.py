@@ -13,7 +13,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
-from textual.widgets.data_table import CellDoesNotExist
 
 from console.fleet.display import age, short
 from console.fleet.targets import probe_urls
@@ -26,6 +25,7 @@ from console.tui.store import AppId, Store
 from console.tui.targets import ConsoleTarget
 from console.tui.widgets.events import EventsPane
 from console.tui.widgets.matrix import VimTable
+from console.tui.widgets.tables import KeyedRows, cursor_key
 
 HISTORY_COLUMNS = ("", "ID", "REVISION", "TAG", "DEPLOYED", "BY", "AUTHOR", "COMMIT")
 
@@ -124,7 +124,7 @@ class DetailScreen(Screen[None]):
         self.app_id = app_id
         self.target = target
         self._history: list[HistoryLine] = []
-        self._shown: tuple[tuple[str, ...], ...] = ()
+        self._table = KeyedRows()
         self._resources: tuple[tuple[str, ...], ...] = ()
 
     def compose(self) -> ComposeResult:
@@ -153,13 +153,7 @@ class DetailScreen(Screen[None]):
         self.post_message(ScreenReady())
 
     def selected_line(self) -> HistoryLine | None:
-        table = self.query_one("#history", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except CellDoesNotExist:
-            return None
+        key = cursor_key(self.query_one("#history", DataTable))
         return next((line for line in self._history if str(line.id) == key), None)
 
     def action_rollback(self) -> None:
@@ -196,18 +190,8 @@ class DetailScreen(Screen[None]):
 
     def _show_history(self, lines: list[HistoryLine], now: datetime) -> None:
         self._history = lines
-        rows = [history_row(line, now) for line in lines]
-        plain = tuple(tuple(cell.plain for cell in row) for row in rows)
-        if plain == self._shown:
-            return
-        self._shown = plain
         table = self.query_one("#history", DataTable)
-        selected = self.selected_line()
-        table.clear()
-        for line, row in zip(lines, rows, strict=True):
-            table.add_row(*row, key=str(line.id))
-        if selected is not None and any(line.id == selected.id for line in lines):
-            table.move_cursor(row=table.get_row_index(str(selected.id)), animate=False)
+        self._table.fill(table, [(str(line.id), history_row(line, now)) for line in lines])
 
     def _show_resources(self, facts: AppFacts) -> None:
         rows = []

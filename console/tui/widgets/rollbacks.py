@@ -18,6 +18,7 @@ from console.tui.messages import DiffWanted, ScreenReady
 from console.tui.store import Store
 from console.tui.timeline import RollbackEntry, duration, timeline
 from console.tui.widgets.matrix import VimTable
+from console.tui.widgets.tables import KeyedRows
 
 COLUMNS = ("WHEN", "APP", "ENV", "FROM → TO", "DETECT", "RECOVER", "MTTR", "BY", "REASON")
 
@@ -55,7 +56,7 @@ class RollbacksScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self._shown: tuple[tuple[str, ...], ...] | None = None
+        self._table = KeyedRows()
         self._entries: list[RollbackEntry] = []
         self._store: Store | None = None
 
@@ -95,11 +96,10 @@ class RollbacksScreen(Screen[None]):
         self._store = store
         entries = timeline(store)
         self._entries = entries
-        rows = [timeline_row(e, now) for e in entries]
-        plain = tuple(tuple(c.plain for c in row) for row in rows)
-        if plain == self._shown:
+        table = self.query_one("#rollbacks", DataTable)
+        rows = [(e.sha or f"{e.app}@{e.of}", timeline_row(e, now)) for e in entries]
+        if not self._table.fill(table, rows):
             return
-        self._shown = plain
         by_guard = sum(1 for e in entries if e.by == "guard")
         summary = (
             f"{len(entries)} rollbacks: {by_guard} by the guard, {len(entries) - by_guard} by "
@@ -108,7 +108,3 @@ class RollbacksScreen(Screen[None]):
         self.query_one("#rollbacks-summary", Static).update(
             Text(summary if entries else "no rollbacks known", style="dim")
         )
-        table = self.query_one("#rollbacks", DataTable)
-        table.clear()
-        for entry, row in zip(entries, rows, strict=True):
-            table.add_row(*row, key=entry.sha or f"{entry.app}@{entry.of}")

@@ -14,7 +14,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
-from textual.widgets.data_table import CellDoesNotExist
 
 from console.fleet.display import age
 from console.tui.fleetview import health_text
@@ -22,6 +21,7 @@ from console.tui.podmessages import OpenLogs, TreeRead, TreeWanted
 from console.tui.store import AppId
 from console.tui.treeview import TreeRow
 from console.tui.widgets.matrix import VimTable
+from console.tui.widgets.tables import KeyedRows, cursor_key
 
 # The short columns first: on 80 columns a long status message runs off the right edge alone.
 COLUMNS = ("RESOURCE", "HEALTH", "READY", "RESTARTS", "AGE", "STATUS")
@@ -64,7 +64,7 @@ class TreeScreen(Screen[None]):
         self.reads = 0
         self._refresh_s = refresh_s
         self._clock = clock or (lambda: datetime.now().astimezone())
-        self._shown: tuple[tuple[str, ...], ...] = ()
+        self._table = KeyedRows()
         self._asking = False  # a read asked for and not answered yet
 
     def compose(self) -> ComposeResult:
@@ -102,19 +102,8 @@ class TreeScreen(Screen[None]):
     def _show(self, rows: tuple[TreeRow, ...]) -> None:
         self.rows = rows
         now = self._clock()
-        cells = [tree_row(row, now) for row in rows]
-        plain = tuple(tuple(c.plain for c in row) for row in cells)
-        if plain == self._shown:
-            return
-        self._shown = plain
         table = self.query_one("#tree", DataTable)
-        selected = self.selected()
-        table.clear()
-        for row, cell in zip(rows, cells, strict=True):
-            table.add_row(*cell, key=row.key)
-        keys = [row.key for row in rows]
-        if selected is not None and selected.key in keys:
-            table.move_cursor(row=keys.index(selected.key), animate=False)
+        self._table.fill(table, [(row.key, tree_row(row, now)) for row in rows])
 
     def _head(self) -> None:
         text = Text()
@@ -132,13 +121,7 @@ class TreeScreen(Screen[None]):
         self.query_one("#tree-head", Static).update(text)
 
     def selected(self) -> TreeRow | None:
-        table = self.query_one("#tree", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except CellDoesNotExist:
-            return None
+        key = cursor_key(self.query_one("#tree", DataTable))
         return next((row for row in self.rows if row.key == key), None)
 
     @on(DataTable.RowSelected, "#tree")
