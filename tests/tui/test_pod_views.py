@@ -224,6 +224,11 @@ async def test_every_pods_logs_and_the_ring(server: Server, fleet: InMemorySourc
         assert len(shown(app)) == 50
         assert shown(app)[-1].endswith("GET /orders/299 200")
         assert "50 lines (the newest; 254 older dropped)" in screen.head_text().plain
+        # Following, the view stays on the newest lines, however many came at once.
+        view = screen.query_one(LogView)
+        await pilot.pause()
+        assert view.max_scroll_y > 0
+        assert view.scroll_offset.y == view.max_scroll_y, "following, but not at the end"
 
 
 @pytest.mark.asyncio
