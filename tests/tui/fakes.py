@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from textual.widgets import Input
+
 from console.fleet.logs import LogLine, LogQuery
 from console.fleet.manifests import Rendered
 from console.fleet.model import OperationPhase
@@ -193,3 +195,8 @@ async def until(pilot: Any, condition: Callable[[], bool], timeout: float = DEAD
             raise AssertionError("the condition did not hold in time")
         await pilot.pause(0.01)
     await pilot.pause()
+
+
+def palette_input(app: ConsoleApp) -> Input:
+    """The command palette's search box (the palette must be open)."""
+    return app.screen.query_one(Input)

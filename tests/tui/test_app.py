@@ -26,7 +26,7 @@ from console.tui.widgets.matrix import FleetMatrix
 from console.tui.widgets.rollbacks import RollbacksScreen
 from tests.fleet.build import replace
 from tests.tui import data, fakes
-from tests.tui.fakes import FakeSource, console_app, loaded, target, until
+from tests.tui.fakes import FakeSource, console_app, loaded, palette_input, target, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -145,7 +145,8 @@ async def test_command_palette_aliases(typed: str) -> None:
     app = console_app([target(FakeSource("demo", data.fleet()))])
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: loaded(app))
-        await pilot.press("colon", *typed)
+        await pilot.press("colon")
+        palette_input(app).insert_text_at_cursor(typed)  # as typed, one search
 
         def answered() -> bool:  # the palette searches in a worker
             found = app.screen.query(CommandList)

@@ -51,7 +51,7 @@ async def confirm(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> Non
     await pilot.press("j", "j", "r")  # back to 2222222
     reason = app.screen.query_one("#reason", Input)
     reason.cursor_blink = False
-    await pilot.press(*"checkout errors")
+    reason.insert_text_at_cursor("checkout errors")  # as typed, without a pilot round per key
 
 
 async def diff(pilot: Pilot[Any], app: ConsoleApp, source: FakeSource) -> None:
