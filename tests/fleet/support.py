@@ -151,6 +151,12 @@ class Server:
         self._thread.start()
         return self
 
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self._thread is None or self._loop is None or self._shutdown is None:
             return

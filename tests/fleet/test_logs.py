@@ -36,9 +36,8 @@ def fleet() -> InMemorySource:
 
 @pytest.fixture
 def server(fleet: InMemorySource) -> Iterator[Server]:
-    running = Server(fleet, TOKEN).start()
-    yield running
-    running.stop()
+    with Server(fleet, TOKEN) as running:
+        yield running
 
 
 async def _all(source: ArgoCDSource, query: LogQuery) -> list[LogLine]:

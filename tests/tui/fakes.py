@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from textual.command import CommandList
 from textual.widgets import Input
 
 from console.fleet.logs import LogLine, LogQuery
@@ -197,6 +198,15 @@ async def until(pilot: Any, condition: Callable[[], bool], timeout: float = DEAD
     await pilot.pause()
 
 
-def palette_input(app: ConsoleApp) -> Input:
-    """The command palette's search box (the palette must be open)."""
-    return app.screen.query_one(Input)
+async def palette_search(pilot: Any, app: ConsoleApp, typed: str) -> CommandList:
+    """Open the command palette, type `typed` (in one step: a pilot round per key costs a
+    second), and wait for the palette's answer: its list, with an option highlighted."""
+    await pilot.press("colon")
+    app.screen.query_one(Input).insert_text_at_cursor(typed)
+
+    def answered() -> bool:  # the palette searches in a worker
+        found = app.screen.query(CommandList)
+        return bool(found) and found.first().highlighted is not None
+
+    await until(pilot, answered)
+    return app.screen.query_one(CommandList)

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from textual.command import CommandList
 from textual.message import Message
 
 from console.fleet.model import Health, Sync
@@ -26,7 +25,7 @@ from console.tui.widgets.matrix import FleetMatrix
 from console.tui.widgets.rollbacks import RollbacksScreen
 from tests.fleet.build import replace
 from tests.tui import data, fakes
-from tests.tui.fakes import FakeSource, console_app, loaded, palette_input, target, until
+from tests.tui.fakes import FakeSource, console_app, loaded, palette_search, target, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -145,15 +144,7 @@ async def test_command_palette_aliases(typed: str) -> None:
     app = console_app([target(FakeSource("demo", data.fleet()))])
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: loaded(app))
-        await pilot.press("colon")
-        palette_input(app).insert_text_at_cursor(typed)  # as typed, one search
-
-        def answered() -> bool:  # the palette searches in a worker
-            found = app.screen.query(CommandList)
-            return bool(found) and found.first().highlighted is not None
-
-        await until(pilot, answered)
-        top = app.screen.query_one(CommandList)
+        top = await palette_search(pilot, app, typed)
         assert str(top.get_option_at_index(top.highlighted or 0).prompt).startswith(":rollbacks")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, RollbacksScreen))

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from textual.command import CommandList
 from textual.widgets import DataTable, Static
 
 from console.fleet.argocd import ArgoCDSource
@@ -31,7 +30,7 @@ from console.tui.widgets.matrix import FleetMatrix
 from console.tui.widgets.tree import TreeScreen
 from tests.fleet.support import FakeSleep, Server, record
 from tests.tui import data, pods
-from tests.tui.fakes import FakeSource, console_app, palette_input, target, until
+from tests.tui.fakes import FakeSource, console_app, palette_search, target, until
 from tests.tui.test_console_scale import SWAGGER, check
 
 TOKEN = "pods-test-token-0123456789"  # noqa: S105 - a test token, served only on 127.0.0.1
@@ -51,9 +50,8 @@ def fleet() -> InMemorySource:
 
 @pytest.fixture
 def server(fleet: InMemorySource) -> Iterator[Server]:
-    running = Server(fleet, TOKEN).start()
-    yield running
-    running.stop()
+    with Server(fleet, TOKEN) as running:
+        yield running
 
 
 def console(server: Server) -> ConsoleApp:
@@ -252,14 +250,7 @@ async def test_the_palette_opens_them(typed: str, screen: type) -> None:
     app = console_app([target(source)])
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: len(app.store.apps) == len(data.fleet()))
-        await pilot.press("colon")
-        palette_input(app).insert_text_at_cursor(typed)  # as typed, one search
-
-        def answered() -> bool:  # the palette searches in a worker
-            found = app.screen.query(CommandList)
-            return bool(found) and found.first().highlighted is not None
-
-        await until(pilot, answered)
+        await palette_search(pilot, app, typed)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, screen))
         assert app.screen.app_id == ("demo", "argocd/backend-dev")  # the app under the cursor
