@@ -9,7 +9,8 @@ match wins:
      alone place it (a partly labelled one as before: with what its labels say);
   2. what the operator said (`Placing`): the app by name (or `namespace/name`), then its
      destination namespace mapped to an environment (`--map-env NAMESPACE=ENV`);
-  3. a `<service>-<env>` name whose suffix names a known environment;
+  3. a `<service>-<env>` name whose suffix names a known environment, else an `<env>-<service>`
+     name whose prefix does;
   4. a destination namespace that names one: `<env>`, or `<anything>-<env>` (the service is
      then the app's name);
   5. none: the app has no environment (Argo CD itself, an app-of-apps, cert-manager...) and
@@ -101,6 +102,18 @@ def _suffix(name: str, known: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
+def _prefix(name: str, known: Mapping[str, str]) -> tuple[str, str] | None:
+    """(`tail`, env) for `name` = `<token>-<tail>`, `token` naming env and `tail` not empty;
+    the longest such token (`eu-prod` before `eu`)."""
+    end = name.rfind("-")
+    while end > 0:
+        env = known.get(name[:end])
+        if env is not None and name[end + 1 :]:
+            return name[end + 1 :], env
+        end = name.rfind("-", 0, end)
+    return None
+
+
 def place(app: App, placing: Placing, known: Mapping[str, str]) -> Place:
     """Where `app` sits (see the module's docstring); `known` is `placing.known(...)` of its
     fleet."""
@@ -114,7 +127,7 @@ def place(app: App, placing: Placing, known: Mapping[str, str]) -> Place:
     if namespace in placing.envs:
         split = _suffix(name, known)
         return Place(split[0] if split else name, placing.envs[namespace], "map")
-    split = _suffix(name, known)
+    split = _suffix(name, known) or _prefix(name, known)
     if split is not None:
         return Place(*split, "name")
     env = known.get(namespace) if namespace else None

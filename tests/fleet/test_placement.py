@@ -69,7 +69,10 @@ CASES: list[tuple[str, str, dict[str, str], Placing, set[str], Place]] = [
     ("cert-manager", "cert-manager", {}, Placing(), set(), OTHER),
     ("apps", "argocd", {}, Placing(), set(), OTHER),  # an app-of-apps
     ("prod", "argocd", {}, Placing(), set(), OTHER),  # an env alone names no service
-    ("prod-payments", "", {}, Placing(), set(), OTHER),  # `<env>-<service>`: map it
+    ("prod-payments", "", {}, Placing(), set(), Place("payments", "prod", "name")),
+    ("eu-prod-shop", "", {}, SHARED, set(), Place("shop", "prod", "name")),  # longest
+    ("dev-tools-qa", "", {}, Placing(), set(), Place("dev-tools", "qa", "name")),  # suffix first
+    ("perf-api", "", {}, Placing(), set(), OTHER),  # nobody calls `perf` an environment
     ("kyverno", "", {}, Placing(), set(), OTHER),
 ]
 
