@@ -495,6 +495,9 @@ class Guard:
             detect_s=round(decision.detect_s or 0.0, 3),
             attempts=outcome.attempts,
         )
+        # Argo CD may have compared the rollback Synced while the push was returning (a
+        # webhook's refresh; a wipe-out's rollback needs no sync): seen then, it was no news.
+        self._recovered(name, tracked, self._clock())
         try:
             await self.source.get(tracked.app.key, refresh="normal")
         except SourceError as exc:

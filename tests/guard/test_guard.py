@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -460,6 +461,43 @@ def test_a_wipe_out_rolled_back_is_recovered_without_a_sync(deploy: Deploy) -> N
             [recovered] = [e for e in r.events.recent() if e.type == ev.RECOVERED]
             assert recovered.fields["commit"] == rollback
         assert len(r.rollbacks(deploy.bad)) == 1
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_synced_on_the_rollback_before_the_guard_wrote_it_down_is_still_recovered(
+    deploy: Deploy,
+) -> None:
+    """Argo CD may compare the rollback Synced (a webhook's refresh; a wipe-out's rollback
+    needs no sync) before the guard's push has even returned. The guard has then seen the
+    recovery before it knew it was recovering: it must still say Recovered, at once."""
+
+    async def scenario() -> None:
+        wipe = f"Skipping sync attempt to {deploy.bad}: auto-sync will wipe out all resources"
+        first = _held(
+            deploy.bad,
+            deploy.good,
+            sync="OutOfSync",
+            conditions=[{"type": "SyncError", "message": wipe}],
+        )
+        async with rig(deploy, first) as r:
+            write = r.guard.writer.write
+
+            def write_then_argo_cd_answers(request: Any) -> Any:
+                outcome = write(request)  # pushed: Argo CD sees it before the guard goes on
+                r.store.put(_held(outcome.sha, deploy.good, sync="Synced", conditions=[]))
+                deadline = time.monotonic() + WAIT_S
+                while (app := r.guard.app_of(APP)) is None or app.sync_revision != outcome.sha:
+                    assert time.monotonic() < deadline, "the guard never saw the Synced rollback"
+                    time.sleep(0.01)  # a thread of the guard's, waiting on the guard's loop
+                return outcome
+
+            r.guard.writer.write = write_then_argo_cd_answers  # type: ignore[method-assign]
+            await r.until(lambda: ev.RECOVERED in r.types(), "the Recovered event")
+            [rollback] = r.rollbacks(deploy.bad)
+            [recovered] = [e for e in r.events.recent() if e.type == ev.RECOVERED]
+            assert recovered.fields["commit"] == rollback
 
     asyncio.run(scenario())
 
