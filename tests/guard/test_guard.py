@@ -438,6 +438,13 @@ def _held(target: str, running: str, *, sync: str, conditions: list[dict[str, st
     return from_json(doc)
 
 
+def _wiped_out(deploy: Deploy) -> Any:
+    """The bad revision would prune everything: automated sync refuses it, the good one runs."""
+    wipe = f"Skipping sync attempt to {deploy.bad}: auto-sync will wipe out all resources"
+    conditions = [{"type": "SyncError", "message": wipe}]
+    return _held(deploy.bad, deploy.good, sync="OutOfSync", conditions=conditions)
+
+
 @pytest.mark.slow
 def test_a_wipe_out_rolled_back_is_recovered_without_a_sync(deploy: Deploy) -> None:
     """A commit that would prune everything is never synced (allowEmpty: false); the guard puts
@@ -446,14 +453,7 @@ def test_a_wipe_out_rolled_back_is_recovered_without_a_sync(deploy: Deploy) -> N
     the rollback revision ever happens."""
 
     async def scenario() -> None:
-        wipe = f"Skipping sync attempt to {deploy.bad}: auto-sync will wipe out all resources"
-        first = _held(
-            deploy.bad,
-            deploy.good,
-            sync="OutOfSync",
-            conditions=[{"type": "SyncError", "message": wipe}],
-        )
-        async with rig(deploy, first) as r:
+        async with rig(deploy, _wiped_out(deploy)) as r:
             await r.until(lambda: len(r.rollbacks(deploy.bad)) == 1, "the rollback commit")
             [rollback] = r.rollbacks(deploy.bad)
             r.store.put(_held(rollback, deploy.good, sync="Synced", conditions=[]))
@@ -474,14 +474,7 @@ def test_synced_on_the_rollback_before_the_guard_wrote_it_down_is_still_recovere
     recovery before it knew it was recovering: it must still say Recovered, at once."""
 
     async def scenario() -> None:
-        wipe = f"Skipping sync attempt to {deploy.bad}: auto-sync will wipe out all resources"
-        first = _held(
-            deploy.bad,
-            deploy.good,
-            sync="OutOfSync",
-            conditions=[{"type": "SyncError", "message": wipe}],
-        )
-        async with rig(deploy, first) as r:
+        async with rig(deploy, _wiped_out(deploy)) as r:
             write = r.guard.writer.write
 
             def write_then_argo_cd_answers(request: Any) -> Any:
