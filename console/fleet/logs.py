@@ -35,8 +35,10 @@ class LogLine:
 
 @dataclass(frozen=True)
 class LogQuery:
-    """Which lines: one pod's (`pod`) or every pod's of the app, one container's (None: the
-    server's default, fine for single-container pods)."""
+    """Argo CD's PodLogs query, as the console asks it and the embedded API answers it: one
+    pod's lines (`pod`) or every pod's of the app, one container's (None: the server's default;
+    the embedded platform's is every container), the last `tail_lines` of each pod (None: all),
+    then with `follow` every new line."""
 
     pod: str | None = None
     namespace: str = ""  # the pod's namespace, when known

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from console.application import API_VERSION, KIND, ApplicationStatus, HealthState, ResourceStatus
+from console.fleet.logs import LogQuery
 from console.fleet.tree import failing_pods
 from console.local.argo.appstate import ApplicationRecord
 from console.local.argo.inmemory import InMemorySource
-from console.local.argo.podlogs import LogEntry, LogQuery
+from console.local.argo.podlogs import LogEntry
 from console.local.argo.publish import (
     MAX_LINE_BYTES,
     MAX_READ_BYTES,
@@ -402,9 +403,14 @@ class FakeRuntime:
         return list(self.apps.get(app, []))
 
 
+def all_lines(pod: str | None) -> LogQuery:
+    """Every line the pod (every pod, for None) wrote so far, not followed."""
+    return LogQuery(pod, tail_lines=None, follow=False)
+
+
 def lines_of(source: InMemorySource, pod_name: str | None = None) -> list[str]:
     async def collect() -> list[str]:
-        return [e.content async for e in source.pod_logs(APP, LogQuery(pod_name))]
+        return [e.content async for e in source.pod_logs(APP, all_lines(pod_name))]
 
     return asyncio.run(collect())
 
@@ -458,7 +464,7 @@ def test_the_tail_publishes_whole_lines_and_follows_the_file(tmp_path: Path) -> 
 
 
 async def _entries(source: InMemorySource, pod_name: str) -> list[LogEntry]:
-    return [e async for e in source.pod_logs(APP, LogQuery(pod_name))]
+    return [e async for e in source.pod_logs(APP, all_lines(pod_name))]
 
 
 def test_the_tail_skips_what_it_cannot_keep_and_restarts_on_truncation(tmp_path: Path) -> None:
@@ -494,7 +500,7 @@ def test_the_publisher_follows_the_source_and_stops_cleanly(tmp_path: Path) -> N
             assert publisher.source is source
             runtime.apps[APP] = [snapshot([pod(NEW, "aaaaa", ready=True, log=log)])]
             source.put(record(*MANAGED))
-            entries = source.pod_logs(APP, LogQuery(follow=True))
+            entries = source.pod_logs(APP, LogQuery(tail_lines=None))
             first = await asyncio.wait_for(anext(entries), timeout=10)
             assert first.content == "ready"
             await entries.aclose()  # type: ignore[attr-defined]
@@ -627,11 +633,11 @@ def test_a_real_runtime_publishes_pod_logs_and_tree(tiny: Tiny, tmp_path: Path) 
             ]
             results = await runtime.apply(APP, "dev", objects, prune=True)
             assert all(r.ok for r in results), results
-            follow = source.pod_logs(APP, LogQuery(follow=True))
+            follow = source.pod_logs(APP, LogQuery(tail_lines=None))
             hello = await first_line(follow, "hello from", timeout=30)
             await follow.aclose()  # type: ignore[attr-defined]
             assert hello.startswith("hello-")
-            entries = [e async for e in source.pod_logs(APP, LogQuery(hello))]
+            entries = [e async for e in source.pod_logs(APP, all_lines(hello))]
             assert [e.content for e in entries] == [f"hello from {hello}"]
             assert entries[0].container == "hello"
 
@@ -657,13 +663,13 @@ def test_a_real_runtime_publishes_pod_logs_and_tree(tiny: Tiny, tmp_path: Path) 
             }
             assert info(tree, crasher.name)["Status Reason"] == "CrashLoopBackOff"
             assert node(tree, hello)["parentRefs"][0]["name"] == hello.rsplit("-", 1)[0]
-            boom = [e.content async for e in source.pod_logs(APP, LogQuery(crasher.name))]
+            boom = [e.content async for e in source.pod_logs(APP, all_lines(crasher.name))]
             assert boom[:1] == ["boom"]
         finally:
             await runtime.close()
             await publisher.stop()
         # The last pass, after the pods stopped, published what the hello pod said on SIGTERM.
-        last = [e.content async for e in source.pod_logs(APP, LogQuery(hello))]
+        last = [e.content async for e in source.pod_logs(APP, all_lines(hello))]
         assert last == [f"hello from {hello}", "stopping"]
         assert not any(n["kind"] == "Pod" for n in source.resource_tree(APP)["nodes"])
 

@@ -38,7 +38,8 @@ from console.application import (
     format_time,
     parse_time,
 )
-from console.local.argo.podlogs import LogEntry, LogQuery
+from console.fleet.logs import LogQuery
+from console.local.argo.podlogs import LogEntry
 from console.local.argo.reposerver import Manifests
 from console.local.argo.requests import SyncRequest
 

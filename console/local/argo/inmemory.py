@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console.application import Json, Operation, OperationInitiator, SyncOperation
+from console.fleet.logs import LogQuery
 from console.local.argo.appstate import (
     ApplicationRecord,
     EventType,
@@ -35,7 +36,7 @@ from console.local.argo.errors import (
     UnavailableError,
     UnimplementedError,
 )
-from console.local.argo.podlogs import LogEntry, LogQuery, PodLogs
+from console.local.argo.podlogs import LogEntry, PodLogs
 from console.local.argo.reposerver import Manifests, RepoServerError
 from console.local.argo.requests import RefreshRequest, Request, SyncRequest, WebhookDelivery
 from console.local.argo.wakeup import Wakeup

@@ -9,19 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from console.fleet.logs import LogQuery
 from console.local.argo.wakeup import Wakeup
-
-
-@dataclass(frozen=True)
-class LogQuery:
-    """Which lines of an app's pods to read: one pod's (None: every pod's), one container's
-    (None: every container's), the last `tail_lines` of each pod when given, and with `follow`
-    every new line after them."""
-
-    pod: str | None = None
-    container: str | None = None
-    tail_lines: int | None = None
-    follow: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from quart import Blueprint, Response, request
 
 from console.application import Json, format_time, format_time_nano
+from console.fleet.logs import LogQuery
 from console.local.argo.api.common import (
     authenticated,
     bool_arg,
@@ -41,7 +42,6 @@ from console.local.argo.errors import (
     InvalidArgumentError,
     UnavailableError,
 )
-from console.local.argo.podlogs import LogQuery
 from console.local.argo.requests import SyncRequest
 from console.local.git.webhook import WebhookError, parse_push, verify_signature
 
@@ -222,7 +222,8 @@ async def _logs(name: str, pod: str | None) -> Response:
     match_case = bool_arg("matchCase")
     negate = needle.startswith("!")
     needle = needle.removeprefix("!")
-    entries = source.pod_logs(name, LogQuery(pod, container, tail, follow))
+    query = LogQuery(pod, container=container, tail_lines=tail, follow=follow)
+    entries = source.pod_logs(name, query)
     cutoff = datetime.now(UTC).timestamp() - since_s if since_s else None
 
     def keep(content: str) -> bool:
