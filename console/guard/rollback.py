@@ -183,15 +183,20 @@ class _Restore:
             raise RollbackRequestError(
                 f"{req.path} is not a directory at the known-good revision {req.good[:7]}"
             )
-        # Remove the path, then write it back as it was at good: files added since disappear,
-        # files removed since return, and nothing outside the path is touched.
-        git(["rm", "-r", "--quiet", "--ignore-unmatch", "--", req.path], work, env=_LITERAL)
-        git(["checkout", req.good, "--", req.path], work, env=_LITERAL)
+        restore_path(work, req.path, req.good)
         staged = git(["diff", "--cached", "--name-only", "HEAD", "--"], work).strip()
         if not staged:
             self.unchanged = True
             return None
         return message(req)
+
+
+def restore_path(work: Path, path: str, revision: str) -> None:
+    """Stage `path` of the work tree at `work` as it was at `revision`: removed, then written
+    back, so files added since disappear, files removed since return, and nothing outside the
+    path is touched."""
+    git(["rm", "-r", "--quiet", "--ignore-unmatch", "--", path], work, env=_LITERAL)
+    git(["checkout", revision, "--", path], work, env=_LITERAL)
 
 
 def find_rollback(repo: Path, rev: str, app: str, bad: str) -> Rollback | None:

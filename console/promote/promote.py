@@ -137,6 +137,13 @@ def plan(repo: Path, req: PromoteRequest) -> tuple[str, str, str | None]:
     return tag, previous, _message(req, tag)
 
 
+def pin_tag(repo: Path, env: str, service: str, tag: str) -> None:
+    """Write `tag` as `service`'s newTag in its `env` overlay of the work tree at `repo`."""
+    target = repo / overlay_path(env, service)
+    text = target.read_text(encoding="utf-8")
+    target.write_text(set_tag(text, service, tag, str(target)), encoding="utf-8")
+
+
 class _Change:
     """The promotions as one re-appliable change; remembers what it decided last time."""
 
@@ -153,9 +160,7 @@ class _Change:
         for i, (req, (tag, previous, message)) in enumerate(zip(self.reqs, plans, strict=True)):
             self.tags[i], self.previous[i], self.changed[i] = tag, previous, message is not None
             if message is not None:
-                target = repo / overlay_path(req.env, req.service)
-                text = target.read_text(encoding="utf-8")
-                target.write_text(set_tag(text, req.service, tag, str(target)), encoding="utf-8")
+                pin_tag(repo, req.env, req.service, tag)
                 changes.append((req, tag))
         return _combined_message(changes) if changes else None
 

@@ -24,9 +24,15 @@ from console.fleet.display import short
 from console.fleet.model import App
 from console.fleet.source import AppSource, split_key
 from console.git import GitError, git, redact
-from console.guard.rollback import RollbackRequest, RollbackWriter, message, sanitize_reason
-from console.promote.overlay import overlay_path, set_tag
-from console.promote.promote import PromoteRequest, plan, promote
+from console.guard.rollback import (
+    RollbackRequest,
+    RollbackWriter,
+    message,
+    restore_path,
+    sanitize_reason,
+)
+from console.promote.overlay import overlay_path
+from console.promote.promote import PromoteRequest, pin_tag, plan, promote
 from console.tui.appdetail import HistoryLine
 from console.tui.diffs import DiffJob, previewed
 from console.tui.fleetview import AppFacts, env_rank
@@ -189,10 +195,8 @@ def draft_rollback(
             return f"{app.name}: {path} already has its content at {short(line.revision)}"
         return f"rolled back {app.name} to {short(line.revision)}: pushed {short(outcome.sha)}"
 
-    def restore(repo: Path) -> None:  # as the writer does it (console.guard.rollback)
-        literal = {"GIT_LITERAL_PATHSPECS": "1"}
-        git(["rm", "-r", "--quiet", "--ignore-unmatch", "--", path], repo, env=literal)
-        git(["checkout", line.revision, "--", path], repo, env=literal)
+    def restore(repo: Path) -> None:  # as the writer will
+        restore_path(repo, path, line.revision)
 
     preview = DiffJob(
         app.name,
@@ -275,10 +279,8 @@ async def draft_promote(facts: AppFacts, fleet: Sequence[AppFacts], target: Cons
     overlay = overlay_path(env, app.service)
     url = await asyncio.to_thread(_promote_url, location)
 
-    def pin(repo: Path) -> None:
-        file = repo / overlay
-        text = file.read_text(encoding="utf-8")
-        file.write_text(set_tag(text, app.service, tag, str(overlay)), encoding="utf-8")
+    def pin(repo: Path) -> None:  # as the promotion will
+        pin_tag(repo, env, app.service, tag)
 
     preview = DiffJob(
         f"{app.service} in {env}",
