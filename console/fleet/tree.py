@@ -33,16 +33,17 @@ class PodProblem:
         return f"pod {self.pod} {self.reason}{detail}"
 
 
-def _info(node: Mapping[str, Any], name: str) -> str:
+def info(node: Mapping[str, Any], name: str) -> str:
+    """A tree node's info item `name` ("Status Reason", "Revision", ...); "" when absent."""
     for item in node.get("info") or []:
         if isinstance(item, Mapping) and item.get("name") == name:
             return str(item.get("value") or "")
     return ""
 
 
-def _revision(node: Mapping[str, Any]) -> int | None:
+def revision(node: Mapping[str, Any]) -> int | None:
     """A ReplicaSet's `Rev:N` info item (its deployment.kubernetes.io/revision), as a number."""
-    value = _info(node, "Revision").removeprefix("Rev:")
+    value = info(node, "Revision").removeprefix("Rev:")
     return int(value) if value.isdigit() else None
 
 
@@ -60,11 +61,11 @@ def _old_replica_sets(nodes: list[Any]) -> set[str]:
     revisions: dict[str, tuple[str, int]] = {}
     for node in nodes:
         if isinstance(node, Mapping) and node.get("kind") == "ReplicaSet":
-            revision = _revision(node)
-            if revision is not None:
+            rev = revision(node)
+            if rev is not None:
                 owner = _parent(node, "Deployment")
-                revisions[str(node.get("name") or "")] = (owner, revision)
-                newest[owner] = max(newest.get(owner, revision), revision)
+                revisions[str(node.get("name") or "")] = (owner, rev)
+                newest[owner] = max(newest.get(owner, rev), rev)
     return {name for name, (owner, rev) in revisions.items() if rev < newest[owner]}
 
 
@@ -101,7 +102,7 @@ def failing_pods(tree: Mapping[str, Any]) -> tuple[PodProblem, ...]:
         out.append(
             PodProblem(
                 pod=str(node.get("name") or ""),
-                reason=_info(node, "Status Reason") or "Degraded",
+                reason=info(node, "Status Reason") or "Degraded",
                 message=str(health.get("message") or ""),
             )
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 from console.fleet.model import Health
 from console.fleet.parse import MalformedError, parse_time
+from console.fleet.tree import info, revision
 
 _Key = tuple[str, str, str, str]  # group, kind, namespace, name
 
@@ -37,13 +38,6 @@ class TreeRow:
     @property
     def key(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}"
-
-
-def _info(node: Mapping[str, Any], name: str) -> str:
-    for item in node.get("info") or []:
-        if isinstance(item, Mapping) and item.get("name") == name:
-            return str(item.get("value") or "")
-    return ""
 
 
 def _key(ref: Mapping[str, Any]) -> _Key:
@@ -79,9 +73,9 @@ def _row(node: Mapping[str, Any], prefix: str) -> TreeRow:
     restarts: int | None = None
     status = message
     if kind == "Pod":
-        count = _info(node, "Restart Count")
+        count = info(node, "Restart Count")
         restarts = int(count) if count.isdigit() else 0
-        reason = _info(node, "Status Reason")
+        reason = info(node, "Status Reason")
         status = f"{reason}: {message}" if reason and message else reason or message
     return TreeRow(
         prefix=prefix,
@@ -91,14 +85,9 @@ def _row(node: Mapping[str, Any], prefix: str) -> TreeRow:
         health=health,
         status=status,
         restarts=restarts,
-        ready=_info(node, "Containers") if kind == "Pod" else "",
+        ready=info(node, "Containers") if kind == "Pod" else "",
         created=_created(node),
     )
-
-
-def _revision(node: Mapping[str, Any]) -> int:
-    value = _info(node, "Revision").removeprefix("Rev:")
-    return int(value) if value.isdigit() else 0
 
 
 def tree_rows(
@@ -124,10 +113,10 @@ def tree_rows(
     def visible(kids: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         # The empty ReplicaSets of earlier revisions: history, not what runs.
         sets = [k for k in kids if k.get("kind") == "ReplicaSet"]
-        newest = max((_revision(k) for k in sets), default=0)
+        newest = max(((revision(k) or 0) for k in sets), default=0)
         out = []
         for kid in kids:
-            old = kid.get("kind") == "ReplicaSet" and _revision(kid) < newest
+            old = kid.get("kind") == "ReplicaSet" and (revision(kid) or 0) < newest
             if old and not children.get(_key(kid)):
                 seen.add(_key(kid))  # left out on purpose, not lost
             else:
