@@ -21,9 +21,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from console.config import MAX_BYTES  # one size limit for every declaration file
 from console.fleet.placement import Placing
 
-MAX_BYTES = 1 << 20
 FILE_KEYS = ("environments", "map-env", "apps")
 
 
