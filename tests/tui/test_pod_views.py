@@ -224,8 +224,8 @@ async def test_every_pods_logs_and_the_ring(server: Server, fleet: InMemorySourc
         assert "50 lines (the newest; 254 older dropped)" in screen.head_text().plain
         # Following, the view stays on the newest lines, however many came at once.
         view = screen.query_one(LogView)
-        await pilot.pause()
-        assert view.max_scroll_y > 0
+        # The scroll waits for the layout of the new lines (the next refresh): a condition.
+        await until(pilot, lambda: view.max_scroll_y > 0 and view.is_vertical_scroll_end)
         assert view.scroll_offset.y == view.max_scroll_y, "following, but not at the end"
 
 

@@ -78,7 +78,6 @@ class LogView(ScrollView, can_focus=True):
         self._pods = False
         self._width = 0
         self.tz: tzinfo | None = None
-        self._end_due = False  # a scroll to the end waits for the next refresh
 
     @property
     def line_count(self) -> int:
@@ -97,22 +96,16 @@ class LogView(ScrollView, can_focus=True):
         self.refresh()
 
     def add(self, lines: Iterable[LogLine], *, follow: bool) -> None:
-        at_end = self._end_due or self.is_vertical_scroll_end
+        at_end = self.is_vertical_scroll_end
         self._grow(lines)
         if follow and at_end:
             self._to_end()
         self.refresh()
 
     def _to_end(self) -> None:
-        """Scroll to the last line once the layout has the new virtual size (scrolled now, the
-        end is the old one); lines that arrive meanwhile still count as at the end."""
-        if not self._end_due:
-            self._end_due = True
-            self.call_after_refresh(self._scrolled_to_end)
-
-    def _scrolled_to_end(self) -> None:
-        self._end_due = False
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        # Forced: the scrollbar (and with it the right to scroll) appears only at the next
+        # layout, so the first batch taller than the view would otherwise stay at its top.
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def _grow(self, lines: Iterable[LogLine]) -> None:
         for line in lines:
